@@ -1,0 +1,204 @@
+"""The SPEC section 2 generator protocol for StyleGAN2 / StyleGAN3 (``fit`` and ``sample``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from grainbench.baselines.generators.stylegan.configs import StyleGANConfig, get_config
+from grainbench.baselines.generators.stylegan.ddp import DistInfo
+from grainbench.baselines.generators.stylegan.stylegan2 import Generator
+from grainbench.baselines.generators.stylegan.train import (
+    Trainer,
+    load_generator,
+    sample_images,
+)
+from grainbench.errors import UserError
+
+#: training length (thousands of images) when ``kimg`` is not given, per named config
+DEFAULT_KIMG = {"tiny": 0.1, "cpu": 20.0, "ki": 25000.0, "ki-sg3": 25000.0}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/``None`` → CUDA when available, else CPU; anything else as given."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device} asked for, but torch sees no CUDA device")
+    return dev
+
+
+def pitch_classes(labels: Any) -> list[int] | None:
+    """Sorted distinct MIDI pitches when ``labels`` support pitch conditioning, else ``None``.
+
+    Conditioning is used when every label is known (≥ 0) and there are at least two
+    distinct pitches; a single pitch (e.g. ``piano-c3``) or unknown pitches (-1) train an
+    unconditional model.
+    """
+    if labels is None:
+        return None
+    arr = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
+    if arr.size == 0 or (arr < 0).any():
+        return None
+    classes = sorted(int(v) for v in np.unique(arr))
+    return classes if len(classes) >= 2 else None
+
+
+def to_class_indices(labels: Any, classes: list[int]) -> torch.Tensor:
+    """MIDI pitches → indices into ``classes``; an unknown pitch raises :class:`UserError`."""
+    arr = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
+    lookup = {p: i for i, p in enumerate(classes)}
+    missing = sorted({int(v) for v in arr} - set(lookup))
+    if missing:
+        raise UserError(
+            f"pitch {missing[0]} was not in the training labels ({classes[0]}…{classes[-1]})"
+        )
+    return torch.tensor([lookup[int(v)] for v in arr], dtype=torch.long)
+
+
+class StyleGANGenerator:
+    """A StyleGAN2 or StyleGAN3 generator behind the SPEC section 2 protocol.
+
+    ``fit(images, labels=None)`` trains on images ``(N, C, H, W)`` in [-1, 1] (any
+    power-of-two H and W, any channel count) for ``kimg`` thousand images; labels (MIDI
+    pitches) condition the mapping network through a label embedding when they name at
+    least two pitches. ``sample(n, labels=None, seed=0)`` draws ``n`` images from the EMA
+    generator.
+
+    Options: ``arch`` (``stylegan2`` | ``stylegan3``), ``config`` (``tiny`` | ``cpu`` | ``ki``
+    | ``ki-sg3``), ``kimg`` (default per config, see :data:`DEFAULT_KIMG`), ``seed``,
+    ``device`` (``auto``, ``cpu``, ``cuda``…), ``out_dir`` (checkpoints, samples and log; none
+    by default), ``resume`` (continue from ``out_dir``'s last checkpoint), ``progress``,
+    ``truncation_psi`` (sampling), and any :class:`StyleGANConfig` field as an override
+    (e.g. ``batch=8``, ``augment_ops="gain,noise,sign"``).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...],
+        arch: str = "stylegan2",
+        config: str = "cpu",
+        kimg: float | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = "auto",
+        out_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        truncation_psi: float = 1.0,
+        dist: DistInfo | None = None,
+        metadata: dict[str, Any] | None = None,
+        snapshot_hook: Callable[[Trainer], None] | None = None,
+        **overrides: Any,
+    ) -> None:
+        if len(image_shape) != 3:
+            raise UserError(f"StyleGAN needs an image shape (C, H, W), got {tuple(image_shape)}")
+        self.image_shape: tuple[int, int, int] = (
+            int(image_shape[0]),
+            int(image_shape[1]),
+            int(image_shape[2]),
+        )
+        if "augment_ops" in overrides and isinstance(overrides["augment_ops"], str):
+            overrides["augment_ops"] = [
+                o for o in overrides["augment_ops"].split(",") if o and o != "none"
+            ]
+        self.cfg: StyleGANConfig = get_config(config, arch, self.image_shape, **overrides)
+        self.kimg = float(kimg) if kimg is not None else DEFAULT_KIMG[config]
+        self.seed = int(seed)
+        self.dist = dist
+        self.device = dist.device if dist is not None else resolve_device(device)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.resume = bool(resume)
+        self.progress = bool(progress)
+        self.truncation_psi = float(truncation_psi)
+        self.metadata = dict(metadata or {})
+        self.snapshot_hook = snapshot_hook
+        self.classes: list[int] | None = None
+        self.G: Generator | None = None
+        self.trainer: Trainer | None = None
+
+    def fit(self, images: Any, labels: Any = None) -> None:
+        """Train on ``images`` (N, C, H, W) in [-1, 1], optionally with MIDI pitch ``labels``."""
+        x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+        x = x.detach().float()
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise UserError(f"images of shape {tuple(x.shape[1:])}, expected {self.image_shape}")
+        self.classes = pitch_classes(labels)
+        idx = to_class_indices(labels, self.classes) if self.classes else None
+        meta = {**self.metadata, "classes": self.classes}
+        self.trainer = Trainer(
+            self.cfg,
+            x,
+            idx,
+            num_classes=len(self.classes or []),
+            seed=self.seed,
+            out_dir=self.out_dir,
+            dist=self.dist,
+            progress=self.progress,
+            metadata=meta,
+            snapshot_hook=self.snapshot_hook,
+        )
+        if self.resume:
+            self.trainer.resume_latest()
+        self.trainer.train(self.kimg)
+        self.G = self.trainer.G_ema
+
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        """``n`` images (n, C, H, W) float32 on the CPU; ``labels`` are MIDI pitches."""
+        if self.G is None:
+            raise UserError("StyleGAN generator: call fit() (or load()) before sample()")
+        idx = None
+        if self.classes and labels is not None:
+            idx = to_class_indices(labels, self.classes)
+            if idx.numel() != n:
+                raise UserError(f"{idx.numel()} labels for {n} samples")
+        return sample_images(self.G, int(n), int(seed), idx, truncation_psi=self.truncation_psi)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], device: str | torch.device | None = "auto"
+    ) -> StyleGANGenerator:
+        """A generator ready to sample from a checkpoint (run folder or checkpoint folder)."""
+        dev = resolve_device(device)
+        G, meta = load_generator(path, "G_ema", dev)
+        cfg = StyleGANConfig.from_dict(meta["config"])
+        name = cfg.name if cfg.name in DEFAULT_KIMG else "tiny"
+        self = cls(
+            tuple(meta["image_shape"]),
+            arch=cfg.arch,
+            config=name,
+            seed=int(meta["seed"]),
+            device=dev,
+        )
+        self.cfg = cfg
+        self.classes = (meta.get("metadata") or {}).get("classes")
+        self.G = G
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """Architecture, config and training length, for results."""
+        return {
+            "arch": self.cfg.arch,
+            "config": self.cfg.to_dict(),
+            "kimg": self.kimg,
+            "seed": self.seed,
+            "image_shape": list(self.image_shape),
+            "classes": self.classes,
+        }
+
+
+def stylegan2_factory(image_shape: tuple[int, ...], **options: Any) -> StyleGANGenerator:
+    """Registry factory for ``stylegan2``."""
+    options.setdefault("arch", "stylegan2")
+    return StyleGANGenerator(image_shape, **options)
+
+
+def stylegan3_factory(image_shape: tuple[int, ...], **options: Any) -> StyleGANGenerator:
+    """Registry factory for ``stylegan3``."""
+    options.setdefault("arch", "stylegan3")
+    return StyleGANGenerator(image_shape, **options)

@@ -1,0 +1,224 @@
+"""Building blocks shared by the StyleGAN2 and StyleGAN3 generators.
+
+Everything here is written from the papers (Karras et al. 2020, 2021) in plain torch ops, so
+it runs on CPU and GPU alike:
+
+- equalised learning rate: weights are stored as unit-variance draws and scaled at run time
+  by ``1/sqrt(fan_in)`` (and a per-layer learning-rate multiplier);
+- style modulation with weight demodulation (StyleGAN2, section 2.2), as a grouped
+  convolution ("fused") or as input/output scaling around a shared convolution (identical
+  result, faster for large batches);
+- separable FIR resampling (``upfirdn2d``): zero-stuffing, padding (negative pads crop),
+  filtering along each axis, decimation; with a helper that computes the pads that keep
+  sampling grids centred, so that any up/down factor per axis lines up exactly;
+- windowed-sinc low-pass design with a Kaiser window (StyleGAN3's filters).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_SLOPE = 0.2
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def lrelu(x: torch.Tensor, gain: float = LRELU_GAIN) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) scaled by ``gain`` (sqrt 2 keeps unit variance)."""
+    return F.leaky_relu(x, LRELU_SLOPE) * gain
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalised learning rate.
+
+    ``weight`` holds N(0, 1/lr_mul²) values and is scaled by ``lr_mul / sqrt(in_features)`` at
+    run time; ``bias`` is scaled by ``lr_mul``. ``activation`` is ``"linear"`` or ``"lrelu"``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        bias_init: float = 0.0,
+        lr_mul: float = 1.0,
+        activation: str = "linear",
+        weight_init: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if activation not in ("linear", "lrelu"):
+            raise ValueError(f"unknown activation {activation!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) * (weight_init / lr_mul))
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_mul / math.sqrt(max(in_features, 1))
+        self.bias_gain = lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the scaled affine map and the activation to ``x`` of shape ``(B, in)``."""
+        w = self.weight * self.weight_gain
+        b = self.bias * self.bias_gain if self.bias is not None else None
+        x = F.linear(x, w, b)
+        return lrelu(x) if self.activation == "lrelu" else x
+
+
+def _pad_crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad ``x`` (B, C, H, W) by ``(top, bottom, left, right)``; negative values crop."""
+    top, bottom, left, right = pad
+    if min(pad) < 0:
+        h, w = x.shape[2], x.shape[3]
+        x = x[:, :, max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
+    if max(pad) > 0:
+        x = F.pad(x, [max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)])
+    return x
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    fy: torch.Tensor | None = None,
+    fx: torch.Tensor | None = None,
+    up: tuple[int, int] = (1, 1),
+    down: tuple[int, int] = (1, 1),
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """Separable upsample → pad → FIR filter → downsample of ``x`` (B, C, H, W).
+
+    Upsampling by ``u`` along an axis stuffs ``u - 1`` zeros after every sample (length
+    ``n·u``); ``pad = (top, bottom, left, right)`` is then applied (negative crops); the 1-D
+    filters ``fy`` (along H) and ``fx`` (along W) are convolved (true convolution) without
+    further padding; the result is decimated by ``down``. ``gain`` multiplies the output; pass
+    the product of the up factors to keep the DC level of an upsampled signal.
+    """
+    b, c, h, w = x.shape
+    uy, ux = up
+    if uy > 1 or ux > 1:
+        x = x.reshape(b, c, h, 1, w, 1)
+        x = F.pad(x, [0, ux - 1, 0, 0, 0, uy - 1])
+        x = x.reshape(b, c, h * uy, w * ux)
+    x = _pad_crop(x, pad)
+    dy, dx = down
+    h2, w2 = x.shape[2], x.shape[3]
+    x = x.reshape(b * c, 1, h2, w2)
+    if fy is not None and fy.numel() > 1:
+        k = fy.flip(0).to(x.dtype).reshape(1, 1, -1, 1)
+        x = F.conv2d(x, k, stride=(dy, 1))
+    elif dy > 1:
+        x = x[:, :, ::dy, :]
+    if fx is not None and fx.numel() > 1:
+        k = fx.flip(0).to(x.dtype).reshape(1, 1, 1, -1)
+        x = F.conv2d(x, k, stride=(1, dx))
+    elif dx > 1:
+        x = x[:, :, :, ::dx]
+    x = x.reshape(b, c, x.shape[2], x.shape[3])
+    return x * gain if gain != 1.0 else x
+
+
+def centred_pads(n_in: int, n_out: int, up: int, down: int, taps: int) -> tuple[int, int]:
+    """Pads (before, after) for one axis of :func:`upfirdn2d` that keep sampling grids centred.
+
+    An axis of ``n`` samples at rate ``s`` has its samples at ``(j - (n - 1)/2) / s``. The
+    returned pads make output sample ``k`` (rate ``s·up/down``) sit at
+    ``(k - (n_out - 1)/2)·down/(s·up)``, the centre of the filter landing on that point.
+    Raises ``ValueError`` when no integer pad can do that (parity mismatch).
+    """
+    twice_p0 = (taps - 1) - (n_in - 1) * up + (n_out - 1) * down
+    if twice_p0 % 2:
+        raise ValueError(
+            f"cannot centre {n_in} → {n_out} samples (up {up}, down {down}, {taps} taps)"
+        )
+    p0 = twice_p0 // 2
+    p1 = (n_out - 1) * down + taps - p0 - n_in * up
+    return p0, p1
+
+
+def binomial_filter(taps: int = 4) -> torch.Tensor:
+    """The normalised binomial low-pass (``[1, 3, 3, 1] / 8`` for 4 taps) of StyleGAN2."""
+    f = np.array([math.comb(taps - 1, k) for k in range(taps)], dtype=np.float64)
+    return torch.tensor(f / f.sum(), dtype=torch.float32)
+
+
+def kaiser_beta(attenuation_db: float) -> float:
+    """Kaiser window shape parameter for a stop-band attenuation in dB (Kaiser's formula)."""
+    a = attenuation_db
+    if a > 50:
+        return 0.1102 * (a - 8.7)
+    if a >= 21:
+        return 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21)
+    return 0.0
+
+
+def design_lowpass(taps: int, cutoff: float, width: float, fs: float) -> torch.Tensor:
+    """Windowed-sinc low-pass FIR with a Kaiser window (unit DC gain).
+
+    ``cutoff`` is the -6 dB point and ``width`` the full transition band (from
+    ``cutoff - width/2`` to ``cutoff + width/2``), both in the units of the sampling rate
+    ``fs``. The Kaiser ``beta`` follows from the attenuation that ``taps`` taps can reach over
+    that transition width (Kaiser's design formula ``A = 2.285·(taps - 1)·Δω + 7.95``).
+    ``taps == 1`` gives the identity filter.
+    """
+    if taps == 1:
+        return torch.ones(1)
+    if not 0 < cutoff < fs / 2:
+        raise ValueError(f"cutoff {cutoff} outside (0, {fs / 2})")
+    delta_omega = 2 * math.pi * width / fs
+    attenuation = 2.285 * (taps - 1) * delta_omega + 7.95
+    beta = kaiser_beta(attenuation)
+    n = np.arange(taps) - (taps - 1) / 2
+    h = 2 * cutoff / fs * np.sinc(2 * cutoff / fs * n) * np.kaiser(taps, beta)
+    h /= h.sum()
+    return torch.tensor(h, dtype=torch.float32)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool = True,
+    padding: tuple[int, int] = (0, 0),
+    up: tuple[int, int] = (1, 1),
+    fused: bool = False,
+) -> torch.Tensor:
+    """Style-modulated convolution (StyleGAN2 eq. 1–3).
+
+    ``x`` (B, I, H, W), ``weight`` (O, I, kh, kw), ``styles`` (B, I). Each sample is
+    convolved with ``weight · styles[b]`` (scaled along the input channels); with
+    ``demodulate`` every output filter is then scaled to unit L2 norm, which restores unit
+    output variance for unit-variance inputs. ``up`` (per axis 1 or 2) upsamples with a
+    transposed convolution (equivalent to convolving the zero-stuffed input), the caller
+    adds the anti-imaging filter. ``fused`` computes it as one grouped convolution; otherwise
+    the styles scale the input and the demodulation scales the output of one shared
+    convolution (same numbers up to float rounding, usually faster).
+    """
+    b, i, h, w = x.shape
+    o = weight.shape[0]
+    dcoefs = None
+    if demodulate:
+        wmod = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)
+        dcoefs = (wmod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (B, O)
+    is_up = up != (1, 1)
+    if fused:
+        wmod = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)
+        if dcoefs is not None:
+            wmod = wmod * dcoefs.reshape(b, o, 1, 1, 1)
+        xg = x.reshape(1, b * i, h, w)
+        if is_up:
+            wt = wmod.flip(3, 4).transpose(1, 2).reshape(b * i, o, *weight.shape[2:])
+            y = F.conv_transpose2d(xg, wt, stride=up, padding=padding, groups=b)
+        else:
+            y = F.conv2d(xg, wmod.reshape(b * o, i, *weight.shape[2:]), padding=padding, groups=b)
+        return y.reshape(b, o, y.shape[2], y.shape[3])
+    x = x * styles.reshape(b, i, 1, 1).to(x.dtype)
+    if is_up:
+        y = F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), stride=up, padding=padding)
+    else:
+        y = F.conv2d(x, weight, padding=padding)
+    if dcoefs is not None:
+        y = y * dcoefs.reshape(b, o, 1, 1).to(y.dtype)
+    return y

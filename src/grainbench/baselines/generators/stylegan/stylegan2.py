@@ -1,0 +1,484 @@
+"""StyleGAN2 (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN").
+
+Generator: a mapping network z (+ label) → w, then a synthesis network of blocks from a
+learned constant, each block an upsampling modulated/demodulated 3×3 convolution and a
+second one, with per-pixel noise inputs, and a "skip" output: every block has its own toRGB
+whose image is added to the upsampled image of the block before. Discriminator: residual
+blocks (two convolutions and a 1×1 skip, both downsampling with a [1, 3, 3, 1] blur), then a
+minibatch standard deviation feature, a convolution and two fully connected layers; with
+labels, a projection onto a label embedding.
+
+Both follow an anisotropic :mod:`schedule`, so any power-of-two (H, W) works, and any number
+of image channels (grey, stereo, RGB).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grainbench.baselines.generators.stylegan.layers import (
+    EqualLinear,
+    binomial_filter,
+    centred_pads,
+    lrelu,
+    modulated_conv2d,
+    upfirdn2d,
+)
+from grainbench.baselines.generators.stylegan.schedule import Block, axis_kernel, growth_schedule
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row of ``x`` (B, D) to unit mean square."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def one_hot(
+    labels: torch.Tensor | None, num_classes: int, batch: int, device: torch.device
+) -> torch.Tensor | None:
+    """One-hot rows for class indices ``labels`` (B,); ``None`` when there are no classes."""
+    if num_classes == 0:
+        return None
+    if labels is None:
+        raise ValueError("a conditional network needs labels")
+    return (
+        F.one_hot(labels.to(device=device, dtype=torch.long), num_classes)
+        .float()
+        .reshape(batch, num_classes)
+    )
+
+
+class MappingNetwork(nn.Module):
+    """z (and an optional class label) → w, broadcast to ``num_ws`` copies.
+
+    An MLP of ``num_layers`` equalised-lr layers with learning-rate multiplier ``lr_mul``
+    (0.01 in StyleGAN). A label is one-hot embedded by a linear layer, normalised and
+    concatenated to the normalised z. ``w_avg`` is the running mean of w used for the
+    truncation trick; the training loop updates it with :meth:`update_w_avg`.
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        w_dim: int,
+        num_ws: int,
+        c_dim: int = 0,
+        num_layers: int = 8,
+        lr_mul: float = 0.01,
+        w_avg_beta: float = 0.995,
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.w_dim, self.num_ws, self.c_dim = z_dim, w_dim, num_ws, c_dim
+        self.w_avg_beta = w_avg_beta
+        self.embed = EqualLinear(c_dim, w_dim) if c_dim else None
+        dims = [z_dim + (w_dim if c_dim else 0)] + [w_dim] * num_layers
+        self.layers = nn.ModuleList(
+            EqualLinear(dims[i], dims[i + 1], lr_mul=lr_mul, activation="lrelu")
+            for i in range(num_layers)
+        )
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0
+    ) -> torch.Tensor:
+        """``z`` (B, z_dim), class indices ``c`` (B,) → ws (B, num_ws, w_dim)."""
+        x = normalize_2nd_moment(z.float())
+        onehot = one_hot(c, self.c_dim, z.shape[0], z.device)
+        if self.embed is not None:
+            x = torch.cat([x, normalize_2nd_moment(self.embed(onehot))], dim=1)
+        for layer in self.layers:
+            x = layer(x)
+        if truncation_psi != 1.0:
+            x = self.w_avg.lerp(x, truncation_psi)
+        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+    @torch.no_grad()
+    def update_w_avg(self, w_mean: torch.Tensor) -> None:
+        """Move ``w_avg`` towards a batch mean of w (EMA with ``w_avg_beta``)."""
+        self.w_avg.copy_(w_mean.detach().to(self.w_avg.dtype).lerp(self.w_avg, self.w_avg_beta))
+
+
+def _up_filter_pads(kernel: int, taps: int) -> tuple[int, int]:
+    """Blur pads after a stride-2 transposed convolution of ``kernel`` taps (n → 2n)."""
+    total = taps - kernel + 1
+    return (total + 1) // 2, total // 2
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated convolution (optionally upsampling), noise, bias and leaky ReLU."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        block: Block,
+        up: tuple[int, int] = (1, 1),
+        use_noise: bool = True,
+        filter_taps: int = 4,
+    ) -> None:
+        super().__init__()
+        self.up = up
+        kh, kw = block.kernel
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kh, kw))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kh * kw)
+        self.padding = (0 if up[0] > 1 else (kh - 1) // 2, 0 if up[1] > 1 else (kw - 1) // 2)
+        self.register_buffer("resample_filter", binomial_filter(filter_taps))
+        py = _up_filter_pads(kh, filter_taps) if up[0] > 1 else (0, 0)
+        px = _up_filter_pads(kw, filter_taps) if up[1] > 1 else (0, 0)
+        self.filter_pad = (py[0], py[1], px[0], px[1])
+        self.use_noise = use_noise
+        if use_noise:
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+            self.register_buffer("noise_const", torch.randn(1, 1, block.height, block.width))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "random",
+        gen: torch.Generator | None = None,
+        fused: bool = False,
+    ) -> torch.Tensor:
+        """Apply the layer to ``x`` with the style vector ``w`` (B, w_dim)."""
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, True, self.padding, self.up, fused)
+        if self.up != (1, 1):
+            f = self.resample_filter
+            x = upfirdn2d(
+                x,
+                f if self.up[0] > 1 else None,
+                f if self.up[1] > 1 else None,
+                pad=self.filter_pad,
+                gain=float(self.up[0] * self.up[1]),
+            )
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "random":
+                noise = torch.randn(
+                    x.shape[0],
+                    1,
+                    x.shape[2],
+                    x.shape[3],
+                    generator=gen,
+                    device=x.device,
+                    dtype=x.dtype,
+                )
+            else:
+                noise = self.noise_const
+            x = x + noise * self.noise_strength
+        return lrelu(x + self.bias.reshape(1, -1, 1, 1))
+
+
+class ToRGB(nn.Module):
+    """Modulated 1×1 convolution to image channels (no demodulation) plus a bias."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
+        """Image channels of ``x`` under style ``w``."""
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
+        return x + self.bias.reshape(1, -1, 1, 1)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the skip generator: (const | upsampling conv) → conv → toRGB."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        block: Block,
+        w_dim: int,
+        img_channels: int,
+        is_first: bool,
+        use_noise: bool = True,
+    ) -> None:
+        super().__init__()
+        self.block = block
+        self.is_first = is_first
+        ch = block.channels
+        if is_first:
+            self.const = nn.Parameter(torch.randn(ch, block.height, block.width))
+            self.conv0 = None
+        else:
+            self.conv0 = SynthesisLayer(in_channels, ch, w_dim, block, block.up, use_noise)
+        self.conv1 = SynthesisLayer(ch, ch, w_dim, block, (1, 1), use_noise)
+        self.torgb = ToRGB(ch, img_channels, w_dim)
+        self.num_conv = 1 if is_first else 2
+        self.register_buffer("resample_filter", binomial_filter(4))
+        uy, ux = block.up
+        py = centred_pads(block.height // uy, block.height, uy, 1, 4) if uy > 1 else (0, 0)
+        px = centred_pads(block.width // ux, block.width, ux, 1, 4) if ux > 1 else (0, 0)
+        self.img_pad = (py[0], py[1], px[0], px[1])
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        gen: torch.Generator | None = None,
+        fused: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ws`` (B, num_conv + 1, w_dim): one per convolution, the last for toRGB."""
+        if self.conv0 is None:
+            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.conv1(x, ws[:, 0], noise_mode, gen, fused)
+        else:
+            assert x is not None
+            x = self.conv0(x, ws[:, 0], noise_mode, gen, fused)
+            x = self.conv1(x, ws[:, 1], noise_mode, gen, fused)
+        if img is not None:
+            uy, ux = self.block.up
+            f = self.resample_filter
+            img = upfirdn2d(
+                img,
+                f if uy > 1 else None,
+                f if ux > 1 else None,
+                up=self.block.up,
+                pad=self.img_pad,
+                gain=float(uy * ux),
+            )
+        y = self.torgb(x, ws[:, self.num_conv], fused)
+        img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """StyleGAN2 skip-architecture synthesis for ``image_shape = (C, H, W)``."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        w_dim: int,
+        channel_base: int,
+        channel_max: int,
+        use_noise: bool = True,
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.image_shape = (int(c), int(h), int(w))
+        self.schedule = growth_schedule(h, w, channel_base, channel_max)
+        blocks = []
+        in_ch = 0
+        for i, block in enumerate(self.schedule):
+            blocks.append(SynthesisBlock(in_ch, block, w_dim, c, i == 0, use_noise))
+            in_ch = block.channels
+        self.blocks = nn.ModuleList(blocks)
+        self.num_ws = sum(b.num_conv for b in self.blocks) + 1
+
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        gen: torch.Generator | None = None,
+        fused: bool = False,
+    ) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) → images (B, C, H, W)."""
+        x = img = None
+        idx = 0
+        for block in self.blocks:
+            x, img = block(x, img, ws[:, idx : idx + block.num_conv + 1], noise_mode, gen, fused)
+            idx += block.num_conv
+        assert img is not None
+        return img
+
+
+class Generator(nn.Module):
+    """Mapping network plus a synthesis network (StyleGAN2's or StyleGAN3's)."""
+
+    def __init__(
+        self,
+        synthesis: nn.Module,
+        z_dim: int,
+        w_dim: int,
+        c_dim: int = 0,
+        mapping_layers: int = 8,
+        mapping_lr_mul: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.synthesis = synthesis
+        self.z_dim, self.w_dim, self.c_dim = z_dim, w_dim, c_dim
+        self.num_ws: int = synthesis.num_ws
+        self.image_shape: tuple[int, int, int] = synthesis.image_shape
+        self.mapping = MappingNetwork(
+            z_dim, w_dim, self.num_ws, c_dim, mapping_layers, mapping_lr_mul
+        )
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        noise_mode: str = "random",
+        gen: torch.Generator | None = None,
+        mix_z: torch.Tensor | None = None,
+        mix_cutoff: int | None = None,
+        return_ws: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Latents ``z`` (B, z_dim) and class indices ``c`` (B,) → images (B, C, H, W).
+
+        Style mixing: with ``mix_z`` and ``mix_cutoff`` the layers from ``mix_cutoff`` on
+        take their w from ``mix_z``. ``noise_mode`` is ``"random"`` (drawn from ``gen``),
+        ``"const"`` (fixed per layer) or ``"none"``. ``return_ws`` also returns the ws.
+        """
+        ws = self.mapping(z, c, truncation_psi)
+        if mix_z is not None and mix_cutoff is not None and 0 < mix_cutoff < self.num_ws:
+            ws2 = self.mapping(mix_z, c, truncation_psi)
+            ws = torch.cat([ws[:, :mix_cutoff], ws2[:, mix_cutoff:]], dim=1)
+        img = self.synthesis(ws, noise_mode=noise_mode, gen=gen)
+        return (img, ws) if return_ws else img
+
+
+class DConv(nn.Module):
+    """Equalised-lr convolution for the discriminator, optionally blur-downsampling first."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int],
+        down: tuple[int, int] = (1, 1),
+        bias: bool = True,
+        activation: str = "lrelu",
+        filter_taps: int = 4,
+    ) -> None:
+        super().__init__()
+        kh, kw = kernel
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kh, kw))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kh * kw)
+        self.down = down
+        self.activation = activation
+        self.padding = (0 if down[0] > 1 else (kh - 1) // 2, 0 if down[1] > 1 else (kw - 1) // 2)
+        self.register_buffer("resample_filter", binomial_filter(filter_taps))
+        ty, tx = kh + filter_taps - 3, kw + filter_taps - 3
+        self.blur_pad = (
+            (ty + 1) // 2 if down[0] > 1 else 0,
+            ty // 2 if down[0] > 1 else 0,
+            (tx + 1) // 2 if down[1] > 1 else 0,
+            tx // 2 if down[1] > 1 else 0,
+        )
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        """Convolve ``x``; ``gain`` scales the result before the activation."""
+        if self.down != (1, 1):
+            f = self.resample_filter
+            x = upfirdn2d(
+                x,
+                f if self.down[0] > 1 else None,
+                f if self.down[1] > 1 else None,
+                pad=self.blur_pad,
+            )
+        b = self.bias if self.bias is not None else None
+        x = F.conv2d(x, self.weight * self.weight_gain, b, stride=self.down, padding=self.padding)
+        if gain != 1.0:
+            x = x * gain
+        return lrelu(x) if self.activation == "lrelu" else x
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: conv → downsampling conv, plus a 1×1 downsampling skip, times √½."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: tuple[int, int], down: tuple[int, int]
+    ) -> None:
+        super().__init__()
+        self.conv0 = DConv(in_channels, in_channels, kernel)
+        self.conv1 = DConv(in_channels, out_channels, kernel, down)
+        self.skip = DConv(in_channels, out_channels, (1, 1), down, bias=False, activation="linear")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Halve the resolution along the block's down axes."""
+        y = self.skip(x, gain=math.sqrt(0.5))
+        x = self.conv0(x)
+        x = self.conv1(x, gain=math.sqrt(0.5))
+        return y + x
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_channels: int = 1) -> torch.Tensor:
+    """Append the across-group standard deviation of features as ``num_channels`` maps.
+
+    Samples are split into groups of ``G`` (the largest divisor of the batch not above
+    ``group_size``); within each group the per-feature standard deviation over samples is
+    averaged over features, pixels and each of ``num_channels`` channel slices.
+    """
+    n, c, h, w = x.shape
+    g = max(d for d in range(1, min(group_size, n) + 1) if n % d == 0)
+    f = num_channels
+    y = x.reshape(g, n // g, f, c // f, h, w)
+    y = y - y.mean(dim=0)
+    y = (y.square().mean(dim=0) + 1e-8).sqrt()
+    y = y.mean(dim=[2, 3, 4]).reshape(n // g, f, 1, 1)
+    y = y.repeat(g, 1, h, w)
+    return torch.cat([x, y], dim=1)
+
+
+class Discriminator(nn.Module):
+    """StyleGAN2 residual discriminator for ``image_shape`` following the growth schedule.
+
+    With ``c_dim > 0`` classes the output is projected onto a learned label embedding
+    (``cmap_dim`` wide) instead of a plain scalar.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        channel_base: int,
+        channel_max: int,
+        c_dim: int = 0,
+        mbstd_group: int = 4,
+        mbstd_channels: int = 1,
+        cmap_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.image_shape = (int(c), int(h), int(w))
+        self.c_dim = c_dim
+        schedule = growth_schedule(h, w, channel_base, channel_max)
+        top = schedule[-1]
+        self.fromrgb = DConv(c, top.channels, (1, 1))
+        blocks = []
+        for i in range(len(schedule) - 1, 0, -1):
+            hi, lo = schedule[i], schedule[i - 1]
+            blocks.append(DiscriminatorBlock(hi.channels, lo.channels, hi.kernel, hi.up))
+        self.blocks = nn.ModuleList(blocks)
+        start = schedule[0]
+        ch = start.channels
+        self.mbstd_group, self.mbstd_channels = mbstd_group, mbstd_channels
+        self.conv = DConv(
+            ch + mbstd_channels, ch, (axis_kernel(start.height), axis_kernel(start.width))
+        )
+        self.fc = EqualLinear(ch * start.height * start.width, ch, activation="lrelu")
+        self.cmap_dim = (cmap_dim or ch) if c_dim else 0
+        self.out = EqualLinear(ch, self.cmap_dim if c_dim else 1)
+        if c_dim:
+            self.embed = nn.Sequential(
+                EqualLinear(c_dim, self.cmap_dim, activation="lrelu"),
+                EqualLinear(self.cmap_dim, self.cmap_dim),
+            )
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, H, W) and class indices (B,) → logits (B, 1)."""
+        x = self.fromrgb(img)
+        for block in self.blocks:
+            x = block(x)
+        if self.mbstd_group > 1:
+            x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
+        x = self.conv(x)
+        x = self.fc(x.flatten(1))
+        x = self.out(x)
+        if self.c_dim:
+            cmap = self.embed(one_hot(c, self.c_dim, img.shape[0], img.device))
+            x = (x * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
+        return x

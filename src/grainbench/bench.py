@@ -1,0 +1,305 @@
+"""Throughput (SPEC 4.6): encode / decode time per clip beside the bare transform of the same size.
+
+For each representation and batch size, on seeded noise clips at the representation's
+setting, this times (median of ``repeats`` interleaved rounds after one warm-up call):
+
+- ``encode`` and ``decode`` of the representation itself (its plugin object, without the
+  validation wrapper that tasks add), per clip, and their real-time factors (audio seconds
+  per wall second);
+- the *bare* transform: the representation's first stage alone (``forward`` and
+  ``inverse``), and the same-size library transform: ``scipy.fft.dct``/``idct`` for a DCT,
+  ``scipy.fft.rfft``/``irfft`` for FFT stages, ``torch.fft.rfft``/``irfft`` for every
+  whole-clip transform, and ``torch.stft``/``istft`` for a framed stage that exposes
+  ``n_fft`` and ``hop_length``;
+- every stage's forward and inverse on its own input, to show where time goes.
+
+The *overhead* is encode time over the first stage's forward time (decode over inverse):
+what the companding and layout stages and the composition cost on top of the transform.
+Timings are compared as ratios measured in one run, never across machines.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import torch
+
+from grainbench import results
+from grainbench.plugins import load_representation
+from grainbench.registry import REPRESENTATIONS
+
+GOAL_OVERHEAD = 1.5
+GOAL_FAMILIES = ("dct", "stft")
+
+
+def family(stage: Any) -> str:
+    """The transform family of a first stage: dct, fft, stft, identity, or its class name."""
+    name = type(stage).__name__
+    if name == "DCT":
+        return "dct"
+    if name in ("RealImagFFT", "PolarFFT"):
+        return "fft"
+    if name == "Waveform":
+        return "identity"
+    if hasattr(stage, "n_fft") and hasattr(stage, "hop_length"):
+        return "stft"
+    return name.lower()
+
+
+def _references(
+    stage: Any, x: torch.Tensor
+) -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    """Library transforms of the same size as ``stage``'s, as (forward, inverse) thunks on ``x``."""
+    fam = family(stage)
+    workers = torch.get_num_threads()
+    out: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {}
+    n = x.shape[-1]
+    xn = x.numpy()
+    if fam == "dct":
+        coef = scipy.fft.dct(xn, type=2, norm="ortho", workers=workers)
+        out["scipy"] = (
+            lambda: scipy.fft.dct(xn, type=2, norm="ortho", workers=workers),
+            lambda: scipy.fft.idct(coef, type=2, norm="ortho", workers=workers),
+        )
+    if fam in ("dct", "fft"):
+        spec_np = scipy.fft.rfft(xn, norm="ortho", workers=workers)
+        if fam == "fft":
+            out["scipy"] = (
+                lambda: scipy.fft.rfft(xn, norm="ortho", workers=workers),
+                lambda: scipy.fft.irfft(spec_np, n=n, norm="ortho", workers=workers),
+            )
+        spec = torch.fft.rfft(x, norm="ortho")
+        out["torch"] = (
+            lambda: torch.fft.rfft(x, norm="ortho"),
+            lambda: torch.fft.irfft(spec, n=n, norm="ortho"),
+        )
+    if fam == "stft":
+        n_fft, hop = int(stage.n_fft), int(stage.hop_length)
+        window = torch.hann_window(n_fft)
+        flat = x.reshape(-1, n)
+        stft = torch.stft(flat, n_fft, hop, window=window, return_complex=True)
+        out["torch"] = (
+            lambda: torch.stft(flat, n_fft, hop, window=window, return_complex=True),
+            lambda: torch.istft(stft, n_fft, hop, window=window, length=n),
+        )
+    return out
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _median_times(thunks: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median wall time of each thunk: one warm-up each, then ``repeats`` interleaved rounds."""
+    for fn in thunks.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in thunks}
+    for _ in range(repeats):
+        for k, fn in thunks.items():
+            samples[k].append(_timed(fn))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def probe_clips(batch: int, n_channels: int, n_samples: int, seed: int = 0) -> torch.Tensor:
+    """Seeded Gaussian noise at −12 dBFS RMS, clipped to [-1, 1]: ``(batch, ch, n)`` float32."""
+    rng = np.random.default_rng(seed)
+    clips = 0.25 * rng.standard_normal((batch, n_channels, n_samples), dtype=np.float32)
+    return torch.from_numpy(np.clip(clips, -1.0, 1.0))
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+@torch.no_grad()
+def bench_representation(
+    spec: str,
+    batches: Sequence[int] = (1, 64),
+    repeats: int = 5,
+    sample_rate: int | None = None,
+    n_samples: int | None = None,
+) -> dict[str, Any]:
+    """Timings of one representation (see the module docstring), per batch size."""
+    rep = load_representation(spec, sample_rate=sample_rate, n_samples=n_samples)
+    plugin = rep.plugin
+    rep.fit(probe_clips(4, rep.n_channels, rep.n_samples, seed=1))
+    stages = list(getattr(plugin, "stages", []))
+    clip_s = rep.n_samples / rep.sample_rate
+    out: dict[str, Any] = {
+        "rep": spec,
+        "name": rep.name,
+        "family": family(stages[0]) if stages else "opaque",
+        "sample_rate": rep.sample_rate,
+        "n_samples": rep.n_samples,
+        "n_channels": rep.n_channels,
+        "image_shape": list(rep.image_shape),
+        "clip_seconds": clip_s,
+        "batches": {},
+    }
+    for batch in batches:
+        x = probe_clips(batch, rep.n_channels, rep.n_samples)
+        image = plugin.encode(x)
+        thunks: dict[str, Callable[[], Any]] = {
+            "encode": lambda x=x: plugin.encode(x),
+            "decode": lambda image=image: plugin.decode(image),
+        }
+        y = x
+        for i, stage in enumerate(stages):
+            z = stage(y)
+            thunks[f"stage{i}.forward"] = lambda stage=stage, y=y: stage(y)
+            thunks[f"stage{i}.inverse"] = lambda stage=stage, z=z: stage.inverse(z)
+            y = z
+        refs = _references(stages[0], x) if stages else {}
+        for label, (fwd, inv) in refs.items():
+            thunks[f"{label}.forward"] = fwd
+            thunks[f"{label}.inverse"] = inv
+        t = {k: v / batch for k, v in _median_times(thunks, repeats).items()}
+        row: dict[str, Any] = {
+            "encode_s": t["encode"],
+            "decode_s": t["decode"],
+            "encode_rtf": clip_s / t["encode"],
+            "decode_rtf": clip_s / t["decode"],
+            "bare_forward_s": t.get("stage0.forward"),
+            "bare_inverse_s": t.get("stage0.inverse"),
+            "encode_overhead": _ratio(t["encode"], t.get("stage0.forward")),
+            "decode_overhead": _ratio(t["decode"], t.get("stage0.inverse")),
+            "stages": [
+                {
+                    "stage": type(s).__name__,
+                    "forward_s": t[f"stage{i}.forward"],
+                    "inverse_s": t[f"stage{i}.inverse"],
+                }
+                for i, s in enumerate(stages)
+            ],
+            "references": {
+                label: {
+                    "forward_s": t[f"{label}.forward"],
+                    "inverse_s": t[f"{label}.inverse"],
+                    "encode_ratio": t["encode"] / t[f"{label}.forward"],
+                    "decode_ratio": t["decode"] / t[f"{label}.inverse"],
+                }
+                for label in refs
+            },
+        }
+        out["batches"][str(batch)] = row
+    return out
+
+
+def run_bench(
+    reps: Sequence[str] | None = None,
+    batches: Sequence[int] = (1, 64),
+    repeats: int = 5,
+    sample_rate: int | None = None,
+    n_samples: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Bench ``reps`` (default: every built-in representation); returns the bench record."""
+    names = list(reps) if reps else [e.name for e in REPRESENTATIONS.entries()]
+    record: dict[str, Any] = {
+        "suite_version": results.suite_info()["suite_version"],
+        "created": results.now_iso(),
+        "machine": results.machine_info(),
+        "settings": {
+            "batches": list(batches),
+            "repeats": repeats,
+            "sample_rate": sample_rate,
+            "n_samples": n_samples,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "results": [],
+    }
+    for name in names:
+        if progress:
+            progress(name)
+        record["results"].append(
+            bench_representation(name, batches, repeats, sample_rate, n_samples)
+        )
+    return record
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.3g}"
+
+
+def _x(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
+def goal_verdicts(record: dict[str, Any]) -> list[str]:
+    """One line per representation of a goal family: its worst overhead against the goal."""
+    lines = []
+    for r in record["results"]:
+        if r["family"] not in GOAL_FAMILIES:
+            continue
+        worst = max(
+            (
+                v
+                for b in r["batches"].values()
+                for v in (b["encode_overhead"], b["decode_overhead"])
+                if v
+            ),
+            default=None,
+        )
+        if worst is None:
+            continue
+        verdict = "meets" if worst <= GOAL_OVERHEAD else "MISSES"
+        lines.append(f"{r['rep']}: worst overhead {worst:.2f}× {verdict} the {GOAL_OVERHEAD}× goal")
+    return lines
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    """bench.md: machine, a table of times and ratios, the per-stage breakdown, the goal."""
+    m = record["machine"]
+    lines = [
+        "# grainbench bench",
+        "",
+        f"- machine: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}, "
+        f"GPU {m['gpu'] or 'none'}; torch {m['torch']}, Python {m['python']}",
+        f"- suite {record['suite_version']}, {record['created']}, median of "
+        f"{record['settings']['repeats']} rounds after a warm-up; times are per clip",
+        "- overhead = encode ÷ first stage forward (decode ÷ its inverse); scipy/torch columns "
+        "are the same-size library transform and encode ÷ that",
+        "",
+        "| representation | family | batch | encode ms | encode RTF | decode ms | decode RTF "
+        "| bare fwd/inv ms | overhead enc/dec | scipy fwd/inv ms | vs scipy enc/dec "
+        "| torch fwd/inv ms | vs torch enc/dec |",
+        "|" + "---|" * 13,
+    ]
+    for r in record["results"]:
+        for batch, b in r["batches"].items():
+            refs = b["references"]
+            cols = [r["rep"], r["family"], batch, _ms(b["encode_s"]), f"{b['encode_rtf']:.0f}"]
+            cols += [_ms(b["decode_s"]), f"{b['decode_rtf']:.0f}"]
+            cols += [f"{_ms(b['bare_forward_s'])} / {_ms(b['bare_inverse_s'])}"]
+            cols += [f"{_x(b['encode_overhead'])} / {_x(b['decode_overhead'])}"]
+            for label in ("scipy", "torch"):
+                ref = refs.get(label)
+                if ref is None:
+                    cols += ["–", "–"]
+                else:
+                    cols += [f"{_ms(ref['forward_s'])} / {_ms(ref['inverse_s'])}"]
+                    cols += [f"{_x(ref['encode_ratio'])} / {_x(ref['decode_ratio'])}"]
+            lines.append("| " + " | ".join(cols) + " |")
+    lines += ["", "## Where the time goes (ms per clip, each stage on its own input)", ""]
+    lines += [
+        "| representation | batch | stage | forward ms | inverse ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        for batch, b in r["batches"].items():
+            for s in b["stages"]:
+                lines.append(
+                    f"| {r['rep']} | {batch} | {s['stage']} | {_ms(s['forward_s'])} | {_ms(s['inverse_s'])} |"
+                )
+    goals = goal_verdicts(record)
+    if goals:
+        lines += ["", f"## Goal: overhead ≤ {GOAL_OVERHEAD}× for the DCT and STFT families", ""]
+        lines += [f"- {g}" for g in goals]
+    return "\n".join(lines) + "\n"

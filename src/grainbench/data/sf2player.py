@@ -1,0 +1,710 @@
+"""A small SoundFont 2 sample player, written from the SF2.04 specification.
+
+``sf2utils`` parses the RIFF structure (the "hydra" of preset, instrument and sample
+headers); everything after that is ours: zone selection, generator arithmetic, loops,
+the volume envelope, resampling and panning.
+
+What is rendered, per note:
+
+- **Zones.** The preset (looked up by bank and program) and its instruments are searched for
+  zones whose key range and velocity range contain the note; every match is a voice and the
+  voices are summed (layered instruments such as GM "E.Piano 1" give two). The first zone of
+  a preset (instrument) without an instrument (sample) generator is its global zone: its
+  generators, key range and velocity range are defaults for the other zones. Instrument-level
+  values replace the spec defaults; preset-level values are added to them, except the
+  generators the spec allows only in instruments (sample offsets, sample modes, root key,
+  keynum, velocity, exclusive class), which are ignored at the preset level.
+- **Pitch.** Root key = ``overridingRootKey`` when set, else the sample header's original
+  pitch. Pitch offset in cents = ``scaleTuning`` x (key - root) + 100 x ``coarseTune`` +
+  ``fineTune`` + the sample's pitch correction + the caller's detune. The sample is read at
+  ``sample_rate_of_sample / output_rate x 2 ** (cents / 1200)`` source samples per output
+  sample.
+- **Loops.** ``sampleModes`` 0 or 2: play once; 1: loop continuously; 3: loop while the key is
+  held, then play on to the end of the sample after note-off. Loop and sample boundaries take
+  the fine and coarse address offset generators into account. The loop is unrolled into a
+  straight buffer before interpolation, so the interpolation taps see the true neighbours
+  across the loop seam.
+- **Resampling.** Kaiser-windowed sinc interpolation (32 taps, cutoff 0.45 of the source rate,
+  beta 7, table of 4096 sub-sample phases, each row normalised to unit DC gain). When the
+  sample is read faster than one source sample per output sample the kernel is stretched by
+  that factor, which low-passes below the output Nyquist frequency (no aliasing).
+- **Volume envelope.** Delay, attack (linear in amplitude), hold, decay (linear in decibels:
+  100 dB per decay time, stopping at the sustain level), sustain (centibels of attenuation),
+  release (100 dB per release time, from the level reached at note-off). Hold and decay
+  follow ``keynumToVolEnvHold`` / ``keynumToVolEnvDecay``. Times are timecents
+  (seconds = 2 ** (tc / 1200)). The voice is silent once it is 100 dB down.
+- **Level.** ``initialAttenuation`` (centibels) is applied scaled by 0.4, the convention of the
+  EMU8000 hardware this kind of soundfont was voiced for (at the full value GM soundfonts
+  sound 10-30 dB too quiet). Velocity adds an attenuation of ``400 * log10(127 / velocity)``
+  centibels, i.e. amplitude proportional to (velocity / 127) ** 2: the curve of the SF2
+  default velocity-to-attenuation modulator (concave, 960 cB).
+- **Pan.** Constant-power: left = cos(theta), right = sin(theta), theta = (pan + 0.5) x pi / 2
+  with pan in [-0.5, 0.5]. Mono output is the mean of the two pan channels (so a centred
+  voice comes out at cos(pi / 4), about -3 dB).
+
+Not rendered: the low-pass filter, the LFOs, the modulation envelope, chorus and reverb, and
+every modulator other than the velocity curve above. Samples are read as 16-bit (the low
+byte of an ``sm24`` chunk is ignored). All arithmetic is float64; notes are returned as float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import math
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Generator numbers (SF2.04 section 8.1.2).
+GEN_START_OFFSET = 0
+GEN_END_OFFSET = 1
+GEN_LOOP_START_OFFSET = 2
+GEN_LOOP_END_OFFSET = 3
+GEN_START_COARSE = 4
+GEN_END_COARSE = 12
+GEN_PAN = 17
+GEN_DELAY_VOL = 33
+GEN_ATTACK_VOL = 34
+GEN_HOLD_VOL = 35
+GEN_DECAY_VOL = 36
+GEN_SUSTAIN_VOL = 37
+GEN_RELEASE_VOL = 38
+GEN_KEY_TO_HOLD = 39
+GEN_KEY_TO_DECAY = 40
+GEN_INSTRUMENT = 41
+GEN_KEY_RANGE = 43
+GEN_VEL_RANGE = 44
+GEN_LOOP_START_COARSE = 45
+GEN_KEYNUM = 46
+GEN_VELOCITY = 47
+GEN_ATTENUATION = 48
+GEN_LOOP_END_COARSE = 50
+GEN_COARSE_TUNE = 51
+GEN_FINE_TUNE = 52
+GEN_SAMPLE_ID = 53
+GEN_SAMPLE_MODES = 54
+GEN_SCALE_TUNING = 56
+GEN_EXCLUSIVE_CLASS = 57
+GEN_ROOT_KEY = 58
+
+# Spec defaults for the generators that are not 0 by default.
+_DEFAULTS: dict[int, int] = {
+    8: 13500,  # initialFilterFc (not rendered, kept for completeness of the arithmetic)
+    21: -12000,
+    23: -12000,
+    25: -12000,
+    26: -12000,
+    27: -12000,
+    28: -12000,
+    30: -12000,
+    GEN_DELAY_VOL: -12000,
+    GEN_ATTACK_VOL: -12000,
+    GEN_HOLD_VOL: -12000,
+    GEN_DECAY_VOL: -12000,
+    GEN_RELEASE_VOL: -12000,
+    GEN_KEYNUM: -1,
+    GEN_VELOCITY: -1,
+    GEN_SCALE_TUNING: 100,
+    GEN_ROOT_KEY: -1,
+}
+
+# Generators that are meaningless (and ignored) at the preset level.
+_INSTRUMENT_ONLY = frozenset(
+    {
+        GEN_START_OFFSET,
+        GEN_END_OFFSET,
+        GEN_LOOP_START_OFFSET,
+        GEN_LOOP_END_OFFSET,
+        GEN_START_COARSE,
+        GEN_END_COARSE,
+        GEN_LOOP_START_COARSE,
+        GEN_LOOP_END_COARSE,
+        GEN_KEYNUM,
+        GEN_VELOCITY,
+        GEN_SAMPLE_MODES,
+        GEN_EXCLUSIVE_CLASS,
+        GEN_ROOT_KEY,
+    }
+)
+
+# Generators whose raw 16-bit amount is unsigned or a byte pair (everything else is signed).
+_UNSIGNED = frozenset(
+    {GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_VEL_RANGE, GEN_SAMPLE_ID, GEN_SAMPLE_MODES}
+)
+
+# Clamp ranges of the generators that are rendered (SF2.04 section 8.1.3).
+_LIMITS: dict[int, tuple[int, int]] = {
+    GEN_PAN: (-500, 500),
+    GEN_DELAY_VOL: (-12000, 5000),
+    GEN_ATTACK_VOL: (-12000, 8000),
+    GEN_HOLD_VOL: (-12000, 5000),
+    GEN_DECAY_VOL: (-12000, 8000),
+    GEN_SUSTAIN_VOL: (0, 1440),
+    GEN_RELEASE_VOL: (-12000, 8000),
+    GEN_KEY_TO_HOLD: (-1200, 1200),
+    GEN_KEY_TO_DECAY: (-1200, 1200),
+    GEN_ATTENUATION: (0, 1440),
+    GEN_COARSE_TUNE: (-120, 120),
+    GEN_FINE_TUNE: (-99, 99),
+    GEN_SCALE_TUNING: (0, 1200),
+}
+
+ATTENUATION_SCALE = 0.4
+"""Factor applied to the ``initialAttenuation`` generator (EMU8000 convention)."""
+
+SILENCE_CB = 1000.0
+"""Attenuation (centibels) at which a voice counts as silent: 100 dB."""
+
+# Interpolation kernel (see the module docstring).
+_HALF_TAPS = 16
+_CUTOFF = 0.45
+_KAISER_BETA = 7.0
+_PHASES = 4096
+_BLOCK = 8192
+
+
+def default_soundfont_path() -> Path:
+    """Path of ``TimGM6mb.sf2``, the GM soundfont that ships inside the ``pretty_midi`` package.
+
+    Found with ``importlib.util.find_spec`` (``pretty_midi`` is not imported).
+    Raises ``FileNotFoundError`` when the package or the file is missing.
+    """
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the pretty_midi package (which ships TimGM6mb.sf2) is not installed"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "TimGM6mb.sf2"
+    if not path.is_file():
+        raise FileNotFoundError(f"soundfont not found: {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class SampleHeader:
+    """One sample header (``shdr``); addresses are absolute indices into the sample data."""
+
+    name: str
+    start: int
+    end: int
+    loop_start: int
+    loop_end: int
+    sample_rate: int
+    original_pitch: int
+    pitch_correction: int
+    sample_type: int
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A preset or instrument zone: its generators (signed values), ranges and target.
+
+    ``target`` is the instrument index (preset zones) or the sample index (instrument
+    zones); ``None`` for a global zone. Ranges are inclusive ``(low, high)`` or ``None``.
+    """
+
+    gens: dict[int, int]
+    key_range: tuple[int, int] | None
+    vel_range: tuple[int, int] | None
+    target: int | None
+
+    def matches(self, key: int, velocity: int, default: Zone | None) -> bool:
+        """Whether ``key`` and ``velocity`` fall in this zone's ranges (or the global zone's)."""
+        key_range = self.key_range or (default.key_range if default else None) or (0, 127)
+        vel_range = self.vel_range or (default.vel_range if default else None) or (0, 127)
+        return key_range[0] <= key <= key_range[1] and vel_range[0] <= velocity <= vel_range[1]
+
+
+@dataclass(frozen=True)
+class ZoneList:
+    """The zones of one preset or instrument, with its optional global zone."""
+
+    name: str
+    global_zone: Zone | None
+    zones: tuple[Zone, ...]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A preset header with its zones."""
+
+    bank: int
+    program: int
+    name: str
+    zones: ZoneList
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One sample to play for a note, with its final generator values."""
+
+    sample: SampleHeader
+    sample_index: int
+    instrument: str
+    gens: dict[int, int]
+    key: int
+    velocity: int
+
+    def gen(self, number: int) -> int:
+        """The generator's value, clamped to its legal range where the spec gives one."""
+        value = self.gens.get(number, _DEFAULTS.get(number, 0))
+        if number in _LIMITS:
+            low, high = _LIMITS[number]
+            value = min(max(value, low), high)
+        return value
+
+    @property
+    def root_key(self) -> int:
+        """The sample's root key: ``overridingRootKey`` when set, else the header's pitch."""
+        override = self.gens.get(GEN_ROOT_KEY, -1)
+        if 0 <= override <= 127:
+            return override
+        pitch = self.sample.original_pitch
+        return pitch if 0 <= pitch <= 127 else 60
+
+    @property
+    def pitch_key(self) -> int:
+        """The key used for pitch and key-scaled times (the ``keynum`` generator wins)."""
+        forced = self.gens.get(GEN_KEYNUM, -1)
+        return forced if 0 <= forced <= 127 else self.key
+
+    def pitch_cents(self, detune_cents: float = 0.0) -> float:
+        """Pitch offset of the playback relative to the sample as recorded, in cents."""
+        return (
+            self.gen(GEN_SCALE_TUNING) * (self.pitch_key - self.root_key)
+            + 100 * self.gen(GEN_COARSE_TUNE)
+            + self.gen(GEN_FINE_TUNE)
+            + self.sample.pitch_correction
+            + detune_cents
+        )
+
+    def step(self, output_rate: int, detune_cents: float = 0.0) -> float:
+        """Source samples read per output sample."""
+        ratio = 2.0 ** (self.pitch_cents(detune_cents) / 1200.0)
+        return self.sample.sample_rate / output_rate * ratio
+
+    def bandwidth(self, output_rate: int, detune_cents: float = 0.0) -> float:
+        """Highest frequency (Hz) this voice can contain at ``output_rate``.
+
+        The sample's own Nyquist frequency scaled by the playback ratio, capped at the
+        output Nyquist frequency.
+        """
+        source_nyquist = self.sample.sample_rate / 2.0
+        ratio = self.step(output_rate, detune_cents) * output_rate / self.sample.sample_rate
+        return min(source_nyquist * ratio, output_rate / 2.0)
+
+
+def _signed(value: int) -> int:
+    return value - 65536 if value >= 32768 else value
+
+
+def _byte_range(value: int) -> tuple[int, int]:
+    low, high = value & 0xFF, value >> 8
+    return (min(low, high), max(low, high))
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
+
+
+def timecents_to_seconds(timecents: float) -> float:
+    """Convert SF2 timecents to seconds (-32768 and below mean exactly zero)."""
+    if timecents <= -32768:
+        return 0.0
+    return 2.0 ** (timecents / 1200.0)
+
+
+def velocity_attenuation_cb(velocity: int) -> float:
+    """Attenuation (centibels) of the velocity curve: ``400 log10(127 / v)``, at most 960."""
+    if not 1 <= velocity <= 127:
+        raise ValueError(f"velocity must be in 1..127, got {velocity}")
+    return min(400.0 * math.log10(127.0 / velocity), 960.0)
+
+
+class SoundFont:
+    """A parsed SF2 file whose notes can be rendered with :meth:`render_note`."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Parse ``path`` (raises ``ValueError`` for a file that is not a usable SF2)."""
+        self.path = Path(path)
+        raw_bytes = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+        with warnings.catch_warnings():
+            # sf2utils imports the stdlib audioop module, deprecated since Python 3.11
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from sf2utils.sf2parse import Sf2File
+        with open(self.path, "rb") as handle:
+            try:
+                parsed = Sf2File(handle)
+            except Exception as exc:  # sf2utils raises assorted errors for bad files
+                raise ValueError(f"{self.path.name} is not a readable SF2 file: {exc}") from exc
+            raw = parsed.raw
+        hydra = raw.pdta
+        self.samples = [
+            SampleHeader(
+                name=_cstr(h.sample_name),
+                start=h.start,
+                end=h.end,
+                loop_start=h.start_loop,
+                loop_end=h.end_loop,
+                sample_rate=h.sample_rate,
+                original_pitch=h.original_pitch,
+                pitch_correction=h.pitch_correction,
+                sample_type=h.sample_type,
+            )
+            for h in hydra["Shdr"][:-1]
+        ]
+        self.instruments = [
+            self._zone_list(
+                _cstr(hydra["Inst"][i].name),
+                hydra["Ibag"],
+                hydra["Igen"],
+                hydra["Inst"][i].bag,
+                hydra["Inst"][i + 1].bag,
+                GEN_SAMPLE_ID,
+            )
+            for i in range(len(hydra["Inst"]) - 1)
+        ]
+        self.presets: dict[tuple[int, int], Preset] = {}
+        for i in range(len(hydra["Phdr"]) - 1):
+            header = hydra["Phdr"][i]
+            name = _cstr(header.name)
+            zones = self._zone_list(
+                name,
+                hydra["Pbag"],
+                hydra["Pgen"],
+                header.bag,
+                hydra["Phdr"][i + 1].bag,
+                GEN_INSTRUMENT,
+            )
+            self.presets.setdefault(
+                (header.bank, header.preset), Preset(header.bank, header.preset, name, zones)
+            )
+        self._data = self._read_sample_data(raw.smpl_offset)
+
+    @staticmethod
+    def _zone_list(
+        name: str, bags: list, gens: list, first: int, stop: int, target_gen: int
+    ) -> ZoneList:
+        zones: list[Zone] = []
+        global_zone: Zone | None = None
+        for b in range(first, stop):
+            values: dict[int, int] = {}
+            for gen in gens[bags[b].gen : bags[b + 1].gen]:
+                values[gen.oper] = gen.amount if gen.oper in _UNSIGNED else _signed(gen.amount)
+            key_range = values.pop(GEN_KEY_RANGE, None)
+            vel_range = values.pop(GEN_VEL_RANGE, None)
+            target = values.pop(target_gen, None)
+            zone = Zone(
+                gens=values,
+                key_range=_byte_range(key_range) if key_range is not None else None,
+                vel_range=_byte_range(vel_range) if vel_range is not None else None,
+                target=target,
+            )
+            if target is not None:
+                zones.append(zone)
+            elif b == first:
+                global_zone = zone
+        return ZoneList(name, global_zone, tuple(zones))
+
+    def _read_sample_data(self, smpl_offset: int | None) -> np.ndarray:
+        if smpl_offset is None:
+            raise ValueError(f"{self.path.name} has no sample data (smpl chunk)")
+        with open(self.path, "rb") as handle:
+            handle.seek(smpl_offset - 4)
+            (size,) = struct.unpack("<I", handle.read(4))
+        data = np.fromfile(self.path, dtype="<i2", count=size // 2, offset=smpl_offset)
+        return data.astype(np.float64) / 32768.0
+
+    def preset(self, program: int, bank: int = 0) -> Preset:
+        """The preset at ``bank``/``program``; ``ValueError`` naming the bank's programs otherwise."""
+        try:
+            return self.presets[(bank, program)]
+        except KeyError:
+            available = sorted(p for b, p in self.presets if b == bank)
+            raise ValueError(
+                f"{self.path.name} has no preset for bank {bank} program {program}; "
+                f"bank {bank} has programs {available}"
+            ) from None
+
+    def voices(self, program: int, key: int, velocity: int, bank: int = 0) -> list[Voice]:
+        """The voices a note-on starts, in zone order.
+
+        Raises ``ValueError`` for a key or velocity outside 0..127 / 1..127, an unknown
+        preset, or a note that no zone of the preset covers.
+        """
+        if not 0 <= key <= 127:
+            raise ValueError(f"MIDI key must be in 0..127, got {key}")
+        if not 1 <= velocity <= 127:
+            raise ValueError(f"velocity must be in 1..127, got {velocity}")
+        preset = self.preset(program, bank)
+        p_global = preset.zones.global_zone
+        found: list[Voice] = []
+        for p_zone in preset.zones.zones:
+            if not p_zone.matches(key, velocity, p_global):
+                continue
+            offsets = dict(p_global.gens) if p_global else {}
+            offsets.update(p_zone.gens)
+            if p_zone.target >= len(self.instruments):
+                raise ValueError(f"preset {preset.name!r} points at a missing instrument")
+            instrument = self.instruments[p_zone.target]
+            i_global = instrument.global_zone
+            for i_zone in instrument.zones:
+                if not i_zone.matches(key, velocity, i_global):
+                    continue
+                values = dict(_DEFAULTS)
+                if i_global:
+                    values.update(i_global.gens)
+                values.update(i_zone.gens)
+                for number, amount in offsets.items():
+                    if number not in _INSTRUMENT_ONLY:
+                        values[number] = values.get(number, 0) + amount
+                if i_zone.target >= len(self.samples):
+                    raise ValueError(f"instrument {instrument.name!r} points at a missing sample")
+                found.append(
+                    Voice(
+                        sample=self.samples[i_zone.target],
+                        sample_index=i_zone.target,
+                        instrument=instrument.name,
+                        gens=values,
+                        key=key,
+                        velocity=velocity,
+                    )
+                )
+        if not found:
+            raise ValueError(
+                f"preset {program} {preset.name!r} (bank {bank}) has no zone for key {key} "
+                f"at velocity {velocity}"
+            )
+        return found
+
+    def render_note(
+        self,
+        program: int,
+        key: int,
+        velocity: int,
+        duration: float,
+        sample_rate: int,
+        n_samples: int,
+        n_channels: int = 1,
+        detune_cents: float = 0.0,
+        gain: float = 1.0,
+        bank: int = 0,
+    ) -> np.ndarray:
+        """Render one note as float32 ``(n_channels, n_samples)``; not clipped.
+
+        ``duration`` is the time in seconds from note-on to note-off (the release follows
+        within the buffer). ``n_channels`` is 1 (mean of the pan channels) or 2 (left,
+        right). ``detune_cents`` shifts the pitch; ``gain`` scales the amplitude.
+        """
+        return self.render_note_f64(
+            program,
+            key,
+            velocity,
+            duration,
+            sample_rate,
+            n_samples,
+            n_channels,
+            detune_cents,
+            gain,
+            bank,
+        ).astype(np.float32)
+
+    def render_note_f64(
+        self,
+        program: int,
+        key: int,
+        velocity: int,
+        duration: float,
+        sample_rate: int,
+        n_samples: int,
+        n_channels: int = 1,
+        detune_cents: float = 0.0,
+        gain: float = 1.0,
+        bank: int = 0,
+    ) -> np.ndarray:
+        """Like :meth:`render_note` but returns the float64 mix (before the float32 cast)."""
+        if n_channels not in (1, 2):
+            raise ValueError(f"the SF2 player renders 1 or 2 channels, not {n_channels}")
+        if sample_rate <= 0 or n_samples <= 0:
+            raise ValueError("sample_rate and n_samples must be positive")
+        if duration < 0:
+            raise ValueError(f"note duration must be >= 0, got {duration}")
+        out = np.zeros((2, n_samples), dtype=np.float64)
+        note_off = int(round(duration * sample_rate))
+        for voice in self.voices(program, key, velocity, bank):
+            mono = self._render_voice(voice, sample_rate, n_samples, note_off, detune_cents)
+            theta = (voice.gen(GEN_PAN) / 1000.0 + 0.5) * (math.pi / 2.0)
+            out[0] += mono * math.cos(theta)
+            out[1] += mono * math.sin(theta)
+        out *= gain
+        if n_channels == 1:
+            return out.mean(axis=0, keepdims=True)
+        return out
+
+    def _render_voice(
+        self, voice: Voice, sample_rate: int, n_samples: int, note_off: int, detune_cents: float
+    ) -> np.ndarray:
+        step = voice.step(sample_rate, detune_cents)
+        source = self._unrolled_source(voice, n_samples, note_off, step)
+        signal = windowed_sinc_resample(source, step, n_samples)
+        envelope = volume_envelope(voice, sample_rate, n_samples, note_off)
+        velocity = voice.gens.get(GEN_VELOCITY, -1)
+        velocity = velocity if 1 <= velocity <= 127 else voice.velocity
+        attenuation_cb = ATTENUATION_SCALE * voice.gen(GEN_ATTENUATION) + velocity_attenuation_cb(
+            velocity
+        )
+        return signal * envelope * 10.0 ** (-attenuation_cb / 200.0)
+
+    def sample_bounds(self, voice: Voice) -> tuple[int, int, int, int]:
+        """Absolute (start, end, loop_start, loop_end) after the address offset generators."""
+        s = voice.sample
+        total = len(self._data)
+        start = s.start + voice.gen(GEN_START_OFFSET) + 32768 * voice.gen(GEN_START_COARSE)
+        end = s.end + voice.gen(GEN_END_OFFSET) + 32768 * voice.gen(GEN_END_COARSE)
+        loop_start = (
+            s.loop_start
+            + voice.gen(GEN_LOOP_START_OFFSET)
+            + 32768 * voice.gen(GEN_LOOP_START_COARSE)
+        )
+        loop_end = (
+            s.loop_end + voice.gen(GEN_LOOP_END_OFFSET) + 32768 * voice.gen(GEN_LOOP_END_COARSE)
+        )
+        start = min(max(start, 0), total - 1)
+        end = min(max(end, start + 1), total)
+        loop_start = min(max(loop_start, start), end)
+        loop_end = min(max(loop_end, loop_start), end)
+        return start, end, loop_start, loop_end
+
+    def _unrolled_source(
+        self, voice: Voice, n_samples: int, note_off: int, step: float
+    ) -> np.ndarray:
+        """The sample with its loop repeated as often as the note needs, as one straight buffer."""
+        start, end, loop_start, loop_end = self.sample_bounds(voice)
+        data = self._data[start:end]
+        mode = voice.gen(GEN_SAMPLE_MODES) & 3
+        ls, le = loop_start - start, loop_end - start
+        length = le - ls
+        if mode in (0, 2) or length < 2:
+            return data
+        loop = data[ls:le]
+        if mode == 1 or note_off >= n_samples:  # mode 3 held to the end behaves like mode 1
+            needed = n_samples * step + 2 * _HALF_TAPS * max(1.0, step) + 2
+            repeats = max(1, math.ceil((needed - le) / length) + 1)
+            return np.concatenate([data[:le], np.tile(loop, repeats)])
+        # mode 3: loop while held, then continue to the end of the sample after note-off
+        off_position = note_off * step
+        if off_position < le:
+            return data
+        wraps = int((off_position - le) // length) + 1
+        return np.concatenate([data[:le], np.tile(loop, wraps), data[le:]])
+
+    def describe_preset(self, program: int, bank: int = 0) -> str:
+        """One line naming the preset and the sample rates of the samples it uses."""
+        preset = self.preset(program, bank)
+        rates: set[int] = set()
+        for p_zone in preset.zones.zones:
+            for i_zone in self.instruments[p_zone.target].zones:
+                if i_zone.target < len(self.samples):
+                    rates.add(self.samples[i_zone.target].sample_rate)
+        listed = ", ".join(f"{r:,} Hz" for r in sorted(rates))
+        return f"program {program} {preset.name!r} (samples at {listed})"
+
+
+@functools.lru_cache(maxsize=4)
+def load_soundfont(path: str | None = None) -> SoundFont:
+    """Parse (once per process) the soundfont at ``path``, or the default one when ``None``."""
+    return SoundFont(path if path is not None else default_soundfont_path())
+
+
+def volume_envelope(voice: Voice, sample_rate: int, n_samples: int, note_off: int) -> np.ndarray:
+    """The DAHDSR volume envelope of ``voice`` (amplitude, float64), note-off at sample ``note_off``."""
+    key_offset = 60 - voice.pitch_key
+    delay = timecents_to_seconds(voice.gen(GEN_DELAY_VOL))
+    attack = timecents_to_seconds(voice.gen(GEN_ATTACK_VOL))
+    hold = timecents_to_seconds(voice.gen(GEN_HOLD_VOL) + voice.gen(GEN_KEY_TO_HOLD) * key_offset)
+    decay = timecents_to_seconds(
+        voice.gen(GEN_DECAY_VOL) + voice.gen(GEN_KEY_TO_DECAY) * key_offset
+    )
+    sustain_cb = float(voice.gen(GEN_SUSTAIN_VOL))
+    release = timecents_to_seconds(voice.gen(GEN_RELEASE_VOL))
+
+    t = np.arange(n_samples, dtype=np.float64) / sample_rate
+    attack_end = delay + attack
+    decay_start = attack_end + hold
+    if decay > 0:
+        decay_cb = np.minimum(SILENCE_CB * np.maximum(t - decay_start, 0.0) / decay, sustain_cb)
+    else:
+        decay_cb = np.full(n_samples, sustain_cb)
+    envelope = _cb_to_amplitude(decay_cb)
+    if attack > 0:
+        ramp = np.clip((t - delay) / attack, 0.0, 1.0)
+        envelope = np.where(t < attack_end, ramp, envelope)
+    envelope[t < delay] = 0.0
+    if note_off < n_samples:
+        level = envelope[note_off]
+        off_cb = -200.0 * math.log10(level) if level > 0 else SILENCE_CB
+        after = t[note_off:] - t[note_off]
+        rate = SILENCE_CB / release if release > 0 else math.inf
+        with np.errstate(invalid="ignore"):
+            release_cb = off_cb + rate * after
+        release_cb[0] = off_cb
+        envelope[note_off:] = _cb_to_amplitude(release_cb)
+    return envelope
+
+
+def _cb_to_amplitude(attenuation_cb: np.ndarray) -> np.ndarray:
+    """Amplitude of an attenuation in centibels; 0 from :data:`SILENCE_CB` on."""
+    amplitude = np.exp(attenuation_cb * (-math.log(10.0) / 200.0))
+    amplitude[attenuation_cb >= SILENCE_CB] = 0.0
+    return amplitude
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_table(scale: float) -> tuple[np.ndarray, int]:
+    """Windowed-sinc kernel rows for each sub-sample phase, and the half width in taps."""
+    half = math.ceil(_HALF_TAPS * scale)
+    phases = max(256, math.ceil(_PHASES / scale))
+    offsets = np.arange(2 * half, dtype=np.float64) + 1 - half  # tap t sits at i0 + 1 - half + t
+    fractions = np.arange(phases, dtype=np.float64) / phases
+    distance = offsets[None, :] - fractions[:, None]
+    cutoff = 2.0 * _CUTOFF / scale
+    window_arg = np.clip(1.0 - (distance / half) ** 2, 0.0, None)
+    kernel = np.sinc(cutoff * distance) * np.i0(_KAISER_BETA * np.sqrt(window_arg))
+    kernel /= kernel.sum(axis=1, keepdims=True)
+    return kernel, half
+
+
+def windowed_sinc_resample(source: np.ndarray, step: float, n_out: int) -> np.ndarray:
+    """Read ``source`` at positions ``0, step, 2 step, ...`` (``n_out`` of them) by sinc interpolation.
+
+    Samples outside ``source`` count as zero. Kaiser-windowed sinc, see the module docstring.
+    """
+    if step <= 0:
+        raise ValueError(f"resampling step must be positive, got {step}")
+    scale = max(1.0, step)
+    table, half = _kernel_table(round(scale, 6))
+    phases = table.shape[0]
+    out = np.zeros(n_out, dtype=np.float64)
+    # only positions whose kernel overlaps the source produce sound
+    n_valid = min(n_out, max(0, math.ceil((len(source) + half) / step)))
+    if n_valid == 0:
+        return out
+    padded = np.concatenate([np.zeros(half), source, np.zeros(2 * half + 2)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half)
+    for first in range(0, n_valid, _BLOCK):
+        index = np.arange(first, min(first + _BLOCK, n_valid), dtype=np.float64)
+        position = index * step
+        whole = np.floor(position)
+        phase = np.rint((position - whole) * phases).astype(np.int64)
+        carry = phase == phases
+        whole[carry] += 1
+        phase[carry] = 0
+        rows = whole.astype(np.int64) + 1
+        out[first : first + len(index)] = np.einsum("ij,ij->i", windows[rows], table[phase])
+    return out

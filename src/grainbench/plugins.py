@@ -1,0 +1,217 @@
+"""Load representations and generators by name or from a file, and validate them on load.
+
+A plugin is duck-typed (SPEC section 2): it need not import grainbench. Everything that
+can go wrong with someone else's code — a missing attribute, an exception, NaN, a wrong
+shape or dtype — becomes a :class:`UserError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grainbench.errors import UserError
+from grainbench.registry import GENERATORS, REPRESENTATIONS
+from grainbench.results import code_hash
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def load_class_from_file(spec: str) -> tuple[type, Path]:
+    """``path/to/file.py:ClassName`` → the class and the file's path."""
+    path_text, _, cls_name = spec.rpartition(":")
+    if not path_text or not cls_name:
+        raise UserError(f"plugin {spec!r}: expected path/to/file.py:ClassName")
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise UserError(f"plugin file {path} does not exist")
+    mod_name = f"grainbench_plugin_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
+    module_spec = importlib.util.spec_from_file_location(mod_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise UserError(f"plugin file {path} cannot be imported as Python")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - someone else's code: report, don't crash
+        raise UserError(f"plugin file {path} failed to import: {_one_line(exc)}") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise UserError(f"plugin file {path} has no {cls_name!r}")
+    return cls, path
+
+
+def _is_file_spec(spec: str) -> bool:
+    return ".py:" in spec
+
+
+def _probe_audio(n_channels: int, n_samples: int, sample_rate: int) -> torch.Tensor:
+    """Two deterministic test clips: a decaying harmonic tone and seeded noise at −12 dBFS."""
+    t = torch.arange(n_samples, dtype=torch.float64) / sample_rate
+    tone = sum(torch.sin(2 * torch.pi * 220.0 * k * t) / k for k in range(1, 6))
+    tone = 0.5 * tone / tone.abs().max() * torch.exp(-3.0 * t)
+    noise = 0.25 * torch.randn(n_samples, generator=torch.Generator().manual_seed(0)).double()
+    clips = torch.stack([tone, noise.clamp(-1, 1)]).float()
+    return clips[:, None, :].expand(2, n_channels, n_samples).contiguous()
+
+
+class Representation:
+    """A validated representation: the plugin plus checks on every encode and decode.
+
+    Exposes the SPEC section 2 attributes and ``image_shape``, ``linear``, ``lossless``,
+    ``describe()``, ``source_hash``. Calls that raise, return the wrong shape or dtype, or
+    produce NaN/inf raise :class:`UserError` naming the representation.
+    """
+
+    def __init__(self, plugin: Any, spec: str, source_hash: str) -> None:
+        self.plugin = plugin
+        self.spec = spec
+        self.source_hash = source_hash
+        self.name = str(getattr(plugin, "name", None) or type(plugin).__name__)
+        for attr in ("sample_rate", "n_samples", "n_channels"):
+            value = getattr(plugin, attr, None)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(
+                    f"representation {self.name}: attribute {attr} must be a positive int, "
+                    f"got {value!r}"
+                )
+        for meth in ("encode", "decode"):
+            if not callable(getattr(plugin, meth, None)):
+                raise UserError(f"representation {self.name}: missing method {meth}()")
+        self.sample_rate: int = plugin.sample_rate
+        self.n_samples: int = plugin.n_samples
+        self.n_channels: int = plugin.n_channels
+        self.linear = bool(getattr(plugin, "linear", False))
+        self.lossless = getattr(plugin, "lossless", None)
+        probe = _probe_audio(self.n_channels, self.n_samples, self.sample_rate)
+        image = self.encode(probe)
+        self.image_shape: tuple[int, int, int] = tuple(image.shape[1:])
+        self.decode(image)
+
+    def _call(self, what: str, x: torch.Tensor) -> torch.Tensor:
+        try:
+            with torch.no_grad():
+                return getattr(self.plugin, what)(x)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - someone else's code: report, don't crash
+            raise UserError(f"representation {self.name}: {what} raised {_one_line(exc)}") from None
+
+    def _check(self, what: str, out: Any, shape: tuple[int, ...] | None, ndim: int) -> None:
+        if not isinstance(out, torch.Tensor):
+            raise UserError(
+                f"representation {self.name}: {what} returned {type(out).__name__}, "
+                "expected a torch.Tensor"
+            )
+        if out.dtype != torch.float32:
+            raise UserError(
+                f"representation {self.name}: {what} returned dtype {out.dtype}, expected float32"
+            )
+        if out.ndim != ndim or (shape is not None and tuple(out.shape) != shape):
+            want = shape if shape is not None else f"{ndim}-D"
+            raise UserError(
+                f"representation {self.name}: {what} returned shape {tuple(out.shape)}, "
+                f"expected {want}"
+            )
+        if not bool(torch.isfinite(out).all()):
+            raise UserError(f"representation {self.name}: {what} returned NaN or inf")
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio ``(B, n_channels, n_samples)`` → checked image ``(B, C, H, W)``."""
+        out = self._call("encode", audio)
+        expected = (audio.shape[0], *self.image_shape) if hasattr(self, "image_shape") else None
+        self._check("encode", out, expected, 4)
+        if expected is None and out.shape[0] != audio.shape[0]:
+            raise UserError(
+                f"representation {self.name}: encode returned batch {out.shape[0]} for "
+                f"{audio.shape[0]} clips"
+            )
+        return out
+
+    def decode(self, image: torch.Tensor) -> torch.Tensor:
+        """Image ``(B, C, H, W)`` → checked audio ``(B, n_channels, n_samples)``."""
+        out = self._call("decode", image)
+        self._check("decode", out, (image.shape[0], self.n_channels, self.n_samples), 3)
+        return out
+
+    def fit(self, audio: torch.Tensor) -> None:
+        """Call the plugin's optional ``fit`` on training clips, then re-check a probe batch."""
+        fit = getattr(self.plugin, "fit", None)
+        if callable(fit):
+            self._call("fit", audio)
+            self.decode(self.encode(audio[:2]))
+
+    def to(self, device: torch.device) -> Representation:
+        """Move the plugin to ``device`` when it supports ``.to`` (torch modules do)."""
+        if callable(getattr(self.plugin, "to", None)):
+            self.plugin.to(device)
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """Everything a result records about this representation."""
+        params = self.plugin.describe() if callable(getattr(self.plugin, "describe", None)) else {}
+        return {
+            "spec": self.spec,
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "n_samples": self.n_samples,
+            "n_channels": self.n_channels,
+            "image_shape": list(self.image_shape),
+            "linear": self.linear,
+            "lossless": self.lossless,
+            "source_hash": self.source_hash,
+            "params": params,
+        }
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_representation(
+    spec: str, sample_rate: int | None = None, n_samples: int | None = None
+) -> Representation:
+    """A built-in name (built at the given setting) or ``file.py:Class``, validated.
+
+    File plugins fix their own setting; ``sample_rate`` and ``n_samples`` only shape
+    built-ins whose factories accept a setting.
+    """
+    if _is_file_spec(spec):
+        cls, path = load_class_from_file(spec)
+        try:
+            plugin = cls()
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"representation {spec}: constructor raised {_one_line(exc)}") from None
+        return Representation(plugin, spec, file_hash(path))
+    factory = REPRESENTATIONS.get(spec)
+    return Representation(factory(sample_rate=sample_rate, n_samples=n_samples), spec, code_hash())
+
+
+def load_generator(spec: str, image_shape: tuple[int, ...], **options: Any) -> Any:
+    """A built-in generator name (``factory(image_shape, **options)``) or ``file.py:Class``.
+
+    The generator must have callable ``fit`` and ``sample`` (SPEC section 2).
+    """
+    if _is_file_spec(spec):
+        cls, _ = load_class_from_file(spec)
+        try:
+            params = inspect.signature(cls).parameters
+            gen = cls(image_shape) if params else cls()
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"generator {spec}: constructor raised {_one_line(exc)}") from None
+    else:
+        gen = GENERATORS.get(spec)(tuple(image_shape), **options)
+    for meth in ("fit", "sample"):
+        if not callable(getattr(gen, meth, None)):
+            raise UserError(f"generator {spec}: missing method {meth}()")
+    return gen

@@ -1,0 +1,247 @@
+"""Results: what a run records (SPEC section 6), written atomically as JSON, Markdown and CSV.
+
+A run folder holds ``result.json`` (everything), ``results.md`` and ``results.csv`` (human
+tables), ``tasks/<task>.json`` (one finished task each, the unit of resuming) and one
+folder of pictures and sounds per task.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import grainbench
+
+SCHEMA = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+
+    A reader (or a run interrupted half-way) never sees a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Atomic text write (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """Replace non-finite floats by None so that the JSON is standard."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic, pretty, standard JSON (NaN/inf stored as null)."""
+    text = json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2)
+    atomic_write_text(path, text + "\n")
+
+
+@functools.cache
+def code_hash() -> str:
+    """sha256 over grainbench's own source files (path and content), the code that made a result."""
+    root = Path(grainbench.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout grainbench runs from, when it is a git checkout."""
+    root = Path(grainbench.__file__).parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
+def machine_info() -> dict[str, Any]:
+    """The machine a result was measured on: CPU, cores, threads, GPU, OS, Python, torch."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def suite_info() -> dict[str, Any]:
+    """Suite version, source hash and git commit."""
+    return {"suite_version": grainbench.__version__, "code_hash": code_hash(), "git_commit": git_commit()}
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A result from a run folder (its ``result.json``) or a JSON file."""
+    path = Path(path)
+    file = path / "result.json" if path.is_dir() else path
+    try:
+        result = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        from grainbench.errors import UserError
+
+        raise UserError(f"cannot read result {file}: {exc}") from None
+    return result
+
+
+def metric_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every metric row of a result, each with its task name added."""
+    rows = []
+    for task, body in result.get("tasks", {}).items():
+        for row in body.get("metrics", []):
+            rows.append({"task": task, **row})
+    return rows
+
+
+def format_value(value: float | None) -> str:
+    """A number for a table: 4 significant digits, or ``–`` when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def _direction(hib: bool | None) -> str:
+    return {True: "↑", False: "↓", None: ""}[hib]
+
+
+def table_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Rows ``[task, metric, condition, value, 95% interval, unit, better]`` for human tables."""
+    out = []
+    for row in metric_rows(result):
+        cond = ", ".join(f"{k}={v}" for k, v in row["condition"].items())
+        interval = ""
+        if row["low"] is not None and row["high"] is not None:
+            interval = f"[{format_value(row['low'])}, {format_value(row['high'])}]"
+        out.append(
+            [
+                row["task"],
+                row["name"],
+                cond,
+                format_value(row["value"]),
+                interval,
+                row["unit"],
+                _direction(row["higher_is_better"]),
+            ]
+        )
+    return out
+
+
+HEADER = ["task", "metric", "condition", "value", "95% CI", "unit", "better"]
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The result as Markdown: a header of provenance and one table of every metric."""
+    rep = result["representation"]
+    ds = result["dataset"]
+    lines = [
+        f"# grainbench: {rep['name']} on {ds['spec']}",
+        "",
+        f"- suite {result['suite_version']} (code {result['code_hash'][:12]}), seed {result['seed']}",
+        f"- dataset fingerprint {ds['fingerprint'][:16]}…, {ds['n_train']} train / {ds['n_test']} test clips,"
+        f" {ds['sample_rate']} Hz, {ds['n_samples']} samples",
+        f"- image {tuple(rep['image_shape'])}, machine {result['machine']['cpu']}"
+        f" ({result['machine']['cores']} cores)",
+    ]
+    lines += [f"- note: {n}" for n in ds.get("notes", [])]
+    lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(result: dict[str, Any]) -> str:
+    """One CSV row per metric, with every column a script needs."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    cols = ["task", "key", "name", "condition", "value", "low", "high", "unit", "higher_is_better"]
+    writer.writerow(cols)
+    for row in metric_rows(result):
+        cond = ";".join(f"{k}={v}" for k, v in row["condition"].items())
+        writer.writerow([row["task"], row["key"], row["name"], cond] + [row[c] for c in cols[4:]])
+    return buf.getvalue()
+
+
+def render_terminal(result: dict[str, Any]) -> str:
+    """A fixed-width table for the terminal."""
+    rows = [HEADER, *table_rows(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*r) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_result(run_dir: Path, result: dict[str, Any]) -> None:
+    """Write ``result.json``, ``results.md`` and ``results.csv`` into ``run_dir`` atomically."""
+    write_json(run_dir / "result.json", result)
+    atomic_write_text(run_dir / "results.md", render_markdown(result))
+    atomic_write_text(run_dir / "results.csv", render_csv(result))

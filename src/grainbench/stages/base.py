@@ -1,0 +1,107 @@
+"""The stage protocol and the composition of stages into a representation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from abc import abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Stage(nn.Module):
+    """One invertible step of a representation.
+
+    ``forward`` is the encode direction, ``inverse`` undoes it. ``fit`` sets data-dependent
+    parameters from a batch of the stage's inputs (default: nothing to fit). ``linear`` says
+    whether both directions are linear maps; ``lossless`` whether ``inverse`` undoes
+    ``forward`` up to float error.
+    """
+
+    linear: bool = True
+    lossless: bool = True
+
+    @abstractmethod
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`forward`."""
+
+    def fit(self, x: torch.Tensor) -> None:
+        """Fit data-dependent parameters on a batch of this stage's inputs (none by default)."""
+
+    def describe(self) -> dict[str, Any]:
+        """The stage's parameters, for results and reports."""
+        return {"stage": type(self).__name__}
+
+
+class StagedRepresentation(nn.Module):
+    """A representation composed of stages: transform → companding → layout.
+
+    Implements the SPEC section 2 protocol: ``encode`` audio ``(B, n_channels, n_samples)`` to
+    images ``(B, C, H, W)`` and ``decode`` back, plus ``fit`` for data-dependent scaling.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sample_rate: int,
+        n_samples: int,
+        n_channels: int,
+        stages: Sequence[Stage],
+        doc: str = "",
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.sample_rate = int(sample_rate)
+        self.n_samples = int(n_samples)
+        self.n_channels = int(n_channels)
+        self.stages = nn.ModuleList(stages)
+        self.doc = doc
+        probe = torch.zeros(1, self.n_channels, self.n_samples)
+        with torch.no_grad():
+            self.image_shape: tuple[int, int, int] = tuple(self.encode(probe).shape[1:])
+
+    @property
+    def linear(self) -> bool:
+        """True when encode and decode are linear maps (all stages linear)."""
+        return all(s.linear for s in self.stages)
+
+    @property
+    def lossless(self) -> bool:
+        """True when decode(encode(x)) == x up to float error."""
+        return all(s.lossless for s in self.stages)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio ``(B, n_channels, n_samples)`` → image ``(B, C, H, W)``."""
+        x = audio
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def decode(self, image: torch.Tensor) -> torch.Tensor:
+        """Image ``(B, C, H, W)`` → audio ``(B, n_channels, n_samples)``."""
+        y = image
+        for stage in reversed(self.stages):
+            y = stage.inverse(y)
+        return y
+
+    @torch.no_grad()
+    def fit(self, audio: torch.Tensor) -> None:
+        """Fit every stage in order on training audio (each sees the previous stage's output)."""
+        x = audio
+        for stage in self.stages:
+            stage.fit(x)
+            x = stage(x)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, setting, image shape and every stage's parameters."""
+        return {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "n_samples": self.n_samples,
+            "n_channels": self.n_channels,
+            "image_shape": list(self.image_shape),
+            "linear": self.linear,
+            "lossless": self.lossless,
+            "stages": [s.describe() for s in self.stages],
+        }

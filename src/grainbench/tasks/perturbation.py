@@ -1,0 +1,639 @@
+"""Single-coefficient perturbation sensitivity (SPEC 4.2).
+
+For base clips and a set of pixels p, the error ``e_p = decode(image + δ·1_p) − decode(image)``
+is measured: ESR, proportionality (slope over δ·{1/4, 1/2, 1, 2, 4}), time spread,
+frequency spread (ERB) and audibility (worst-frame NMR, :mod:`grainbench.metrics.masking`).
+
+How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
+
+- **linear** representations (``rep.linear``): ``e_p = δ·a_p`` with the atom
+  ``a_p = decode(1_p) − decode(0)``, the same for every base;
+- **companded** staged representations — linear transform stages, then one element-wise
+  :class:`~grainbench.stages.Compand`, then permutation layouts (``Fold``/``Arrange``): a
+  pixel is one companded coefficient ``v``, so ``e_p = g·a_p`` with the scalar
+  ``g = C⁻¹(v + δ) − C⁻¹(v)`` (computed in float64) and the atom ``a_p = T⁻¹(1_k)`` of the
+  linear transform (μ-law ``dct-square`` is nonlinear, yet this is exact);
+- anything else (polar FFT, plugins without ``linear``): the real decode of the perturbed
+  image minus the decode of the base, batched.
+
+In the first two cases every shape statistic (time and frequency spread, the atom's band
+energies) is computed once per pixel and the bases and δs only scale it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import torch
+
+from grainbench.errors import UserError
+from grainbench.metrics.grain import (
+    bootstrap_percentile,
+    cosine_block_energies,
+    cosine_time_centroid,
+    energy_time_centroid,
+    freq_spread_erb,
+    marginal_centroids,
+    nan_percentiles,
+    shortest_interval,
+    time_block,
+    time_edges,
+)
+from grainbench.metrics.masking import MaskingModel
+from grainbench.registry import TASKS
+from grainbench.stages import DCT, Arrange, Compand, Fold, StagedRepresentation
+from grainbench.tasks import plots
+from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+
+MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""δ multipliers of the proportionality fit."""
+
+CHUNK_SAMPLES = 1 << 23
+"""Audio samples (all signals of a batch together) processed at once: bounds memory."""
+
+COSINE_CHUNK = 1024
+"""Atoms analysed at once in closed form (memory ≈ 0.2 MB per atom at 44.1 kHz)."""
+
+STRATA_PER_AXIS = 8
+"""Pixel samples are stratified over an 8×8 grid of image regions per channel."""
+
+METRICS = (
+    ("esr", "dB"),
+    ("proportionality", ""),
+    ("time_spread", "s"),
+    ("freq_spread", "ERB"),
+    ("audibility", "dB"),
+)
+
+
+def parse_delta(value: Any) -> tuple[str, float]:
+    """A δ given as a number or a fraction string (``"2/255"``) → ``(label, value)``."""
+    try:
+        number = float(Fraction(str(value).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"perturbation delta {value!r} is not a number or a fraction") from None
+    if not number > 0:
+        raise UserError(f"perturbation delta {value!r} must be positive")
+    return str(value).strip(), number
+
+
+def sample_pixels(
+    shape: tuple[int, int, int], n_pixels: int | str, seed: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Flat pixel indices, their stratum labels, and whether that is all pixels.
+
+    ``"all"`` (or a count ≥ the pixel count) gives every pixel. Otherwise a seeded sample
+    without replacement, stratified over a grid of up to 8×8 regions per image channel,
+    each region getting a share proportional to its size (largest remainders).
+    """
+    c, h, w = shape
+    total = c * h * w
+    rows = np.array_split(np.arange(h), min(STRATA_PER_AXIS, h))
+    cols = np.array_split(np.arange(w), min(STRATA_PER_AXIS, w))
+    regions = []
+    for ch in range(c):
+        for r in rows:
+            for q in cols:
+                regions.append((ch * h * w + r[:, None] * w + q[None, :]).ravel())
+    if n_pixels == "all" or (not isinstance(n_pixels, str) and int(n_pixels) >= total):
+        labels = np.empty(total, dtype=np.int64)
+        for i, reg in enumerate(regions):
+            labels[reg] = i
+        return np.arange(total), labels, True
+    if isinstance(n_pixels, str) or int(n_pixels) < 1:
+        raise UserError(
+            f"perturbation n_pixels must be a positive count or 'all', got {n_pixels!r}"
+        )
+    n = int(n_pixels)
+    sizes = np.array([reg.size for reg in regions], dtype=np.float64)
+    quota = n * sizes / sizes.sum()
+    take = np.floor(quota).astype(np.int64)
+    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[i] += 1
+    rng = np.random.default_rng(seed)
+    picked, labels = [], []
+    for i, (reg, k) in enumerate(zip(regions, take, strict=True)):
+        if k:
+            picked.append(rng.choice(reg, size=k, replace=False))
+            labels.append(np.full(k, i))
+    pixels = np.concatenate(picked)
+    order = np.argsort(pixels)
+    return pixels[order], np.concatenate(labels)[order], False
+
+
+class PixelErrors:
+    """Exact one-pixel errors of a representation, by the cheapest exact route.
+
+    ``mode`` is ``"staged"`` or ``"linear"`` (both *factorised*: ``e = gain·atom`` with an
+    atom that does not depend on the base) or ``"decode"`` (brute force); see the module doc.
+    """
+
+    def __init__(self, rep: Any, device: torch.device | str = "cpu") -> None:
+        self.rep = rep
+        self.device = torch.device(device)
+        self.image_shape: tuple[int, int, int] = tuple(rep.image_shape)
+        self.n_pixels = int(np.prod(self.image_shape))
+        staged = getattr(rep, "plugin", rep)
+        self.mode = "decode"
+        if isinstance(staged, StagedRepresentation) and self._init_staged(staged):
+            self.mode = "staged"
+        elif bool(getattr(rep, "linear", False)):
+            self.mode = "linear"
+
+    def _init_staged(self, staged: StagedRepresentation) -> bool:
+        """Split the stages into linear transform → element-wise companding → permutations.
+
+        True when the split exists and the layout really is a permutation of coefficients.
+        """
+        stages = list(staged.stages)
+        cut = len(stages)
+        while cut > 0 and isinstance(stages[cut - 1], (Fold, Arrange)):
+            cut -= 1
+        self.post = stages[cut:]
+        self.compand = stages[cut - 1] if cut > 0 and isinstance(stages[cut - 1], Compand) else None
+        self.pre = stages[: cut - 1] if self.compand is not None else stages[:cut]
+        if not self.pre or not all(s.linear for s in self.pre):
+            return False
+        index = torch.arange(self.n_pixels, dtype=torch.float32, device=self.device)
+        coeff_of = self._unlayout(index.reshape(1, *self.image_shape))
+        flat = coeff_of.reshape(-1).round().long()
+        if flat.numel() != self.n_pixels or not torch.equal(
+            torch.sort(flat).values, torch.arange(self.n_pixels, device=self.device)
+        ):
+            return False
+        self.coeff_shape = tuple(coeff_of.shape[1:])
+        self.coeff_position = torch.empty_like(flat)
+        self.coeff_position[flat] = torch.arange(self.n_pixels, device=self.device)
+        return True
+
+    def _unlayout(self, images: torch.Tensor) -> torch.Tensor:
+        y = images
+        for stage in reversed(self.post):
+            y = stage.inverse(y)
+        return y
+
+    @property
+    def factorised(self) -> bool:
+        """True when ``e = gain·atom`` with a base-independent atom (linear or companded)."""
+        return self.mode != "decode"
+
+    def _onehot_images(
+        self, pixels: torch.Tensor, scale: torch.Tensor | float = 1.0
+    ) -> torch.Tensor:
+        out = torch.zeros(len(pixels), self.n_pixels, device=self.device)
+        out[torch.arange(len(pixels), device=self.device), pixels] = scale
+        return out.reshape(len(pixels), *self.image_shape)
+
+    @torch.no_grad()
+    def atoms(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Atoms ``(P, ch, n)`` of flat pixel indices (factorised modes only)."""
+        pixels = pixels.to(self.device)
+        if self.mode == "linear":
+            zero = self.rep.decode(torch.zeros(1, *self.image_shape, device=self.device))
+            return self.rep.decode(self._onehot_images(pixels)) - zero
+        if self.mode != "staged":
+            raise ValueError("atoms exist only for linear or staged representations")
+        coeff = torch.zeros(len(pixels), self.n_pixels, device=self.device)
+        coeff[torch.arange(len(pixels), device=self.device), self.coeff_position[pixels]] = 1.0
+        z = coeff.reshape(len(pixels), *self.coeff_shape)
+        for stage in reversed(self.pre):
+            z = stage.inverse(z)
+        return z
+
+    @torch.no_grad()
+    def gains(
+        self, images: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> torch.Tensor:
+        """Scalars ``(B, P, D)`` with ``e = gain·atom`` for base ``images (B, C, H, W)``.
+
+        Companded: ``C⁻¹(v + δ) − C⁻¹(v)`` in float64. The stage is element-wise, so one call
+        moves every coefficient by δ at once and each pixel's gain is read at its position.
+        """
+        pixels = pixels.to(self.device)
+        deltas = deltas.to(self.device, torch.float64)
+        if self.mode == "linear":
+            return deltas.expand(images.shape[0], len(pixels), len(deltas)).clone()
+        if self.mode != "staged":
+            raise ValueError("gains exist only for linear or staged representations")
+        if self.compand is None:
+            return deltas.expand(images.shape[0], len(pixels), len(deltas)).clone()
+        y = self._unlayout(images.to(self.device)).double()
+        pos = self.coeff_position[pixels]
+        base = self.compand.inverse(y).reshape(images.shape[0], -1)[:, pos]
+        out = [
+            self.compand.inverse(y + d).reshape(images.shape[0], -1)[:, pos] - base for d in deltas
+        ]
+        return torch.stack(out, dim=-1)
+
+    def cosines(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """For a whole-clip DCT, each pixel's atom as ``(α, u, φ, channel)``, else None.
+
+        The orthonormal DCT-II's atom of coefficient q is ``α_q·cos(πq(n + ½)/N)``:
+        ``α = √(1/N)`` for q = 0 and ``√(2/N)`` otherwise, ``u = q``, ``φ = πq/(2N)``.
+        """
+        if self.mode != "staged" or len(self.pre) != 1 or not isinstance(self.pre[0], DCT):
+            return None
+        n = int(self.coeff_shape[-1])
+        k = self.coeff_position[pixels.to(self.device)]
+        channel, q = k // n, (k % n).double()
+        alpha = torch.full_like(q, math.sqrt(2.0 / n))
+        alpha[q == 0] = math.sqrt(1.0 / n)
+        return alpha, q, math.pi * q / (2 * n), channel
+
+    @torch.no_grad()
+    def decoded_errors(
+        self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> torch.Tensor:
+        """Brute force: ``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base."""
+        pixels = pixels.to(self.device)
+        p, d = len(pixels), len(deltas)
+        scale = deltas.to(self.device, torch.float32).repeat(p)
+        moved = image.to(self.device)[None] + self._onehot_images(
+            pixels.repeat_interleave(d), scale
+        )
+        out = self.rep.decode(moved) - decoded.to(self.device)[None]
+        return out.reshape(p, d, *out.shape[1:])
+
+
+@dataclass
+class ShapeStats:
+    """Shape statistics of a batch of error signals ``(S, ch, n)``."""
+
+    energy: torch.Tensor  # (S,) float64
+    time_spread: torch.Tensor  # (S,) s
+    freq_spread: torch.Tensor  # (S,) ERB
+    bands: torch.Tensor  # (S, ch, frames, bands) band energies per frame
+    time_centroid: torch.Tensor  # (S,) s, of the energy e[n]²
+    power_time: torch.Tensor  # (S, frames) spectrogram energy per frame (channels summed)
+    power_freq: torch.Tensor  # (S, bins) spectrogram energy per bin (channels summed)
+
+
+class ErrorAnalyser:
+    """Time/frequency analysis of error signals and masks of decoded clips (batched)."""
+
+    def __init__(
+        self, sample_rate: int, n_samples: int, device: torch.device | str = "cpu"
+    ) -> None:
+        self.sample_rate = int(sample_rate)
+        self.n_samples = int(n_samples)
+        self.model = MaskingModel(sample_rate, device)
+        self.block = time_block(sample_rate)
+        self.edges = time_edges(n_samples, sample_rate, self.block)
+
+    def masks(self, audio: torch.Tensor) -> torch.Tensor:
+        """Masking thresholds ``(B, ch, frames, bands)`` of decoded clips ``(B, ch, n)``."""
+        return self.model.mask(audio)
+
+    def shape(self, signals: torch.Tensor) -> ShapeStats:
+        """Energy, time spread, frequency spread and band energies of ``signals (S, ch, n)``."""
+        x = signals.float()
+        energy = x.double().pow(2).sum(dim=(-1, -2))
+        n = x.shape[-1]
+        nb = len(self.edges) - 1
+        sq = torch.nn.functional.pad(x.pow(2).sum(-2), (0, nb * self.block - n))
+        blocks = sq.reshape(x.shape[0], nb, self.block).sum(-1)
+        power = self.model.power_spectrogram(x)  # (S, ch, frames, bins)
+        bands = self.model.band_energies(power)
+        summed = power.sum(-3)
+        power_freq = summed.sum(-2)
+        return ShapeStats(
+            energy=energy,
+            time_spread=shortest_interval(blocks, self.edges),
+            freq_spread=freq_spread_erb(power_freq, self.model.n_fft, self.sample_rate),
+            bands=bands,
+            time_centroid=energy_time_centroid(x, self.sample_rate),
+            power_time=summed.sum(-1),
+            power_freq=power_freq,
+        )
+
+    def shape_of_cosines(
+        self,
+        alpha: torch.Tensor,
+        u: torch.Tensor,
+        phase: torch.Tensor,
+        channel: torch.Tensor,
+        n_channels: int,
+    ) -> ShapeStats:
+        """:meth:`shape` of cosine atoms ``α·cos(πu·n/N + φ)`` in one ``channel``, in closed form.
+
+        Uses :meth:`MaskingModel.cosine_analysis` and :func:`cosine_block_energies`: equal to
+        :meth:`shape` of the sampled atoms to float rounding, without synthesising them.
+        """
+        blocks = cosine_block_energies(alpha, u, phase, self.n_samples, self.block)
+        frames, marginal = self.model.cosine_analysis(alpha, u, phase, self.n_samples)
+        bands = torch.zeros(len(u), n_channels, *frames.shape[1:], device=frames.device)
+        bands[torch.arange(len(u), device=frames.device), channel.to(frames.device)] = (
+            frames.float()
+        )
+        return ShapeStats(
+            energy=blocks.sum(-1),
+            time_spread=shortest_interval(blocks, self.edges),
+            freq_spread=freq_spread_erb(marginal, self.model.n_fft, self.sample_rate),
+            bands=bands,
+            time_centroid=cosine_time_centroid(u, phase, self.n_samples, self.sample_rate),
+            power_time=frames.sum(-1),
+            power_freq=marginal,
+        )
+
+    def shape_of_pixels(
+        self, errors: PixelErrors, pixels: torch.Tensor, n_channels: int
+    ) -> ShapeStats:
+        """:meth:`shape` of the atoms of ``pixels``: closed form for DCT atoms, else synthesised."""
+        cos = errors.cosines(pixels)
+        if cos is not None and self.model.supports_cosines(self.n_samples):
+            return self.shape_of_cosines(*cos, n_channels)
+        return self.shape(errors.atoms(pixels))
+
+    def centroids_of_pixels(
+        self,
+        errors: PixelErrors,
+        pixels: torch.Tensor,
+        base: torch.Tensor,
+        decoded: torch.Tensor,
+        delta: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time (s, of the energy) and ERB-rate (of the spectrogram) centroids of the errors
+        of ``pixels`` at ``delta`` on one base image ``(1, C, H, W)``; NaN where it is zero."""
+        d = torch.tensor([delta])
+        times, freqs = self.model.frame_times(self.n_samples), self.model.bin_freqs()
+        cos = errors.cosines(pixels)
+        if errors.factorised:
+            live = errors.gains(base, pixels, d)[0, :, 0] != 0
+            if cos is not None and self.model.supports_cosines(self.n_samples):
+                alpha, u, phase, _ = cos
+                t = cosine_time_centroid(u, phase, self.n_samples, self.sample_rate)
+                marginal = self.model.cosine_marginal(alpha, u, phase, self.n_samples)
+            else:
+                atoms = errors.atoms(pixels)
+                t = energy_time_centroid(atoms, self.sample_rate)
+                marginal = self.model.power_spectrogram(atoms).sum(dim=(-3, -2))
+        else:
+            err = errors.decoded_errors(base[0], decoded[0], pixels, d)[:, 0]
+            live = err.abs().amax(dim=(-1, -2)) > 0
+            t = energy_time_centroid(err, self.sample_rate)
+            marginal = self.model.power_spectrogram(err).sum(dim=(-3, -2))
+        _, f = marginal_centroids(marginal.sum(-1, keepdim=True), marginal, times[:1], freqs)
+        nan = torch.tensor(math.nan, dtype=torch.float64)
+        return torch.where(live.cpu(), t.cpu(), nan), torch.where(live.cpu(), f.cpu(), nan)
+
+    @staticmethod
+    def worst_ratio(bands: torch.Tensor, inv_masks: torch.Tensor) -> torch.Tensor:
+        """``max`` over channels, frames and bands of ``bands / mask``: ``(S, B)``.
+
+        ``bands (S, ch, F, Bd)`` against every base's ``1/mask (B, ch, F, Bd)``.
+        """
+        out = torch.empty(
+            bands.shape[0], inv_masks.shape[0], dtype=torch.float64, device=bands.device
+        )
+        for b in range(inv_masks.shape[0]):
+            out[:, b] = (bands * inv_masks[b]).amax(dim=(-1, -2, -3)).double()
+        return out
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of ``range(n)`` of at most ``size``."""
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def _log_ratio(x: torch.Tensor) -> torch.Tensor:
+    return 10.0 * torch.log10(x)
+
+
+@dataclass
+class PerturbationMaps:
+    """Per-pixel values ``(B, P, D)`` (bases × pixels × δs) of every metric."""
+
+    esr: np.ndarray
+    proportionality: np.ndarray
+    time_spread: np.ndarray
+    freq_spread: np.ndarray
+    audibility: np.ndarray
+
+
+def measure(
+    errors: PixelErrors,
+    analyser: ErrorAnalyser,
+    images: torch.Tensor,
+    decoded: torch.Tensor,
+    pixels: np.ndarray,
+    deltas: Sequence[float],
+    progress: Any = None,
+) -> PerturbationMaps:
+    """Every per-pixel metric for base ``images``/``decoded`` clips, ``pixels`` and ``deltas``.
+
+    Returns arrays ``(B, P, D)``; a pixel whose error is exactly zero gets NaN everywhere.
+    """
+    progress = progress or (lambda it, **_: it)
+    dev = errors.device
+    images, decoded = images.to(dev), decoded.to(dev)
+    b, p, d = images.shape[0], len(pixels), len(deltas)
+    ref_energy = decoded.double().pow(2).sum(dim=(-1, -2))  # (B,)
+    inv_masks = 1.0 / analyser.masks(decoded)
+    all_deltas = torch.tensor([x * m for x in deltas for m in MULTIPLIERS], dtype=torch.float64)
+    unit = MULTIPLIERS.index(1.0)
+    log_m = torch.log(torch.tensor(MULTIPLIERS, dtype=torch.float64))
+    log_m = log_m - log_m.mean()
+    out = {name: np.full((b, p, d), np.nan) for name, _ in METRICS}
+    pix = torch.from_numpy(np.asarray(pixels, dtype=np.int64))
+
+    def slope(norms: torch.Tensor) -> torch.Tensor:  # (..., len(MULTIPLIERS))
+        y = torch.log(norms)
+        return ((y - y.mean(-1, keepdim=True)) * log_m).sum(-1) / (log_m * log_m).sum()
+
+    n = analyser.n_samples * int(decoded.shape[1])
+    if errors.factorised:
+        gains = errors.gains(images, pix, all_deltas).abs().reshape(b, p, d, len(MULTIPLIERS))
+        closed = errors.cosines(pix[:1]) is not None and analyser.model.supports_cosines(
+            analyser.n_samples
+        )
+        size = COSINE_CHUNK if closed else max(1, CHUNK_SAMPLES // n)
+        for sl in progress(list(chunks(p, size)), desc="perturbation atoms"):
+            stats = analyser.shape_of_pixels(errors, pix[sl], int(decoded.shape[1]))
+            ratio = ErrorAnalyser.worst_ratio(stats.bands, inv_masks).T[:, :, None]  # (B, P, 1)
+            g = gains[:, sl]
+            g1 = g[..., unit]  # (B, P, D)
+            e_energy = g1.pow(2) * stats.energy[None, :, None]
+            live = (e_energy > 0).cpu().numpy()
+            values = {
+                "esr": _log_ratio(e_energy / ref_energy[:, None, None]),
+                "audibility": _log_ratio(g1.pow(2) * ratio),
+                "proportionality": slope(g),
+                "time_spread": stats.time_spread[None, :, None].expand_as(g1),
+                "freq_spread": stats.freq_spread[None, :, None].expand_as(g1),
+            }
+            for name, v in values.items():
+                out[name][:, sl] = np.where(live, v.double().cpu().numpy(), np.nan)
+        return PerturbationMaps(**out)
+    size = max(1, CHUNK_SAMPLES // (n * len(MULTIPLIERS)))
+    jobs = [(bi, di, sl) for bi in range(b) for di in range(d) for sl in chunks(p, size)]
+    for bi, di, sl in progress(jobs, desc="perturbation decodes"):
+        idx = pix[sl]
+        ds = all_deltas[di * len(MULTIPLIERS) : (di + 1) * len(MULTIPLIERS)]
+        err = errors.decoded_errors(images[bi], decoded[bi], idx, ds)  # (P, M, ch, n)
+        norms = err.double().pow(2).sum(dim=(-1, -2)).sqrt()  # (P, M)
+        stats = analyser.shape(err[:, unit])
+        live = (norms[:, unit] > 0).cpu().numpy()
+        ratio = ErrorAnalyser.worst_ratio(stats.bands, inv_masks[bi : bi + 1])[:, 0]
+        values = {
+            "esr": _log_ratio(stats.energy / ref_energy[bi]),
+            "audibility": _log_ratio(ratio),
+            "proportionality": slope(norms),
+            "time_spread": stats.time_spread,
+            "freq_spread": stats.freq_spread,
+        }
+        for name, v in values.items():
+            out[name][bi, sl, di] = np.where(live, v.double().cpu().numpy(), np.nan)
+    return PerturbationMaps(**out)
+
+
+def to_map(values: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Scatter per-pixel ``values (P,)`` into a ``(C, H, W)`` map, NaN elsewhere."""
+    out = np.full(int(np.prod(shape)), np.nan)
+    out[pixels] = values
+    return out.reshape(shape)
+
+
+def region_map(values: np.ndarray, labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A ``(C, H, W)`` map where each stratum shows the median of its sampled ``values``."""
+    strata = sample_pixels(shape, "all", 0)[1]
+    out = np.full(strata.size, np.nan)
+    for label in np.unique(labels):
+        v = values[labels == label]
+        v = v[np.isfinite(v)]
+        if v.size:
+            out[strata == label] = np.median(v)
+    return out.reshape(shape)
+
+
+class PerturbationTask:
+    """Per-pixel sensitivity maps and their summaries (SPEC 4.2)."""
+
+    name = "perturbation"
+    in_default_run = True
+
+    def default_params(self) -> dict[str, Any]:
+        """Base clips, pixels (count or ``"all"``), δs, bootstrap resamples."""
+        return {"n_clips": 8, "n_pixels": 1024, "deltas": ["2/255", "0.05"], "n_boot": 1000}
+
+    def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
+        """Measure every sampled pixel on every base clip; write maps, heatmaps and summaries."""
+        rep = ctx.rep
+        deltas = [parse_delta(x) for x in params["deltas"]]
+        n_clips = int(params["n_clips"])
+        if n_clips < 1:
+            raise UserError("perturbation n_clips must be at least 1")
+        test = torch.from_numpy(ctx.dataset.test[:n_clips]).to(ctx.device)
+        with torch.no_grad():
+            images = rep.encode(test)
+            decoded = rep.decode(images)
+        shape = tuple(rep.image_shape)
+        pixels, labels, complete = sample_pixels(shape, params["n_pixels"], ctx.seed)
+        errors = PixelErrors(rep, ctx.device)
+        analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples, ctx.device)
+        maps = measure(
+            errors, analyser, images, decoded, pixels, [v for _, v in deltas], ctx.progress
+        )
+        result = TaskResult()
+        result.data = {
+            "method": errors.mode,
+            "n_clips": int(len(test)),
+            "n_pixels": int(len(pixels)),
+            "all_pixels": complete,
+            "multipliers": list(MULTIPLIERS),
+            "masking": {"frame_length": analyser.model.n_fft, "bands": analyser.model.n_bands},
+            "summary": {},
+        }
+        for di, (label, _) in enumerate(deltas):
+            tag = label.replace("/", "over")
+            per_pixel = {
+                name: np.nanmedian(getattr(maps, name)[:, :, di], axis=0) for name, _ in METRICS
+            }
+            result.data["summary"][label] = {}
+            result.data["summary"][label]["inert_pixels"] = int(np.isnan(per_pixel["esr"]).sum())
+            panels = []
+            for name, unit in METRICS:
+                values = per_pixel[name]
+                full = to_map(values, pixels, shape)
+                path = ctx.out_dir / f"{name}_delta{tag}.npy"
+                np.save(path, full)
+                result.artifacts.append(
+                    Artifact(
+                        ctx.relpath(path),
+                        "npy",
+                        f"{name} per pixel (C, H, W), δ = {label}, NaN = not measured",
+                    )
+                )
+                shown = full if complete else region_map(values, labels, shape)
+                panels.append((name.replace("_", " "), unit, shown))
+                self._summaries(
+                    result, name, label, values, labels, complete, ctx.seed, int(params["n_boot"])
+                )
+            picture = ctx.out_dir / f"maps_delta{tag}.png"
+            how = (
+                "every pixel" if complete else f"median of {len(pixels)} sampled pixels per region"
+            )
+            plots.heatmaps(
+                picture,
+                panels,
+                f"{rep.name}: one-pixel change δ = {label} ({how}, median over {len(test)} clips)",
+            )
+            result.artifacts.append(
+                Artifact(ctx.relpath(picture), "png", f"per-pixel heatmaps, δ = {label}")
+            )
+        return result
+
+    @staticmethod
+    def _summaries(
+        result: TaskResult,
+        name: str,
+        label: str,
+        values: np.ndarray,
+        strata: np.ndarray,
+        complete: bool,
+        seed: int,
+        n_boot: int,
+    ) -> None:
+        stats = {"median": 50.0, "p5": 5.0, "p95": 95.0}
+        summary = {}
+        for stat, q in stats.items():
+            if complete:
+                value = float(nan_percentiles(values, [q])[0])
+                lo = hi = None
+            else:
+                value, lo, hi = bootstrap_percentile(
+                    values, q, strata=strata, seed=seed, n_boot=n_boot
+                )
+            summary[stat] = value
+            if math.isfinite(value):
+                result.metrics.append(
+                    MetricValue(name, value, lo, hi, {"delta": label, "stat": stat})
+                )
+        if name == "proportionality":
+            dev = np.abs(values - 1.0)
+            if complete:
+                value, lo, hi = float(nan_percentiles(dev, [50.0])[0]), None, None
+            else:
+                value, lo, hi = bootstrap_percentile(
+                    dev, 50.0, strata=strata, seed=seed, n_boot=n_boot
+                )
+            summary["median_dev"] = value
+            if math.isfinite(value):
+                result.metrics.append(
+                    MetricValue(
+                        "proportionality_dev", value, lo, hi, {"delta": label, "stat": "median"}
+                    )
+                )
+        result.data["summary"][label][name] = summary
+
+
+TASKS.register(
+    "perturbation",
+    PerturbationTask(),
+    "per-pixel sensitivity: ESR, proportionality, time/ERB spread, audibility of one-pixel errors",
+)

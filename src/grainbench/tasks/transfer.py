@@ -1,0 +1,315 @@
+"""Error transfer (SPEC 4.4): what a generator's typical image errors do to the sound.
+
+Encoded test images get, at image PSNR 30, 40 and 50 dB (peak = 2, the range of [-1, 1];
+``PSNR = 10·log10(4 / MSE)``):
+
+- ``noise``: white Gaussian noise of variance ``4·10^(−PSNR/10)`` (seeded);
+- ``blur``: a Gaussian blur along both image axes whose σ (pixels) is found per image by
+  bisection to hit the PSNR. The blur multiplies the spectrum of the mirror-extended image
+  by ``exp(−2π²σ²ν²)`` (ν in cycles per pixel): mirror boundaries, any σ; the MSE it causes
+  is computed exactly in the frequency domain during the bisection;
+
+and, at their own PSNR: ``quant8`` (the ``png8`` codec's 8-bit quantisation) and one-pixel
+shifts ``shift-rows`` (down) and ``shift-cols`` (right), repeating the first row/column.
+
+Each perturbed image is decoded and compared with the decoded clean image ``x̂``: ESR,
+multi-resolution STFT distance, audibility (worst-frame NMR against ``x̂``) and pitch
+deviation (|cents| between YIN f0s, on clips where both are confident). The grain curve is
+ESR against image PSNR; ``grain_slope`` and ``grain_level`` (ESR at 40 dB) are fitted per
+clip on the noise points.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from grainbench.artifacts import save_wav
+from grainbench.codecs import get_codec
+from grainbench.errors import UserError
+from grainbench.metrics import audio as am
+from grainbench.metrics.f0 import cents, clip_f0
+from grainbench.metrics.grain import esr_db
+from grainbench.metrics.masking import MaskingModel
+from grainbench.metrics.stats import bootstrap_ci
+from grainbench.registry import TASKS
+from grainbench.tasks import plots
+from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+
+KINDS = ("noise", "blur", "quant8", "shift-rows", "shift-cols")
+TARGETED = ("noise", "blur")
+PEAK = 2.0
+
+
+def psnr_db(reference: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Image PSNR per image (dB, peak 2): ``10·log10(4 / MSE)``; ``(B,)`` float64."""
+    mse = (images.double() - reference.double()).pow(2).flatten(1).mean(1)
+    return 10.0 * torch.log10(PEAK**2 / mse)
+
+
+def _label(level: float) -> int | float:
+    return int(level) if float(level).is_integer() else float(level)
+
+
+def _mse_for_psnr(psnr: float) -> float:
+    return PEAK**2 * 10.0 ** (-psnr / 10.0)
+
+
+def add_noise(images: torch.Tensor, psnr: float, seed: int) -> torch.Tensor:
+    """White Gaussian noise of variance ``4·10^(−PSNR/10)`` added to every pixel."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn(images.shape, generator=gen, dtype=torch.float64) * math.sqrt(
+        _mse_for_psnr(psnr)
+    )
+    return (images.double() + noise.to(images.device)).to(images.dtype)
+
+
+class MirrorBlur:
+    """Gaussian blur of images ``(B, C, H, W)`` in the frequency domain with mirror edges.
+
+    The image is mirrored to ``2H × 2W`` (an even extension, so the blurred extension stays
+    mirror-symmetric) and its DFT multiplied by ``exp(−2π²σ²(ν_h² + ν_w²))``. The error
+    energy is the same on the extension as on the image, which makes the MSE of any σ a
+    sum over the kept spectrum.
+    """
+
+    def __init__(self, images: torch.Tensor) -> None:
+        x = images.double()
+        self.shape = x.shape
+        ext = torch.cat([x, x.flip(-2)], dim=-2)
+        ext = torch.cat([ext, ext.flip(-1)], dim=-1)
+        self.spec = torch.fft.fft2(ext)
+        self.power = (self.spec.real**2 + self.spec.imag**2).sum(1)
+        self.total = self.power.flatten(1).sum(1)
+        h2, w2 = ext.shape[-2:]
+        self.nu_h = torch.fft.fftfreq(h2, dtype=torch.float64, device=x.device)
+        self.nu_w = torch.fft.fftfreq(w2, dtype=torch.float64, device=x.device)
+        self.size = h2 * w2
+
+    def _responses(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The separable response ``exp(−2π²σ²ν²)`` along rows and columns, ``(B, 2H)``, ``(B, 2W)``."""
+        a = -2.0 * math.pi**2 * sigma.double()[:, None] ** 2
+        return torch.exp(a * self.nu_h**2), torch.exp(a * self.nu_w**2)
+
+    def mse(self, sigma: torch.Tensor) -> torch.Tensor:
+        """MSE per image caused by blurs of ``sigma (B,)`` pixels (Parseval, no inverse FFT).
+
+        ``Σ P·(1 − r_h r_w)² = ΣP − 2·r_hᵀ P r_w + (r_h²)ᵀ P (r_w²)`` with ``P`` the power
+        spectrum summed over channels.
+        """
+        rh, rw = self._responses(sigma)
+        once = torch.einsum("bhw,bh,bw->b", self.power, rh, rw)
+        twice = torch.einsum("bhw,bh,bw->b", self.power, rh**2, rw**2)
+        return (self.total - 2.0 * once + twice).clamp_min(0.0) / (self.size**2 * self.shape[1])
+
+    def blur(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The blurred images for ``sigma (B,)`` pixels."""
+        rh, rw = self._responses(sigma)
+        out = torch.fft.ifft2(self.spec * (rh[:, None, :, None] * rw[:, None, None, :])).real
+        return out[..., : self.shape[-2], : self.shape[-1]]
+
+    def sigma_for_psnr(self, psnr: float, iterations: int = 50) -> torch.Tensor:
+        """Per image, the σ whose blur has image PSNR ``psnr`` (bisection on log σ).
+
+        NaN where even the widest blur (σ = 4·max(H, W)) stays above that PSNR.
+        """
+        target = _mse_for_psnr(psnr)
+        b = self.shape[0]
+        lo = torch.full((b,), math.log(1e-4), dtype=torch.float64)
+        hi = torch.full((b,), math.log(4.0 * max(self.shape[-2:])), dtype=torch.float64)
+        reachable = self.mse(hi.exp()) >= target
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            above = self.mse(mid.exp()) < target
+            lo = torch.where(above, mid, lo)
+            hi = torch.where(above, hi, mid)
+        sigma = ((lo + hi) / 2).exp()
+        return torch.where(reachable, sigma, torch.full_like(sigma, math.nan))
+
+
+def shift(images: torch.Tensor, axis: int) -> torch.Tensor:
+    """Shift by one pixel along ``axis`` (−2 rows: down, −1 columns: right), edge repeated."""
+    n = images.shape[axis]
+    index = torch.clamp(torch.arange(n, device=images.device) - 1, min=0)
+    return images.index_select(axis, index)
+
+
+class TransferTask:
+    """Grain curves: sound error against image error for typical generator errors."""
+
+    name = "transfer"
+    in_default_run = True
+
+    def default_params(self) -> dict[str, Any]:
+        """Clips, PSNR levels, error kinds, bootstrap resamples, WAV examples."""
+        return {
+            "n_clips": 8,
+            "psnr": [30, 40, 50],
+            "kinds": list(KINDS),
+            "n_boot": 1000,
+            "n_examples": 1,
+        }
+
+    def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
+        """Perturb, decode, score; write the grain curve picture, curves and WAV examples."""
+        rep = ctx.rep
+        kinds = [str(k) for k in params["kinds"]]
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise UserError(f"transfer kinds {unknown} unknown; choose from {list(KINDS)}")
+        levels = [float(p) for p in params["psnr"]]
+        n_clips = int(params["n_clips"])
+        if n_clips < 1 or not levels:
+            raise UserError("transfer needs n_clips ≥ 1 and at least one psnr level")
+        n_boot = int(params["n_boot"])
+        test = torch.from_numpy(ctx.dataset.test[:n_clips]).to(ctx.device)
+        with torch.no_grad():
+            images = rep.encode(test)
+            clean = rep.decode(images)
+        model = MaskingModel(rep.sample_rate, ctx.device)
+        masks = model.mask(clean)
+        f0_clean, conf_clean = clip_f0(clean.mean(1), rep.sample_rate)
+        result = TaskResult()
+        result.data = {"n_clips": int(len(test)), "curves": {}, "notes": []}
+        per_clip: dict[str, dict[str, Any]] = {}
+        examples: dict[str, torch.Tensor] = {}
+        for kind, level, perturbed in self._perturbations(images, kinds, levels, ctx.seed, result):
+            with torch.no_grad():
+                decoded = rep.decode(perturbed)
+            err = decoded - clean
+            values = {
+                "psnr": psnr_db(images, perturbed).cpu().numpy(),
+                "esr": esr_db(err, clean).cpu().numpy(),
+                "mrstft": am.mrstft_distance(clean, decoded).cpu().numpy(),
+                "audibility": model.nmr_db(model.band_energies(model.power_spectrogram(err)), masks)
+                .amax(-1)
+                .double()
+                .cpu()
+                .numpy(),
+            }
+            f0, conf = clip_f0(decoded.mean(1), rep.sample_rate)
+            both = (conf & conf_clean).cpu().numpy()
+            dev = cents(f0, f0_clean).abs().cpu().numpy()
+            values["pitch_deviation"] = np.where(both, dev, np.nan)
+            cond = {"error": kind} if level is None else {"error": kind, "psnr": _label(level)}
+            self._rows(result, values, cond, ctx.seed, n_boot)
+            curve = result.data["curves"].setdefault(
+                kind, {"psnr": [], "esr": [], "audibility": [], "mrstft": [], "pitch_deviation": []}
+            )
+            for key in curve:
+                finite = values[key][np.isfinite(values[key])]
+                curve[key].append(float(finite.mean()) if finite.size else math.nan)
+            per_clip[f"{kind}@{level}"] = values
+            if (kind == "noise" and level == 40.0) or kind == "quant8":
+                examples[kind] = decoded
+        self._grain_fit(result, per_clip, levels, ctx.seed, n_boot)
+        path = plots.grain_curves(
+            ctx.out_dir / "grain_curve.png",
+            result.data["curves"],
+            f"{rep.name}: grain curves ({len(test)} clips)",
+        )
+        result.artifacts.append(
+            Artifact(ctx.relpath(path), "png", "sound ESR and audibility against image PSNR")
+        )
+        self._wavs(ctx, result, clean, examples, int(params["n_examples"]))
+        return result
+
+    @staticmethod
+    def _perturbations(
+        images: torch.Tensor, kinds: list[str], levels: list[float], seed: int, result: TaskResult
+    ) -> Any:
+        """Yield ``(kind, target PSNR or None, perturbed images)``."""
+        blur = MirrorBlur(images) if "blur" in kinds else None
+        for kind in kinds:
+            if kind == "noise":
+                for i, level in enumerate(levels):
+                    yield kind, level, add_noise(images, level, seed + i)
+            elif kind == "blur":
+                assert blur is not None
+                for level in levels:
+                    sigma = blur.sigma_for_psnr(level)
+                    if bool(torch.isnan(sigma).any()):
+                        result.data["notes"].append(
+                            f"blur cannot reach {level} dB on every image; skipped"
+                        )
+                        continue
+                    result.data.setdefault("blur_sigma_px", {})[str(level)] = sigma.tolist()
+                    yield kind, level, blur.blur(sigma).to(images.dtype)
+            elif kind == "quant8":
+                yield kind, None, get_codec("png8").quantise(images)[0]
+            elif kind == "shift-rows" and images.shape[-2] > 1:
+                yield kind, None, shift(images, -2)
+            elif kind == "shift-cols" and images.shape[-1] > 1:
+                yield kind, None, shift(images, -1)
+
+    @staticmethod
+    def _rows(
+        result: TaskResult,
+        values: dict[str, np.ndarray],
+        cond: dict[str, Any],
+        seed: int,
+        n_boot: int,
+    ) -> None:
+        for name in ("esr", "mrstft", "audibility", "pitch_deviation"):
+            mean, lo, hi = bootstrap_ci(values[name], seed=seed, n_boot=n_boot)
+            if math.isfinite(mean):
+                result.metrics.append(MetricValue(name, mean, lo, hi, dict(cond)))
+
+    @staticmethod
+    def _grain_fit(
+        result: TaskResult,
+        per_clip: dict[str, dict[str, Any]],
+        levels: list[float],
+        seed: int,
+        n_boot: int,
+    ) -> None:
+        """Per clip, a line of ESR (dB) against measured PSNR over the noise points."""
+        points = [per_clip[f"noise@{lv}"] for lv in levels if f"noise@{lv}" in per_clip]
+        if len(points) < 2:
+            return
+        x = np.stack([p["psnr"] for p in points], axis=1)  # (clips, levels)
+        y = np.stack([p["esr"] for p in points], axis=1)
+        xc = x - x.mean(1, keepdims=True)
+        slope = (xc * (y - y.mean(1, keepdims=True))).sum(1) / (xc**2).sum(1)
+        level40 = y.mean(1) + slope * (40.0 - x.mean(1))
+        for name, values in (("grain_slope", slope), ("grain_level", level40)):
+            mean, lo, hi = bootstrap_ci(values, seed=seed, n_boot=n_boot)
+            result.metrics.append(MetricValue(name, mean, lo, hi, {"error": "noise"}))
+        result.data["grain"] = {
+            "slope": float(np.mean(slope)),
+            "level_at_40db": float(np.mean(level40)),
+        }
+
+    @staticmethod
+    def _wavs(
+        ctx: RunContext,
+        result: TaskResult,
+        clean: torch.Tensor,
+        examples: dict[str, torch.Tensor],
+        n: int,
+    ) -> None:
+        sr = ctx.rep.sample_rate
+        for i in range(min(n, len(clean))):
+            path = save_wav(ctx.out_dir / f"clip{i}_clean.wav", clean[i].cpu().numpy(), sr)
+            result.artifacts.append(
+                Artifact(ctx.relpath(path), "wav", f"clip {i}: decoded clean image")
+            )
+            for kind, decoded in examples.items():
+                tag = "noise_40db" if kind == "noise" else kind
+                path = save_wav(ctx.out_dir / f"clip{i}_{tag}.wav", decoded[i].cpu().numpy(), sr)
+                caption = (
+                    "white noise at image PSNR 40 dB"
+                    if kind == "noise"
+                    else "8-bit quantised image"
+                )
+                result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"clip {i}: {caption}"))
+
+
+TASKS.register(
+    "transfer",
+    TransferTask(),
+    "error transfer: grain curves of image noise, 8-bit quantisation, blur and shifts",
+)

@@ -1,0 +1,123 @@
+"""Throughput: pytest-benchmark timings of encode / decode beside the bare first stage, and
+checks of ``grainbench bench`` itself (these run in the normal suite; the timings run with
+``pytest tests/benchmarks --benchmark-only``).
+
+Compare within a group (one representation, one batch): encode ÷ bare-forward and
+decode ÷ bare-inverse are the overheads the goal caps at 1.5× for the DCT and STFT families.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from grainbench.bench import family, probe_clips, render_markdown, run_bench
+from grainbench.cli import main
+from grainbench.plugins import load_representation
+
+SR, N, BATCH = 16000, 16384, 64
+REPS = [
+    "dct-square",
+    "dct-square-linear",
+    "dct-square-sqrt",
+    "fft-square",
+    "fft-polar-square",
+    "waveform-square",
+]
+
+
+@pytest.fixture(scope="module")
+def clips() -> torch.Tensor:
+    return probe_clips(BATCH, 1, N)
+
+
+def _plugin(rep: str, clips: torch.Tensor):
+    plugin = load_representation(rep, sample_rate=SR, n_samples=N).plugin
+    plugin.fit(clips)
+    return plugin
+
+
+@pytest.mark.parametrize("rep", REPS)
+@pytest.mark.parametrize("what", ["encode", "decode", "bare-forward", "bare-inverse"])
+def test_speed(benchmark, rep: str, what: str, clips: torch.Tensor) -> None:
+    plugin = _plugin(rep, clips)
+    first = plugin.stages[0]
+    image = plugin.encode(clips)
+    coeffs = first(clips)
+    fn, arg, shape = {
+        "encode": (plugin.encode, clips, image.shape),
+        "decode": (plugin.decode, image, clips.shape),
+        "bare-forward": (first, clips, coeffs.shape),
+        "bare-inverse": (first.inverse, coeffs, clips.shape),
+    }[what]
+    benchmark.group = f"{rep} batch {BATCH}"
+    benchmark.extra_info["family"] = family(first)
+    with torch.no_grad():
+        out = benchmark(fn, arg)
+    assert out.shape == shape and bool(torch.isfinite(out).all())
+
+
+def test_references_are_the_same_transform(clips: torch.Tensor) -> None:
+    """The scipy reference of a DCT representation computes its first stage's coefficients."""
+    stage = _plugin("dct-square", clips).stages[0]
+    ours = stage(clips[:2]).squeeze(2).numpy()
+    ref = scipy.fft.dct(clips[:2].numpy(), type=2, norm="ortho")
+    np.testing.assert_allclose(ours, ref, atol=1e-5 * np.abs(ref).max())
+    assert family(stage) == "dct"
+    assert family(_plugin("fft-polar-square", clips).stages[0]) == "fft"
+
+
+def test_bench_record_is_consistent() -> None:
+    record = run_bench(
+        ["dct-square", "waveform-square"], batches=(1, 4), repeats=1, sample_rate=SR, n_samples=N
+    )
+    assert record["machine"]["cpu"] and record["settings"]["batches"] == [1, 4]
+    dct = record["results"][0]
+    assert dct["family"] == "dct" and dct["clip_seconds"] == pytest.approx(N / SR)
+    for row in dct["batches"].values():
+        assert row["encode_overhead"] == pytest.approx(row["encode_s"] / row["bare_forward_s"])
+        assert row["decode_rtf"] == pytest.approx(N / SR / row["decode_s"])
+        assert [s["stage"] for s in row["stages"]] == ["DCT", "Compand", "Fold", "Arrange"]
+        assert set(row["references"]) == {"scipy", "torch"}
+        assert row["references"]["scipy"]["encode_ratio"] == pytest.approx(
+            row["encode_s"] / row["references"]["scipy"]["forward_s"]
+        )
+    assert record["results"][1]["batches"]["1"]["references"] == {}
+    text = render_markdown(record)
+    assert (
+        "| dct-square | dct | 4 |" in text
+        and "overhead" in text
+        and "dct-square: worst overhead" in text
+    )
+    assert "waveform-square: worst" not in text  # the goal covers the DCT and STFT families only
+
+
+def test_bench_command_writes_json_and_markdown(tmp_path: Path, capsys) -> None:
+    args = [
+        "bench",
+        "--rep",
+        "dct-square",
+        "--batch",
+        "2",
+        "--repeats",
+        "1",
+        "--sample-rate",
+        str(SR),
+    ]
+    threads = torch.get_num_threads()
+    try:
+        assert main([*args, "--n-samples", str(N), "--threads", "1", "--out", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert record["settings"]["torch_threads"] == 1 and list(record["results"][0]["batches"]) == [
+        "2"
+    ]
+    assert (tmp_path / "bench.md").read_text() in capsys.readouterr().out
+    assert main(["bench", "--batch", "0"]) == 2
+    assert main(["bench", "--rep", "no-such-rep", "--out", str(tmp_path)]) == 2

@@ -1,0 +1,172 @@
+"""The locality task: the fold, clicks, a permuted layout, correlations, outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from grainbench.data import load_dataset
+from grainbench.plugins import Representation, load_representation
+from grainbench.registry import REPRESENTATIONS, TASKS
+from grainbench.tasks.base import RunContext
+from grainbench.tasks.locality import image_correlations, neighbours, picture_pixels
+
+SR, N = 16000, 16384
+FAST = {"n_pixels": 256, "n_gabor": 16, "n_boot": 100}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(
+        "synth-piano?n=20", sample_rate=SR, n_samples=N, n_channels=1, seed=0, progress=False
+    )
+
+
+class PermutedDCT:
+    """A plugin-style representation: dct-square with its pixels in a seeded random order."""
+
+    name = "dct-square-permuted"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.inner = REPRESENTATIONS.get("dct-square")(sample_rate=SR, n_samples=N)
+        self.sample_rate, self.n_samples, self.n_channels = SR, N, 1
+        self.perm = torch.from_numpy(np.random.default_rng(seed).permutation(N))
+        self.inverse = torch.argsort(self.perm)
+
+    def fit(self, audio: torch.Tensor) -> None:
+        self.inner.fit(audio)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        image = self.inner.encode(audio)
+        return image.reshape(len(image), -1)[:, self.perm].reshape(image.shape)
+
+    def decode(self, image: torch.Tensor) -> torch.Tensor:
+        flat = image.reshape(len(image), -1)[:, self.inverse]
+        return self.inner.decode(flat.reshape(image.shape))
+
+
+def _run(rep, data, tmp_path: Path, **params) -> dict:
+    rep.fit(torch.from_numpy(data.train))
+    out = tmp_path / rep.name
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        rep=rep,
+        dataset=data,
+        seed=0,
+        run_dir=tmp_path,
+        out_dir=out,
+        device=torch.device("cpu"),
+        progress=lambda it, **_: it,
+    )
+    task = TASKS.get("locality")
+    result = task.run(ctx, {**task.default_params(), **FAST, **params})
+    rows = {
+        (m.name, m.condition.get("direction", m.condition.get("stat"))): m for m in result.metrics
+    }
+    return {"rows": rows, "data": result.data, "artifacts": result.artifacts}
+
+
+def test_dct_square_fold_horizontal_far_more_local_than_vertical(data, tmp_path: Path) -> None:
+    out = _run(load_representation("dct-square", SR, N), data, tmp_path)
+    rows = out["rows"]
+    right, down = (
+        rows[("neighbour_distance", "right")].value,
+        rows[("neighbour_distance", "down")].value,
+    )
+    # right: the next DCT bin, 0.49 Hz away; down: 128 bins = 62.5 Hz away
+    assert down > 20 * right
+    d = out["data"]["directions"]
+    assert d["right"]["median_abs_dt_s"] < 1e-6 and d["down"]["median_abs_dt_s"] < 1e-6
+    assert rows[("local_fraction", "right")].value == 1.0
+    assert (
+        rows[("neighbour_correlation", "right")].value
+        > rows[("neighbour_correlation", "down")].value + 0.3
+    )
+    assert out["data"]["method"] == "staged"
+    # clip-long tones: far from the Gabor limit
+    assert rows[("gabor_ratio", "median")].value > 10.0
+
+
+def test_waveform_square_atoms_are_local_in_time(data, tmp_path: Path) -> None:
+    out = _run(load_representation("waveform-square", SR, N), data, tmp_path)
+    d = out["data"]["directions"]
+    # right: the next sample; down: the same column one row (128 samples = 8 ms) later
+    assert d["right"]["median_abs_dt_s"] == pytest.approx(1 / SR, rel=0.05)
+    assert d["down"]["median_abs_dt_s"] == pytest.approx(128 / SR, rel=0.05)
+    assert d["right"]["median_abs_df_erb"] < 0.05 and d["down"]["median_abs_df_erb"] < 0.05
+    assert out["rows"][("local_fraction", "down")].value > 0.9
+    assert out["data"]["atoms"]["median_sigma_f_hz"] > 1000.0  # a click is broadband
+
+
+def test_permuted_dct_square_is_clearly_less_local(data, tmp_path: Path) -> None:
+    plain = _run(load_representation("dct-square", SR, N), data, tmp_path)
+    perm = _run(Representation(PermutedDCT(), "test:PermutedDCT", "0"), data, tmp_path)
+    assert perm["data"]["method"] == "decode"
+    for direction in ("right", "down"):
+        p_local = perm["rows"][("local_fraction", direction)].value
+        d_local = plain["rows"][("local_fraction", direction)].value
+        assert p_local < 0.3 < 0.9 < d_local
+        assert perm["rows"][("neighbour_distance", direction)].value > 2.0
+        assert abs(perm["rows"][("neighbour_correlation", direction)].value) < 0.2
+
+
+def test_image_correlations_against_numpy() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(3, 2, 5, 6, generator=g).cumsum(-1)
+    images[2] = 1.0  # no variance: NaN
+    for direction, (a, b) in {
+        "right": (np.s_[:, :, :-1], np.s_[:, :, 1:]),
+        "down": (np.s_[:, :-1, :], np.s_[:, 1:, :]),
+        "channel": (np.s_[:-1], np.s_[1:]),
+    }.items():
+        got = image_correlations(images, direction)
+        for i in range(2):
+            x = images[i].numpy()
+            expected = np.corrcoef(x[a].ravel(), x[b].ravel())[0, 1]
+            assert got[i] == pytest.approx(expected, rel=1e-9)
+        assert np.isnan(got[2])
+
+
+def test_neighbours_and_picture_pixels() -> None:
+    shape = (2, 3, 4)
+    pixels = np.array([0, 3, 8, 11, 12, 23])
+    a, b = neighbours(pixels, shape, "right")
+    np.testing.assert_array_equal(a, [0, 8, 12])
+    np.testing.assert_array_equal(b, [1, 9, 13])
+    a, b = neighbours(pixels, shape, "down")
+    np.testing.assert_array_equal(a, [0, 3, 12])
+    np.testing.assert_array_equal(b, [4, 7, 16])
+    a, b = neighbours(pixels, shape, "channel")
+    np.testing.assert_array_equal(b - a, [12, 12, 12, 12])
+    assert picture_pixels((1, 128, 128)).tolist() == [
+        16 * 128 + 32,
+        16 * 128 + 96,
+        64 * 128 + 32,
+        64 * 128 + 96,
+        112 * 128 + 32,
+        112 * 128 + 96,
+    ]
+
+
+def test_task_outputs_and_all_pixels(tmp_path: Path) -> None:
+    task = TASKS.get("locality")
+    assert task.in_default_run
+    n = 4096  # a 64×64 image
+    small = load_dataset(
+        "synth-piano?n=10", sample_rate=SR, n_samples=n, n_channels=1, seed=0, progress=False
+    )
+    rep = load_representation("dct-square", SR, n)
+    out = _run(rep, small, tmp_path, n_pixels="all")
+    assert out["data"]["all_pixels"] and out["data"]["n_anchors"] == n
+    row = out["rows"][("neighbour_distance", "down")]
+    assert row.low is None and row.high is None  # every pair measured: no interval
+    paths = {Path(a.path).name for a in out["artifacts"]}
+    assert paths == {"time_centroid.npy", "freq_centroid.npy", "centroids.png", "neighbours.png"}
+    f_map = np.load(tmp_path / rep.name / "freq_centroid.npy")
+    assert f_map.shape == (1, 64, 64) and bool(np.isfinite(f_map).all())
+    # DCT bins rise along each row and from row to row
+    flat = f_map.ravel()
+    assert float(np.mean(np.diff(flat) > 0)) > 0.99
