@@ -78,8 +78,20 @@ def test_frames_are_centred_and_normalised() -> None:
     assert torch.allclose(frames[0, 5], expected, atol=1e-5)
     silent = crepe.frame_audio(torch.zeros(1, 2000), 160)
     assert torch.isfinite(silent).all() and float(silent.abs().max()) == 0.0
+    # Below −80 dBFS a frame is not scaled up to unit level: rounding noise stays tiny.
+    hiss = crepe.frame_audio(torch.randn(1, 2000) * 1e-7, 160)
+    assert float(hiss.std(-1).max()) == pytest.approx(1e-3, rel=0.05)
     with pytest.raises(UserError):
         crepe.frame_audio(audio, 0)
+
+
+def test_rounding_noise_in_silence_barely_moves_the_embedding() -> None:
+    tone = _tone(440.0, 16000, 16000)
+    tone[..., 8000:] = 0.0  # a note followed by digital silence
+    noisy = tone + np.random.default_rng(0).normal(size=tone.shape).astype(np.float32) * 1e-7
+    a = crepe.analyse(tone, 16000, hop=400).embedding
+    b = crepe.analyse(noisy, 16000, hop=400).embedding
+    assert np.abs(a - b).max() < 1e-3 * np.abs(a).max()
 
 
 def test_resampling_keeps_frequency() -> None:

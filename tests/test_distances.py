@@ -137,7 +137,10 @@ def test_fd_infinity_matches_a_scipy_reimplementation() -> None:
     slope, intercept = np.polyfit(1.0 / sizes, fds, 1)
     assert res.sizes == sizes.tolist()
     assert res.fds == pytest.approx(fds, rel=1e-6)
-    assert (res.value, res.slope) == (pytest.approx(intercept, rel=1e-6), pytest.approx(slope, rel=1e-6))
+    assert (res.value, res.slope) == (
+        pytest.approx(intercept, rel=1e-6),
+        pytest.approx(slope, rel=1e-6),
+    )
 
 
 def test_fd_infinity_small_sets_use_half_to_all() -> None:

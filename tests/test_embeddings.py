@@ -55,7 +55,11 @@ def test_unknown_names_and_options_are_user_errors() -> None:
 
 def test_spec_parsing_passes_options() -> None:
     emb = E.embedding_from_spec("crepe-tiny?hop=320")
-    assert isinstance(emb, E.CrepeEmbedding) and emb.hop == 320 and emb.cache_name == "crepe-tiny-hop320"
+    assert (
+        isinstance(emb, E.CrepeEmbedding)
+        and emb.hop == 320
+        and emb.cache_name == "crepe-tiny-hop320"
+    )
     assert E.embedding_from_spec("spectral-stats?n_mels=16").dim == 44
 
 
@@ -202,7 +206,9 @@ def test_cache_reads_back_and_recovers_from_corruption(
     fixed = E.cached_features(emb, clips, SR, "ab" * 32, "test", cache_dir=tmp_path)
     assert np.array_equal(fixed["embedding"], first["embedding"])
     # A different split, fingerprint or option is a different entry.
-    other = E.embedding_cache_path(E.get_embedding("spectral-stats", n_mels=32), "ab" * 32, "test", tmp_path)
+    other = E.embedding_cache_path(
+        E.get_embedding("spectral-stats", n_mels=32), "ab" * 32, "test", tmp_path
+    )
     assert other != path
     assert E.embedding_cache_path(emb, "ab" * 32, "train", tmp_path) != path
     assert E.embedding_cache_path(emb, "cd" * 32, "test", tmp_path) != path
@@ -218,6 +224,8 @@ def test_cache_entry_with_wrong_row_count_is_recomputed(clips: np.ndarray, tmp_p
 def test_unwritable_cache_still_computes(clips: np.ndarray, tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder should be")
-    out = E.cached_features(E.get_embedding("spectral-stats"), clips, SR, "12" * 32, "test", blocked)
+    out = E.cached_features(
+        E.get_embedding("spectral-stats"), clips, SR, "12" * 32, "test", blocked
+    )
     assert out["embedding"].shape == (3, 140)
     assert os.path.isfile(blocked)

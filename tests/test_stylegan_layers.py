@@ -170,6 +170,54 @@ def test_windowed_sinc_passband_and_stopband(
     assert -7.5 < np.interp(cutoff, freq, db) < -4.5  # about -6 dB at the cutoff
 
 
+def _upfirdn_reference(x, fy, fx, up, down, pad, gain):
+    """numpy: zero-stuff, pad (negative crops), full 1-D convolutions, keep the valid part,
+    decimate."""
+    a = x.numpy()
+    for axis, f, u, d, (p0, p1) in (
+        (2, fy, up[0], down[0], pad[:2]),
+        (3, fx, up[1], down[1], pad[2:]),
+    ):
+        n = a.shape[axis]
+        stuffed = np.zeros(a.shape[:axis] + (n * u,) + a.shape[axis + 1 :])
+        idx = [slice(None)] * 4
+        idx[axis] = slice(0, n * u, u)
+        stuffed[tuple(idx)] = a
+        widths = [(0, 0)] * 4
+        widths[axis] = (max(p0, 0), max(p1, 0))
+        padded = np.pad(stuffed, widths)
+        idx = [slice(None)] * 4
+        idx[axis] = slice(max(-p0, 0), padded.shape[axis] - max(-p1, 0))
+        padded = padded[tuple(idx)]
+        taps = np.ones(1) if f is None else f.numpy()
+        conv = np.apply_along_axis(lambda v, t=taps: np.convolve(v, t, mode="valid"), axis, padded)
+        idx = [slice(None)] * 4
+        idx[axis] = slice(0, None, d)
+        a = conv[tuple(idx)]
+    return a * gain
+
+
+@pytest.mark.parametrize(
+    "up, down, pad, ty, tx",
+    [
+        ((2, 2), (1, 1), (2, 1, 2, 1), 4, 4),
+        ((1, 2), (1, 1), (0, 0, 7, 6), 1, 12),
+        ((1, 1), (2, 2), (1, 1, 1, 1), 4, 4),
+        ((4, 1), (1, 2), (3, -2, 5, 6), 8, 12),
+        ((2, 1), (1, 1), (-1, 3, 0, 0), 1, 1),
+    ],
+)
+def test_upfirdn2d_matches_numpy_reference(up, down, pad, ty, tx) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 7, 9, generator=g, dtype=torch.float64)
+    fy = torch.randn(ty, generator=g, dtype=torch.float64) if ty > 1 else None
+    fx = torch.randn(tx, generator=g, dtype=torch.float64) if tx > 1 else None
+    got = upfirdn2d(x, fy, fx, up, down, pad, gain=1.5)
+    want = _upfirdn_reference(x, fy, fx, up, down, pad, 1.5)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+
+
 def test_centred_upsampling_interpolates_a_sinusoid() -> None:
     """Upsampling ×2 with centred pads puts samples at the right places of the finer grid."""
     n, s, f = 64, 64.0, 3.0  # 3 cycles per unit, sampled at 64 per unit

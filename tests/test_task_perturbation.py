@@ -128,11 +128,14 @@ def test_plugin_with_linear_flag_uses_decoded_atoms(data) -> None:
     assert float(((fast - brute).norm(dim=(-1, -2)) / brute.norm(dim=(-1, -2))).max()) < 1e-4
 
 
-def test_closed_form_dct_analysis_equals_synthesised_atoms(data) -> None:
-    rep = _fitted("dct-square", data)
+@pytest.mark.parametrize("name", ["dct-square", "fft-square"])
+def test_closed_form_analysis_equals_synthesised_atoms(data, name: str) -> None:
+    rep = _fitted(name, data)
     errors = PixelErrors(rep)
+    assert errors.cosines(torch.tensor([0])) is not None
     analyser = ErrorAnalyser(SR, N)
-    pixels = torch.tensor([0, 1, 64, 127, 128, 5000, N - 1])
+    # fft-square: real parts on top, imaginary parts below; 8192 = Nyquist (imaginary bin 0)
+    pixels = torch.tensor([0, 1, 64, 127, 128, 5000, 8191, 8192, 8193, N - 1])
     closed = analyser.shape_of_pixels(errors, pixels, 1)
     synth = analyser.shape(errors.atoms(pixels))
     torch.testing.assert_close(closed.energy, synth.energy, rtol=1e-5, atol=0)
@@ -140,6 +143,7 @@ def test_closed_form_dct_analysis_equals_synthesised_atoms(data) -> None:
     torch.testing.assert_close(closed.freq_spread, synth.freq_spread, rtol=1e-3, atol=1e-4)
     big = synth.bands > 1e-6 * synth.bands.amax(dim=(1, 2, 3), keepdim=True)
     assert float(((closed.bands - synth.bands).abs() / synth.bands)[big].max()) < 1e-3
+    torch.testing.assert_close(closed.time_centroid, synth.time_centroid, rtol=1e-6, atol=1e-7)
 
 
 def test_fast_measure_equals_brute_force_measure(data) -> None:

@@ -111,10 +111,9 @@ def mdct(sample_rate: int | None = None, n_samples: int | None = None):
     """MDCT (sine window, 50 % overlap, circular), μ-law, frequency × time in a square image.
 
     Critically sampled and orthonormal: N samples → N coefficients, exact by TDAC. Grain:
-    a pixel is a windowed cosine of two hops — a short tone blip, local in time and
-    frequency; neighbouring frames alias into each other, so errors can sound like
-    pre-echo, and a single frame's cosine has time-domain aliasing that only its
-    neighbours would cancel.
+    a pixel is one basis function, a sine-windowed cosine two hops long (11.6 ms at Ki's
+    setting) — a short tone blip, local in time and frequency; noise that a frame spreads
+    before a sharp attack is heard as pre-echo.
     """
     sr, n = setting(sample_rate, n_samples)
     m = grid_shape(n)[0]

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     """Load data, encode, train (resuming if asked), and write the run folder."""
     from grainbench.baselines.generators.stylegan.adapters import ReshapeLayout, parse_shape
     from grainbench.baselines.generators.stylegan.augment import ops_for_representation, parse_ops
-    from grainbench.baselines.generators.stylegan.ddp import cleanup, init_distributed
+    from grainbench.baselines.generators.stylegan.ddp import barrier, cleanup, init_distributed
     from grainbench.baselines.generators.stylegan.generator import (
         DEFAULT_KIMG,
         StyleGANGenerator,
@@ -165,16 +165,16 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.kimg is not None and args.kimg <= 0:
         raise UserError("--kimg must be positive")
-    if (
-        not args.resume
-        and (args.out / "checkpoints").is_dir()
-        and any((args.out / "checkpoints").iterdir())
-    ):
-        raise UserError(
-            f"{args.out} already holds checkpoints: add --resume to continue, or choose another --out"
-        )
     info = init_distributed(None if args.device == "auto" else args.device)
     try:
+        existing = (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir())
+        barrier(info)  # every rank looks before rank 0 writes its first checkpoint
+        if not args.resume and existing:
+            raise UserError(
+                f"{args.out} already holds checkpoints: add --resume to continue, or choose another --out"
+            )
+        if info.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         progress = not args.no_progress and info.is_main and sys.stderr.isatty()
         sr_default, n_default = _SETTING[args.config]
         sample_rate = args.sample_rate or sr_default
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
                 "config": gen.cfg.to_dict(),
                 "kimg": trainer.nimg / 1000,
                 "target_kimg": gen.kimg if args.kimg is None else args.kimg,
-                "default_kimg": DEFAULT_KIMG[args.config],
+                "default_kimg": DEFAULT_KIMG[(args.config, args.gen)],
                 "step": trainer.step,
                 "wall_s": wall,
                 "last_stats": trainer.stats,

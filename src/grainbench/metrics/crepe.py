@@ -6,7 +6,7 @@ here): its directory is found with :func:`importlib.util.find_spec`, which does 
 it, and the state dicts are read with ``torch.load(..., weights_only=True)``.
 
 The network (from the paper): 1024-sample frames at 16 kHz, each normalised to zero mean
-and unit standard deviation; six blocks of conv → ReLU → batch-norm → max-pool(2) (the first
+and unit standard deviation (frames below −80 dBFS excepted, see :func:`frame_audio`); six blocks of conv → ReLU → batch-norm → max-pool(2) (the first
 convolution has kernel 512 and stride 4, the others kernel 64 and stride 1, all "same"
 padded); the flattened last block (time-major, 4 × channels) is the *embedding*, and a
 sigmoid linear layer gives the *salience* of 360 pitch bins, 20 cents apart, bin ``i`` at
@@ -39,6 +39,8 @@ N_BINS = 360
 CENTS_PER_BIN = 20.0
 BIN0_CENTS = 1997.3794084376191
 """Cents above 10 Hz of pitch bin 0 (31.70 Hz)."""
+QUIET_STD = 1e-4
+"""Smallest frame standard deviation CREPE's normalisation divides by (−80 dBFS)."""
 CAPACITIES = {"tiny": 4, "full": 32}
 """Capacity multiplier of each released model: channels are multiples of it."""
 
@@ -141,6 +143,10 @@ def frame_audio(audio: torch.Tensor, hop: int) -> torch.Tensor:
 
     Frames are centred (512 zeros of padding at each end), ``hop`` samples apart, and each
     is scaled to zero mean and unit (population) standard deviation, as CREPE was trained.
+    One deviation: the divisor is at least :data:`QUIET_STD` (−80 dBFS), so a frame quieter
+    than that stays quiet instead of being blown up to full level. Without it, inaudible
+    rounding noise in a stretch of digital silence reads as a loud noise frame and moves
+    the embedding as much as an audible error would.
     """
     if hop <= 0:
         raise UserError(f"CREPE hop must be a positive number of samples, got {hop}")
@@ -148,7 +154,7 @@ def frame_audio(audio: torch.Tensor, hop: int) -> torch.Tensor:
     frames = padded.unfold(-1, FRAME_LENGTH, hop)
     frames = frames - frames.mean(dim=-1, keepdim=True)
     std = frames.std(dim=-1, keepdim=True, unbiased=False)
-    return frames / std.clamp_min(1e-10)
+    return frames / std.clamp_min(QUIET_STD)
 
 
 def bin_cents() -> np.ndarray:

@@ -43,7 +43,7 @@ from grainbench.data.cache import cache_root
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
 
-CACHE_VERSION = 2
+CACHE_VERSION = 4
 """Bumped whenever an embedding's numbers change, so old cache entries are not reused."""
 
 
@@ -96,41 +96,42 @@ def analysis_fft_size(sample_rate: int) -> int:
 
 
 def power_spectrogram(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """|STFT|² of mono audio ``(N, n)`` with a periodic Hann window → ``(N, bins, frames)``."""
+    """|STFT|² of mono audio ``(N, n)`` with a periodic Hann window → ``(N, bins, frames)``.
+
+    Scaled by 4/(Σ window)² so that a full-scale sine's peak bin is 1: levels are relative
+    to full scale, and the 1e-10 floor of the log features sits at −100 dB, well above the
+    float32 rounding noise of a lossless round trip (about −140 dB).
+    """
     window = torch.hann_window(n_fft, periodic=True, dtype=audio.dtype)
     spec = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)
-    return spec.abs() ** 2
+    return spec.abs() ** 2 * (4.0 / float(window.sum()) ** 2)
 
 
-def log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
-    """Log-mel spectrogram (dB) of clips → ``(N, n_mels, frames)``.
+def mel_power(audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
+    """Mel power spectrogram of clips (mono mix) → float64 ``(N, n_mels, frames)``.
 
-    FFT of about 46 ms (:func:`analysis_fft_size`), hop a quarter of it, HTK mel bands from
-    20 Hz to half the sample rate, 10·log10(power + 1e-10).
+    FFT of about 46 ms (:func:`analysis_fft_size`), hop a quarter of it, the power scaled as
+    in :func:`power_spectrogram`, HTK mel bands from 20 Hz to half the sample rate.
     """
-    x = _mono(audio)
+    x = _mono(audio).double()
     n_fft = analysis_fft_size(sample_rate)
     power = power_spectrogram(x, n_fft, n_fft // 4)
-    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2)
-    return 10.0 * torch.log10(torch.einsum("mf,nft->nmt", bank, power) + 1e-10)
+    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2).double()
+    return torch.einsum("mf,nft->nmt", bank, power)
 
 
 def ndb_features(
     audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 32, n_segments: int = 16
 ) -> np.ndarray:
-    """Log-mel features for NDB's k-means: ``(N, n_mels · n_segments)``.
+    """Log-mel features for NDB's k-means: ``(N, n_mels · n_segments)``, in dB.
 
-    The mel power spectrogram (:func:`log_mel`'s analysis, ``n_mels`` bands) averaged over
-    ``n_segments`` equal stretches of time, then in dB: the clip's spectral envelope over
-    time at a coarse resolution.
+    The mel power spectrogram (:func:`mel_power`, ``n_mels`` bands) averaged over
+    ``n_segments`` equal stretches of time, then 10·log10(power + 1e-10): the clip's
+    spectral envelope over time at a coarse resolution.
     """
-    x = _mono(audio)
-    n_fft = analysis_fft_size(sample_rate)
-    power = power_spectrogram(x, n_fft, n_fft // 4)
-    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2)
-    mel = torch.einsum("mf,nft->nmt", bank, power)
+    mel = mel_power(audio, sample_rate, n_mels)
     pooled = F.adaptive_avg_pool1d(mel, n_segments)
-    return (10.0 * torch.log10(pooled + 1e-10)).reshape(x.shape[0], -1).double().numpy()
+    return (10.0 * torch.log10(pooled + 1e-10)).reshape(mel.shape[0], -1).numpy()
 
 
 class Embedding(ABC):
@@ -200,7 +201,7 @@ class CrepeEmbedding(Embedding):
 class SpectralStatsEmbedding(Embedding):
     """Weight-free: log-mel band statistics and spectral statistics (``2·n_mels + 12`` dims).
 
-    Per frame (the :func:`log_mel` analysis): the log-mel bands in bels, log10(power +
+    Per frame (the :func:`mel_power` analysis): the log-mel bands in bels, log10(power +
     1e-10); spectral centroid, bandwidth (power-weighted standard deviation of frequency)
     and 85 % roll-off in kHz; spectral flatness (geometric over arithmetic mean power, in
     bels, with bins floored 100 dB below the mean so that it stays ≥ −10); RMS level (bels); and the zero-crossing rate of the frame's samples. Each is
@@ -225,8 +226,7 @@ class SpectralStatsEmbedding(Embedding):
         n_fft = analysis_fft_size(sample_rate)
         hop = n_fft // 4
         power = power_spectrogram(x, n_fft, hop)  # (N, F, T)
-        bank = mel_filterbank(n_fft, sample_rate, self.n_mels, 20.0, sample_rate / 2).double()
-        mel_b = torch.log10(torch.einsum("mf,nft->nmt", bank, power) + 1e-10)
+        mel_b = torch.log10(mel_power(x, sample_rate, self.n_mels) + 1e-10)
         freqs_khz = torch.linspace(0.0, sample_rate / 2000, power.shape[1], dtype=x.dtype)
         total = power.sum(dim=1) + 1e-20
         centroid = (freqs_khz[:, None] * power).sum(1) / total

@@ -208,23 +208,16 @@ class MaskingModel:
         """
         parts, psi, scale = self._cosine_parts(alpha, u, phase, n_samples)
         band = self.band_matrix.double()
-        weights = self.bin_weights64
-        gm, gp = parts[-1.0][0], parts[1.0][0]
-        p_k = weights * (gm.abs() ** 2 + gp.abs() ** 2)
-        q_k = weights * gm * gp.conj()
-        p_b, q_b = p_k @ band, torch.complex(q_k.real @ band, q_k.imag @ band)
-        cos2, sin2 = torch.cos(2.0 * psi[:, 1:-1]), torch.sin(2.0 * psi[:, 1:-1])
-        n_frames = psi.shape[1]
-        bands = torch.empty(len(u), n_frames, band.shape[1], dtype=torch.float64, device=psi.device)
-        # Re(e^{2iψ}·Q) = cos 2ψ·Re Q − sin 2ψ·Im Q, for every interior frame at once
-        bands[:, 1:-1] = torch.bmm(
-            torch.stack([cos2, -sin2], dim=-1), torch.stack([q_b.real, q_b.imag], dim=1)
-        )
-        bands[:, 1:-1] = scale[:, :, None] * (p_b[:, None, :] + 2.0 * bands[:, 1:-1])
-        marginal = self._interior_marginal(p_k, q_k, cos2, sin2, scale)
-        for m, power in self._edge_powers(parts, psi, scale):
-            bands[:, m] = power @ band
-            marginal += power
+        p_k, q_re, q_im = self._full_frame_terms(parts)
+        # interior frames: α²/4·(P_b + 2·cos 2ψ·Re Q_b − 2·sin 2ψ·Im Q_b), one batched product
+        inner = 2.0 * psi[:, 1:-1]
+        left = torch.stack([torch.ones_like(inner), torch.cos(inner), -torch.sin(inner)], dim=-1)
+        right = torch.stack([p_k @ band, 2.0 * (q_re @ band), 2.0 * (q_im @ band)], dim=1)
+        interior = torch.bmm(left, right * scale[:, :, None])
+        marginal = self._interior_marginal(p_k, q_re, q_im, left, scale)
+        (_, first), (_, last) = self._edge_powers(parts, psi, scale)
+        marginal += first + last
+        bands = torch.cat([(first @ band)[:, None], interior, (last @ band)[:, None]], dim=1)
         return bands, marginal
 
     def cosine_marginal(
@@ -232,44 +225,62 @@ class MaskingModel:
     ) -> torch.Tensor:
         """Only the per-bin energy summed over frames of :meth:`cosine_analysis`, ``(P, bins)``."""
         parts, psi, scale = self._cosine_parts(alpha, u, phase, n_samples)
-        weights = self.bin_weights64
-        gm, gp = parts[-1.0][0], parts[1.0][0]
-        p_k = weights * (gm.abs() ** 2 + gp.abs() ** 2)
-        q_k = weights * gm * gp.conj()
-        cos2, sin2 = torch.cos(2.0 * psi[:, 1:-1]), torch.sin(2.0 * psi[:, 1:-1])
-        marginal = self._interior_marginal(p_k, q_k, cos2, sin2, scale)
+        p_k, q_re, q_im = self._full_frame_terms(parts)
+        inner = 2.0 * psi[:, 1:-1]
+        left = torch.stack([torch.ones_like(inner), torch.cos(inner), -torch.sin(inner)], dim=-1)
+        marginal = self._interior_marginal(p_k, q_re, q_im, left, scale)
         for _, power in self._edge_powers(parts, psi, scale):
             marginal += power
         return marginal
 
+    def _full_frame_terms(
+        self, parts: dict[float, tuple[torch.Tensor, ...]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``P_k = c_k(|G₋|² + |G₊|²)`` and ``Q_k = c_k·G₋·conj(G₊)`` (real, imaginary)."""
+        w = self.bin_weights64
+        mr, mi = parts[-1.0][0:2]
+        pr, pi = parts[1.0][0:2]
+        p_k = w * (mr * mr + mi * mi + pr * pr + pi * pi)
+        return p_k, w * (mr * pr + mi * pi), w * (mi * pr - mr * pi)
+
     @staticmethod
     def _interior_marginal(
         p_k: torch.Tensor,
-        q_k: torch.Tensor,
-        cos2: torch.Tensor,
-        sin2: torch.Tensor,
+        q_re: torch.Tensor,
+        q_im: torch.Tensor,
+        left: torch.Tensor,
         scale: torch.Tensor,
     ) -> torch.Tensor:
-        rot_sum = torch.complex(cos2.sum(-1, keepdim=True), sin2.sum(-1, keepdim=True))
-        return scale * (cos2.shape[1] * p_k + 2.0 * (q_k * rot_sum).real)
+        """Per-bin energy of the interior frames: ``α²/4·Σ_m (P_k + 2·Re(e^{2iψ_m}·Q_k))``."""
+        sums = left.sum(1)  # (P, 3): frames, Σ cos 2ψ, −Σ sin 2ψ
+        return scale * (sums[:, :1] * p_k + 2.0 * (sums[:, 1:2] * q_re + sums[:, 2:3] * q_im))
 
     def _edge_powers(
         self, parts: dict[float, tuple[torch.Tensor, ...]], psi: torch.Tensor, scale: torch.Tensor
     ) -> list[tuple[int, torch.Tensor]]:
         """Per-bin power of the first frame (second half of the window inside the clip) and
-        of the last (first half inside)."""
+        of the last (first half inside): ``|e^{iψ}G₋ + e^{−iψ}G₊|²``."""
         out = []
         last = psi.shape[1] - 1
-        for m, which in ((0, 2), (last, 1)):
-            e = torch.polar(torch.ones_like(psi[:, m]), psi[:, m])[:, None]
-            x = e * parts[-1.0][which] + e.conj() * parts[1.0][which]
-            out.append((m, scale * self.bin_weights64 * x.abs() ** 2))
+        for m, which in ((0, 4), (last, 2)):
+            er, ei = torch.cos(psi[:, m : m + 1]), torch.sin(psi[:, m : m + 1])
+            mr, mi = parts[-1.0][which : which + 2]
+            pr, pi = parts[1.0][which : which + 2]
+            xr = er * (mr + pr) - ei * (mi - pi)
+            xi = er * (mi + pi) + ei * (mr - pr)
+            out.append((m, scale * self.bin_weights64 * (xr * xr + xi * xi)))
         return out
 
     def _cosine_parts(
         self, alpha: torch.Tensor, u: torch.Tensor, phase: torch.Tensor, n_samples: int
     ) -> tuple[dict[float, tuple[torch.Tensor, ...]], torch.Tensor, torch.Tensor]:
-        """``G_full, G_first, G_second`` at ``ω_k ∓ θ`` (keys −1, +1), ``ψ`` per frame, ``α²/4``."""
+        """Real and imaginary parts of ``G_full, G_first, G_second`` at ``ω_k ∓ θ`` (keys
+        −1, +1; six ``(P, bins)`` tensors each), ``ψ`` per frame ``(P, frames)``, ``α²/4``.
+
+        With ``C = e^{−iωL} = c_r + i·c_i`` and ``B = (−1)^k·e^{−iσθL/2} = (−1)^k(b_r + i·b_i)``
+        (σ = ∓1), and ``H = B·(½ − (i/2)S)``: ``G_full = (−½c_i·R + L·Z) + i·½(c_r − 1)·R``,
+        ``G_first = −H − (i/2)R + (L/2)Z``, ``G_second = H + (i/2)C·R + (L/2)Z``.
+        """
         if not self.supports_cosines(n_samples):
             raise ValueError(f"cosine analysis needs a clip of whole hops, at least {self.n_fft}")
         dev = self.device
@@ -277,24 +288,27 @@ class MaskingModel:
         size, bins = self.n_fft, self.n_fft // 2 + 1
         k = torch.arange(bins, device=dev, dtype=torch.float64)
         u_k = k * (2.0 * n_samples / size)
-        theta = math.pi * u / n_samples
+        theta = (math.pi * u / n_samples)[:, None]
         sign_k = 1.0 - 2.0 * torch.remainder(k, 2.0)  # (−1)^k
         parts = {}
         for sigma in (-1.0, 1.0):  # ω_k − θ, then ω_k + θ
             r, s, z = self._window_parts(u_k[None, :] + sigma * u[:, None], n_samples)
-            ones = torch.ones_like(theta)
-            c = torch.polar(ones, -sigma * theta * size)[:, None]
-            b = torch.polar(ones, -sigma * theta * size / 2)[:, None] * sign_k
-            half = b * torch.complex(0.5 * torch.ones_like(s), -0.5 * s)
-            ir = torch.complex(torch.zeros_like(r), 0.5 * r)  # (i/2)·R
+            cr, ci = torch.cos(sigma * theta * size), -torch.sin(sigma * theta * size)
+            br, bi = torch.cos(sigma * theta * size / 2), -torch.sin(sigma * theta * size / 2)
+            hr = sign_k * (0.5 * br + 0.5 * bi * s)
+            hi = sign_k * (0.5 * bi - 0.5 * br * s)
+            zl = size * z
             parts[sigma] = (
-                -ir * (1.0 - c) + size * z,  # whole frame
-                -ir - half + (size / 2) * z,  # first half (last frame)
-                half + ir * c + (size / 2) * z,  # second half (first frame)
+                -0.5 * ci * r + zl,  # whole frame
+                0.5 * (cr - 1.0) * r,
+                -hr + 0.5 * zl,  # first half (the last frame)
+                -hi - 0.5 * r,
+                hr - 0.5 * ci * r + 0.5 * zl,  # second half (the first frame)
+                hi + 0.5 * cr * r,
             )
         starts = torch.arange(self.n_frames(n_samples), device=dev, dtype=torch.float64)
         starts = starts * self.hop - size // 2
-        psi = theta[:, None] * starts[None, :] + phase[:, None]  # (P, frames)
+        psi = theta * starts[None, :] + phase[:, None]  # (P, frames)
         return parts, psi, (alpha**2 / 4.0)[:, None]
 
 

@@ -67,22 +67,32 @@ class Compand(Stage):
             self.scale.fill_(float(peak) if float(peak) > 0 else 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Coefficients → companded values (nominally in [-1, 1])."""
-        u = self._select(x) / self.scale
-        if self.kind == "power":
-            u = torch.sign(u) * u.abs().pow(self.power)
-        elif self.kind == "mulaw":
-            u = torch.sign(u) * torch.log1p(self.mu * u.abs()) / math.log1p(self.mu)
+        """Coefficients → companded values (nominally in [-1, 1]).
+
+        Few whole-tensor passes (``copysign`` instead of ``sign(u)·…``, constants folded):
+        this element-wise work is most of a representation's cost beside its transform.
+        """
+        v = self._select(x)
+        if self.kind == "linear":
+            u = v / self.scale
+        elif self.kind == "power":
+            u = torch.copysign((v.abs() / self.scale).pow(self.power), v)
+        else:
+            u = torch.log1p(v.abs() * (self.mu / self.scale))
+            u = torch.copysign(u, v) * (1.0 / math.log1p(self.mu))
         return self._merge(x, u)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Companded values → coefficients."""
         v = self._select(y)
-        if self.kind == "power":
-            v = torch.sign(v) * v.abs().pow(1.0 / self.power)
-        elif self.kind == "mulaw":
-            v = torch.sign(v) * torch.expm1(v.abs() * math.log1p(self.mu)) / self.mu
-        return self._merge(y, v * self.scale)
+        if self.kind == "linear":
+            x = v * self.scale
+        elif self.kind == "power":
+            x = torch.copysign(v.abs().pow(1.0 / self.power), v) * self.scale
+        else:
+            x = torch.expm1(v.abs() * math.log1p(self.mu))
+            x = torch.copysign(x, v) * (self.scale / self.mu)
+        return self._merge(y, x)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results (including the fitted scale)."""

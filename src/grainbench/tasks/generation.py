@@ -21,7 +21,9 @@ set's size bias) compare directly; plain FD is biased by set size, so the genera
 with more candidates, is not comparable to the reference rows on FD alone.
 
 Metrics per row and embedding (condition ``{"row", "embedding"}``): ``fd``, ``fd_inf``
-(interval: none; the fit's r² is in ``data``), ``kid`` (interval: mean ± std over subsets).
+(interval: none; the fit's r² is in ``data``; only for rows of at least ``fd_inf_min_clips``
+candidates, since a line fitted over a handful of tiny subsets extrapolates to noise, even
+to negative values), ``kid`` (interval: mean ± std over subsets).
 Per row: ``ndb`` and ``ndb_fraction`` (k-means on A's log-mel features, embedding
 ``log-mel``), ``pitch_accuracy`` (bootstrap interval over clips; only when the intended
 notes are known) and ``pitch_score``, both from the CREPE model ``pitch_model``; and, for
@@ -100,6 +102,7 @@ class GenerationTask:
             "kid_subsets": 100,
             "kid_subset_size": 1000,
             "fd_inf_points": 25,
+            "fd_inf_min_clips": 50,
             "ndb_bins": 50,
             "ndb_alpha": 0.05,
             "batch_size": 16,
@@ -233,14 +236,28 @@ class GenerationTask:
         result: TaskResult,
         data: dict[str, Any],
     ) -> None:
-        """FD, FD∞ and KID of every row against the reference."""
+        """FD, FD∞ (rows with enough candidates) and KID of every row against the reference."""
         ref = feats["reference"]["embedding"]
         for row in ROWS:
             cand = feats[row]["embedding"]
             cond = {"row": row, "embedding": emb.name}
-            fd_inf = dist.fd_infinity(
-                ref, cand, seed=ctx.seed, n_points=int(params["fd_inf_points"])
+            key = f"{row}/{emb.name}"
+            result.metrics.append(
+                MetricValue("fd", dist.frechet_distance(ref, cand), condition=cond)
             )
+            if len(cand) >= int(params["fd_inf_min_clips"]):
+                fd_inf = dist.fd_infinity(
+                    ref, cand, seed=ctx.seed, n_points=int(params["fd_inf_points"])
+                )
+                result.metrics.append(MetricValue("fd_inf", fd_inf.value, condition=cond))
+                data["fd_inf"][key] = {
+                    "slope": fd_inf.slope,
+                    "r2": fd_inf.r2,
+                    "sizes": fd_inf.sizes,
+                    "fds": fd_inf.fds,
+                }
+            else:
+                data["fd_inf"][key] = {"skipped": f"{len(cand)} clips < fd_inf_min_clips"}
             k = dist.kid(
                 ref,
                 cand,
@@ -248,18 +265,10 @@ class GenerationTask:
                 n_subsets=int(params["kid_subsets"]),
                 subset_size=int(params["kid_subset_size"]),
             )
-            result.metrics += [
-                MetricValue("fd", dist.frechet_distance(ref, cand), condition=cond),
-                MetricValue("fd_inf", fd_inf.value, condition=cond),
-                MetricValue("kid", k.mean, k.mean - k.std, k.mean + k.std, condition=cond),
-            ]
-            data["fd_inf"][f"{row}/{emb.name}"] = {
-                "slope": fd_inf.slope,
-                "r2": fd_inf.r2,
-                "sizes": fd_inf.sizes,
-                "fds": fd_inf.fds,
-            }
-            data["kid_subset_size"][f"{row}/{emb.name}"] = k.subset_size
+            result.metrics.append(
+                MetricValue("kid", k.mean, k.mean - k.std, k.mean + k.std, condition=cond)
+            )
+            data["kid_subset_size"][key] = k.subset_size
 
     @staticmethod
     def _ndb(

@@ -125,7 +125,6 @@ class LocalityTask:
         errors = PixelErrors(rep, ctx.device)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples, ctx.device)
         t_c, f_c = self._centroids(ctx, errors, analyser, mean_image, base_audio, needed, delta)
-        where = {p: i for i, p in enumerate(needed)}
         result = TaskResult()
         result.data = {
             "method": errors.mode,
@@ -137,8 +136,7 @@ class LocalityTask:
             "directions": {},
         }
         for direction, (a, b) in pairs.items():
-            ia = np.array([where[p] for p in a])
-            ib = np.array([where[p] for p in b])
+            ia, ib = np.searchsorted(needed, a), np.searchsorted(needed, b)
             dt, df = t_c[ib] - t_c[ia], f_c[ib] - f_c[ia]
             d = np.sqrt((dt / tau) ** 2 + (df / phi) ** 2)
             in_sample = np.isin(a, anchors)

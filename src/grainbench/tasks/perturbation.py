@@ -6,18 +6,27 @@ frequency spread (ERB) and audibility (worst-frame NMR, :mod:`grainbench.metrics
 
 How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
 
-- **linear** representations (``rep.linear``): ``e_p = δ·a_p`` with the atom
-  ``a_p = decode(1_p) − decode(0)``, the same for every base;
-- **companded** staged representations — linear transform stages, then one element-wise
+- **staged** representations made of linear transform stages, then at most one element-wise
   :class:`~grainbench.stages.Compand`, then permutation layouts (``Fold``/``Arrange``): a
   pixel is one companded coefficient ``v``, so ``e_p = g·a_p`` with the scalar
-  ``g = C⁻¹(v + δ) − C⁻¹(v)`` (computed in float64) and the atom ``a_p = T⁻¹(1_k)`` of the
-  linear transform (μ-law ``dct-square`` is nonlinear, yet this is exact);
-- anything else (polar FFT, plugins without ``linear``): the real decode of the perturbed
-  image minus the decode of the base, batched.
+  ``g = C⁻¹(v + δ) − C⁻¹(v)`` (computed in float64; ``g = δ`` without companding) and the
+  atom ``a_p = T⁻¹(1_k)`` of the linear transform. μ-law ``dct-square`` is nonlinear, yet
+  this is exact: no cancellation, no approximation;
+- other **linear** representations (``rep.linear``, e.g. plugins): ``e_p = δ·a_p`` with
+  ``a_p = decode(1_p) − decode(0)``, the same for every base;
+- anything else (polar FFT, plugins that are not linear): the real decode of the perturbed
+  image minus the decode of the base, batched (many perturbed images per decode call).
 
 In the first two cases every shape statistic (time and frequency spread, the atom's band
-energies) is computed once per pixel and the bases and δs only scale it.
+energies) is computed once per pixel and the bases and δs only scale it. For a whole-clip
+DCT or real/imaginary FFT the atoms are cosines, and their spectrogram, band energies and time blocks are
+computed in closed form (:meth:`grainbench.metrics.masking.MaskingModel.cosine_analysis`)
+without synthesising a single atom: that is what makes the full 65,536-pixel map cheap.
+
+Summaries: per pixel, the median over base clips; over pixels, the median, 5th and 95th
+percentiles, with a stratified percentile-bootstrap interval when pixels were sampled (none
+when every pixel was measured). A pixel whose error is exactly zero is *inert*: NaN in the
+maps, counted in the task's data, left out of the summaries.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from grainbench.metrics.grain import (
 )
 from grainbench.metrics.masking import MaskingModel
 from grainbench.registry import TASKS
-from grainbench.stages import DCT, Arrange, Compand, Fold, StagedRepresentation
+from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 
@@ -179,7 +188,7 @@ class PixelErrors:
 
     @property
     def factorised(self) -> bool:
-        """True when ``e = gain·atom`` with a base-independent atom (linear or companded)."""
+        """True when ``e = gain·atom`` with a base-independent atom (staged or linear)."""
         return self.mode != "decode"
 
     def _onehot_images(
@@ -231,19 +240,36 @@ class PixelErrors:
         return torch.stack(out, dim=-1)
 
     def cosines(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-        """For a whole-clip DCT, each pixel's atom as ``(α, u, φ, channel)``, else None.
+        """Each pixel's atom as a cosine ``α·cos(πu·n/N + φ)`` ``(α, u, φ, channel)``, when the
+        transform is a whole-clip DCT or real/imaginary FFT; else None.
 
-        The orthonormal DCT-II's atom of coefficient q is ``α_q·cos(πq(n + ½)/N)``:
-        ``α = √(1/N)`` for q = 0 and ``√(2/N)`` otherwise, ``u = q``, ``φ = πq/(2N)``.
+        - DCT (orthonormal DCT-II): coefficient q gives ``α_q·cos(πq(n + ½)/N)``,
+          ``α = √(1/N)`` for q = 0 and ``√(2/N)`` otherwise: ``u = q``, ``φ = πq/(2N)``;
+        - RealImagFFT (orthonormal packing): the real part of bin k gives
+          ``√(2/N)·cos(2πkn/N)``, the imaginary part ``√(2/N)·cos(2πkn/N + π/2)``; bin 0
+          holds DC (real, ``√(1/N)``) and Nyquist (imaginary, ``√(1/N)·cos(πn)``).
         """
-        if self.mode != "staged" or len(self.pre) != 1 or not isinstance(self.pre[0], DCT):
+        if self.mode != "staged" or len(self.pre) != 1:
             return None
-        n = int(self.coeff_shape[-1])
         k = self.coeff_position[pixels.to(self.device)]
-        channel, q = k // n, (k % n).double()
-        alpha = torch.full_like(q, math.sqrt(2.0 / n))
-        alpha[q == 0] = math.sqrt(1.0 / n)
-        return alpha, q, math.pi * q / (2 * n), channel
+        if isinstance(self.pre[0], DCT):
+            n = int(self.coeff_shape[-1])
+            channel, q = k // n, (k % n).double()
+            alpha = torch.full_like(q, math.sqrt(2.0 / n))
+            alpha[q == 0] = math.sqrt(1.0 / n)
+            return alpha, q, math.pi * q / (2 * n), channel
+        if isinstance(self.pre[0], RealImagFFT):
+            half = int(self.coeff_shape[-1])
+            n = 2 * half
+            channel, rest = k // n, k % n
+            imag, b = rest // half, (rest % half).double()
+            alpha = torch.full_like(b, math.sqrt(2.0 / n))
+            alpha[b == 0] = math.sqrt(1.0 / n)
+            u = 2.0 * b
+            u[(b == 0) & (imag == 1)] = float(n)  # Nyquist
+            phase = torch.where((imag == 1) & (b > 0), math.pi / 2, 0.0).double()
+            return alpha, u, phase, channel
+        return None
 
     @torch.no_grad()
     def decoded_errors(

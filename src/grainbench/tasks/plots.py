@@ -45,8 +45,9 @@ def heatmaps(
     for col, (name, unit, arr) in enumerate(maps):
         finite = arr[np.isfinite(arr)]
         lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
+        if hi - lo <= 1e-6 * max(1.0, abs(hi)):  # (nearly) constant: a readable ±1% range
+            pad = max(0.01 * abs(hi), 1e-3)
+            lo, hi = lo - pad, hi + pad
         for ch in range(c):
             ax = axes[ch][col]
             cm = plt.get_cmap(cmap).with_extremes(bad="0.8")

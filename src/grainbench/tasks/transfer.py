@@ -3,7 +3,7 @@
 Encoded test images get, at image PSNR 30, 40 and 50 dB (peak = 2, the range of [-1, 1];
 ``PSNR = 10·log10(4 / MSE)``):
 
-- ``noise``: white Gaussian noise of variance ``4·10^(−PSNR/10)`` (seeded);
+- ``noise``: white Gaussian noise (seeded), scaled per image to exactly that PSNR;
 - ``blur``: a Gaussian blur along both image axes whose σ (pixels) is found per image by
   bisection to hit the PSNR. The blur multiplies the spectrum of the mirror-extended image
   by ``exp(−2π²σ²ν²)`` (ν in cycles per pixel): mirror boundaries, any σ; the MSE it causes
@@ -59,11 +59,11 @@ def _mse_for_psnr(psnr: float) -> float:
 
 
 def add_noise(images: torch.Tensor, psnr: float, seed: int) -> torch.Tensor:
-    """White Gaussian noise of variance ``4·10^(−PSNR/10)`` added to every pixel."""
+    """White Gaussian noise scaled per image to an MSE of exactly ``4·10^(−PSNR/10)``."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(images.shape, generator=gen, dtype=torch.float64) * math.sqrt(
-        _mse_for_psnr(psnr)
-    )
+    noise = torch.randn(images.shape, generator=gen, dtype=torch.float64)
+    rms = noise.pow(2).flatten(1).mean(1).sqrt()[:, None, None, None]
+    noise = noise / rms * math.sqrt(_mse_for_psnr(psnr))
     return (images.double() + noise.to(images.device)).to(images.dtype)
 
 

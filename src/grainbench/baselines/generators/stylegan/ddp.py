@@ -21,6 +21,7 @@ Multi-node runs need nothing else: ``torchrun --nnodes N --nproc-per-node G
 from __future__ import annotations
 
 import datetime
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -107,7 +108,14 @@ def wrap(module: nn.Module, info: DistInfo) -> nn.Module:
     if not info.distributed:
         return module
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    params = inspect.signature(DistributedDataParallel).parameters
+    # buffers are re-broadcast after every step by the training loop instead
+    no_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in params
+        else {"broadcast_buffers": False}
+    )
+    return DistributedDataParallel(module, device_ids=ids, **no_sync)
 
 
 def shard(batch: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -20,8 +20,17 @@ from grainbench.baselines.generators.stylegan.train import (
 )
 from grainbench.errors import UserError
 
-#: training length (thousands of images) when ``kimg`` is not given, per named config
-DEFAULT_KIMG = {"tiny": 0.1, "cpu": 20.0, "ki": 25000.0, "ki-sg3": 25000.0}
+#: training length (thousands of images) when ``kimg`` is not given, per named config and
+#: architecture: ``cpu`` is sized for about 20 minutes on 2 CPU cores (StyleGAN3 costs about
+#: four times as much per image there), ``ki``/``ki-sg3`` follow the papers' 25,000 kimg
+DEFAULT_KIMG = {
+    ("tiny", "stylegan2"): 0.1,
+    ("tiny", "stylegan3"): 0.1,
+    ("cpu", "stylegan2"): 12.0,
+    ("cpu", "stylegan3"): 3.0,
+    ("ki", "stylegan2"): 25000.0,
+    ("ki-sg3", "stylegan3"): 25000.0,
+}
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -108,7 +117,7 @@ class StyleGANGenerator:
                 o for o in overrides["augment_ops"].split(",") if o and o != "none"
             ]
         self.cfg: StyleGANConfig = get_config(config, arch, self.image_shape, **overrides)
-        self.kimg = float(kimg) if kimg is not None else DEFAULT_KIMG[config]
+        self.kimg = float(kimg) if kimg is not None else DEFAULT_KIMG[(config, arch)]
         self.seed = int(seed)
         self.dist = dist
         self.device = dist.device if dist is not None else resolve_device(device)
@@ -167,7 +176,7 @@ class StyleGANGenerator:
         dev = resolve_device(device)
         G, meta = load_generator(path, "G_ema", dev)
         cfg = StyleGANConfig.from_dict(meta["config"])
-        name = cfg.name if cfg.name in DEFAULT_KIMG else "tiny"
+        name = cfg.name if (cfg.name, cfg.arch) in DEFAULT_KIMG else "tiny"
         self = cls(
             tuple(meta["image_shape"]),
             arch=cfg.arch,

@@ -79,6 +79,47 @@ def _pad_crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
     return x
 
 
+def _pad_axis(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
+    """Pad (zeros) or crop (negative) ``x`` along ``dim`` (2 = H, 3 = W)."""
+    return _pad_crop(x, (before, after, 0, 0) if dim == 2 else (0, 0, before, after))
+
+
+def _resample_axis(
+    x: torch.Tensor, f: torch.Tensor | None, up: int, down: int, pad: tuple[int, int], dim: int
+) -> torch.Tensor:
+    """:func:`upfirdn2d` along one axis (``dim`` 2 or 3), filters as depthwise convolutions."""
+    c, n = x.shape[1], x.shape[dim]
+    taps = int(f.numel()) if f is not None else 1
+    stride = (down, 1) if dim == 2 else (1, down)
+    shape = (1, 1, taps, 1) if dim == 2 else (1, 1, 1, taps)
+    if up > 1 and taps > 1:
+        # polyphase: a strided transposed convolution is the full convolution of the
+        # zero-stuffed signal, without materialising the zeros
+        assert f is not None
+        k = f.to(x.dtype).reshape(shape).expand(c, 1, *shape[2:])
+        full = F.conv_transpose2d(x, k, stride=(up, 1) if dim == 2 else (1, up), groups=c)
+        start = taps - 1 - pad[0]
+        length = n * up + pad[0] + pad[1] - taps + 1
+        x = _pad_axis(x=full, before=-start, after=start + length - full.shape[dim], dim=dim)
+        if down > 1:
+            x = x[:, :, ::down, :] if dim == 2 else x[:, :, :, ::down]
+        return x
+    if up > 1:
+        b, _, h, w = x.shape
+        if dim == 2:
+            x = F.pad(x.reshape(b, c, h, 1, w), [0, 0, 0, up - 1]).reshape(b, c, h * up, w)
+        else:
+            x = F.pad(x.reshape(b, c, h, w, 1), [0, up - 1]).reshape(b, c, h, w * up)
+    x = _pad_axis(x, pad[0], pad[1], dim)
+    if taps > 1:
+        assert f is not None
+        k = f.flip(0).to(x.dtype).reshape(shape).expand(c, 1, *shape[2:])
+        return F.conv2d(x, k, stride=stride, groups=c)
+    if down > 1:
+        x = x[:, :, ::down, :] if dim == 2 else x[:, :, :, ::down]
+    return x
+
+
 def upfirdn2d(
     x: torch.Tensor,
     fy: torch.Tensor | None = None,
@@ -95,28 +136,12 @@ def upfirdn2d(
     filters ``fy`` (along H) and ``fx`` (along W) are convolved (true convolution) without
     further padding; the result is decimated by ``down``. ``gain`` multiplies the output; pass
     the product of the up factors to keep the DC level of an upsampled signal.
+
+    Each axis is one depthwise convolution (a strided transposed one when upsampling), which
+    is far cheaper than convolving zero-stuffed maps or folding channels into the batch.
     """
-    b, c, h, w = x.shape
-    uy, ux = up
-    if uy > 1 or ux > 1:
-        x = x.reshape(b, c, h, 1, w, 1)
-        x = F.pad(x, [0, ux - 1, 0, 0, 0, uy - 1])
-        x = x.reshape(b, c, h * uy, w * ux)
-    x = _pad_crop(x, pad)
-    dy, dx = down
-    h2, w2 = x.shape[2], x.shape[3]
-    x = x.reshape(b * c, 1, h2, w2)
-    if fy is not None and fy.numel() > 1:
-        k = fy.flip(0).to(x.dtype).reshape(1, 1, -1, 1)
-        x = F.conv2d(x, k, stride=(dy, 1))
-    elif dy > 1:
-        x = x[:, :, ::dy, :]
-    if fx is not None and fx.numel() > 1:
-        k = fx.flip(0).to(x.dtype).reshape(1, 1, 1, -1)
-        x = F.conv2d(x, k, stride=(1, dx))
-    elif dx > 1:
-        x = x[:, :, :, ::dx]
-    x = x.reshape(b, c, x.shape[2], x.shape[3])
+    x = _resample_axis(x, fy, up[0], down[0], (pad[0], pad[1]), dim=2)
+    x = _resample_axis(x, fx, up[1], down[1], (pad[2], pad[3]), dim=3)
     return x * gain if gain != 1.0 else x
 
 

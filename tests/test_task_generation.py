@@ -1,0 +1,192 @@
+"""The generation task: rows, metrics, artefacts, reference rows and the noise oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from grainbench.data import load_dataset
+from grainbench.errors import UserError
+from grainbench.metrics.catalog import CATALOG
+from grainbench.plugins import load_generator, load_representation
+from grainbench.registry import TASKS
+from grainbench.tasks.base import RunContext, TaskResult
+
+SR, N = 16000, 16384
+FAST = {
+    "embeddings": ["spectral-stats"],
+    "pitch_model": "crepe-tiny?hop=800",
+    "kid_subsets": 20,
+    "n_boot": 200,
+    "n_grid": 4,
+    "n_wavs": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def synth() -> Any:
+    return load_dataset(
+        "synth-piano?n=100", sample_rate=SR, n_samples=N, n_channels=1, progress=False
+    )
+
+
+def _rep(name: str, ds: Any) -> Any:
+    rep = load_representation(name, sample_rate=ds.sample_rate, n_samples=ds.n_samples)
+    rep.fit(torch.from_numpy(ds.train))
+    return rep
+
+
+def _run(rep: Any, ds: Any, gen: Any, folder: Path, **params: Any) -> TaskResult:
+    task = TASKS.get("generation")
+    out = folder / "generation"
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        rep=rep,
+        dataset=ds,
+        seed=0,
+        run_dir=folder,
+        out_dir=out,
+        device=torch.device("cpu"),
+        progress=lambda iterable, desc="", total=None: iterable,
+        generator=gen,
+        generator_spec="test",
+    )
+    return task.run(ctx, {**task.default_params(), **params})
+
+
+def _value(result: TaskResult, name: str, **condition: str) -> float:
+    (match,) = [m for m in result.metrics if m.name == name and m.condition == condition]
+    return match.value
+
+
+def test_task_is_registered_and_not_in_the_default_run() -> None:
+    task = TASKS.get("generation")
+    assert task.name == "generation" and task.in_default_run is False
+    assert task.default_params()["embeddings"] == ["crepe-tiny", "spectral-stats"]
+    assert task.default_params()["codec"] == "png8"
+
+
+def test_rows_metrics_and_artifacts(synth: Any, tmp_path: Path) -> None:
+    rep = _rep("dct-square", synth)
+    gen = load_generator("gmm", rep.image_shape, n_components=8, n_mixtures=2)
+    params = {**FAST, "embeddings": "crepe-tiny?hop=800,spectral-stats", "fd_inf_min_clips": 4}
+    result = _run(rep, synth, gen, tmp_path, **params)
+    assert all(m.name in CATALOG for m in result.metrics)
+    keys = {m.key for m in result.metrics}
+    for row in ("generator", "real-vs-real", "roundtrip"):
+        for emb in ("crepe-tiny", "spectral-stats"):
+            for name in ("fd", "fd_inf", "kid"):
+                assert f"{name}[embedding={emb},row={row}]" in keys
+        for name in ("ndb", "ndb_fraction"):
+            assert f"{name}[embedding=log-mel,row={row}]" in keys
+        assert f"pitch_score[embedding=crepe-tiny,row={row}]" in keys
+        assert f"pitch_accuracy[embedding=crepe-tiny,row={row}]" in keys
+    # Intended notes come from the test labels when the generator has seen all of them.
+    seen = np.isin(synth.test_labels, synth.train_labels).all()
+    assert result.data["intended_from"] == ("test" if seen else "train")
+    assert result.data["n_generated"] == len(synth.test) == 10
+    assert result.data["n_reference"] + result.data["n_real_candidates"] == 10
+    assert all(m.value >= 0 for m in result.metrics if m.name in ("fd", "ndb", "ndb_fraction"))
+    assert result.data["fd_inf"]["roundtrip/spectral-stats"]["sizes"] == [2, 3, 4, 5]
+    kid = [m for m in result.metrics if m.name == "kid"][0]
+    assert kid.low <= kid.value <= kid.high
+    files = {a.path: a.kind for a in result.artifacts}
+    assert files == {
+        "generation/generated_0.wav": "wav",
+        "generation/generated_1.wav": "wav",
+        "generation/generated_images.png": "png",
+    }
+    assert all((tmp_path / p).stat().st_size > 0 for p in files)
+
+
+def test_lossless_round_trip_row_equals_real_vs_real(synth: Any, tmp_path: Path) -> None:
+    rep = _rep("dct-square", synth)
+    assert rep.lossless
+    result = _run(
+        rep,
+        synth,
+        load_generator("oracle", rep.image_shape, psnr=40),
+        tmp_path,
+        codec="float",
+        **FAST,
+    )
+    assert "fd_inf" not in {m.name for m in result.metrics}  # 5 candidates < fd_inf_min_clips
+    assert "skipped" in result.data["fd_inf"]["roundtrip/spectral-stats"]
+    for name in ("fd", "kid"):
+        rvr = _value(result, name, row="real-vs-real", embedding="spectral-stats")
+        rt = _value(result, name, row="roundtrip", embedding="spectral-stats")
+        assert rt == pytest.approx(rvr, rel=1e-4, abs=1e-6)
+    assert _value(result, "ndb", row="roundtrip", embedding="log-mel") == _value(
+        result, "ndb", row="real-vs-real", embedding="log-mel"
+    )
+    assert _value(result, "clipped_fraction", row="roundtrip") == 0.0
+
+
+def test_oracle_scores_worsen_as_psnr_falls(synth: Any, tmp_path: Path) -> None:
+    rep = _rep("dct-square", synth)
+    scores = []
+    for psnr in (60, 30, 10):
+        gen = load_generator("oracle", rep.image_shape, psnr=psnr)
+        result = _run(rep, synth, gen, tmp_path / str(psnr), codec="float", **FAST)
+        scores.append(
+            [_value(result, m, row="generator", embedding="spectral-stats") for m in ("fd", "kid")]
+        )
+    fd, kid = np.array(scores).T
+    assert fd[0] < fd[1] < fd[2] and kid[0] < kid[1] < kid[2]
+
+
+def test_unlabelled_data_has_no_pitch_accuracy(synth: Any, tmp_path: Path) -> None:
+    unlabelled = dataclasses.replace(
+        synth,
+        train_labels=np.full_like(synth.train_labels, -1),
+        test_labels=np.full_like(synth.test_labels, -1),
+    )
+    rep = _rep("dct-square", unlabelled)
+    gen = load_generator("oracle", rep.image_shape, psnr=40)
+    result = _run(rep, unlabelled, gen, tmp_path, **FAST)
+    assert not [m for m in result.metrics if m.name == "pitch_accuracy"]
+    assert [m for m in result.metrics if m.name == "pitch_score"]
+    assert result.data["labelled"] is False
+
+
+class _WrongShape:
+    def fit(self, images: torch.Tensor, labels: Any = None) -> None:
+        self.shape = images.shape[1:]
+
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        return torch.zeros(n, 1, 4, 4)
+
+
+class _NaN(_WrongShape):
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        return torch.full((n, *self.shape), float("nan"))
+
+
+def test_generator_mistakes_are_user_errors(synth: Any, tmp_path: Path) -> None:
+    rep = _rep("dct-square", synth)
+    with pytest.raises(UserError, match="needs a generator"):
+        _run(rep, synth, None, tmp_path)
+    with pytest.raises(UserError, match="shape"):
+        _run(rep, synth, _WrongShape(), tmp_path)
+    with pytest.raises(UserError, match="NaN"):
+        _run(rep, synth, _NaN(), tmp_path)
+    with pytest.raises(UserError, match="pitch_model"):
+        _run(
+            rep,
+            synth,
+            load_generator("oracle", rep.image_shape),
+            tmp_path,
+            **{**FAST, "pitch_model": "spectral-stats"},
+        )
+
+
+def test_too_few_test_clips_is_a_user_error(tmp_path: Path) -> None:
+    ds = load_dataset("synth-piano?n=40", sample_rate=SR, n_samples=N, n_channels=1, progress=False)
+    rep = _rep("dct-square", ds)
+    with pytest.raises(UserError, match="at least 8 test clips"):
+        _run(rep, ds, load_generator("oracle", rep.image_shape), tmp_path)
