@@ -32,14 +32,20 @@ class Folded:
 """
 
 BROKEN = {
-    "raises": GOOD.replace("return audio.reshape", "raise RuntimeError('boom')\n        return audio.reshape"),
+    "raises": GOOD.replace(
+        "return audio.reshape", "raise RuntimeError('boom')\n        return audio.reshape"
+    ),
     "nan": GOOD.replace("return image.flip(-1)", "return float('nan') * image.flip(-1)"),
-    "wrong_shape": GOOD.replace("reshape(image.shape[0], 1, 16384)", "reshape(image.shape[0], 16384)"),
+    "wrong_shape": GOOD.replace(
+        "reshape(image.shape[0], 1, 16384)", "reshape(image.shape[0], 16384)"
+    ),
     "wrong_dtype": GOOD.replace(".flip(-1)\n\n", ".flip(-1).double()\n\n", 1),
     "missing_attr": GOOD.replace("    n_channels = 1\n", ""),
     "missing_method": GOOD.replace("def decode", "def _decode"),
     "bad_import": "import no_such_module_anywhere\n" + GOOD,
-    "ctor_raises": GOOD.replace('name = "my-fold"', 'name = "x"\n    def __init__(self):\n        1 / 0'),
+    "ctor_raises": GOOD.replace(
+        'name = "my-fold"', 'name = "x"\n    def __init__(self):\n        1 / 0'
+    ),
 }
 
 
@@ -69,7 +75,9 @@ def test_broken_plugin_is_a_user_error(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_cli_exit_code_2_and_one_line(tmp_path: Path, case: str, capsys) -> None:
     path = write(tmp_path, BROKEN[case])
-    code = main(["run", "--rep", f"{path}:Folded", "--data", "synth-piano", "--out", str(tmp_path / "run")])
+    code = main(
+        ["run", "--rep", f"{path}:Folded", "--data", "synth-piano", "--out", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1, err
@@ -88,7 +96,16 @@ def test_missing_file_and_class(tmp_path: Path, capsys) -> None:
 def test_no_traceback_end_to_end(tmp_path: Path) -> None:
     path = write(tmp_path, BROKEN["nan"])
     proc = subprocess.run(
-        [sys.executable, "-m", "grainbench", "run", "--rep", f"{path}:Folded", "--data", "synth-piano"],
+        [
+            sys.executable,
+            "-m",
+            "grainbench",
+            "run",
+            "--rep",
+            f"{path}:Folded",
+            "--data",
+            "synth-piano",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -100,6 +117,8 @@ def test_no_traceback_end_to_end(tmp_path: Path) -> None:
 
 
 def test_generator_without_sample_is_rejected(tmp_path: Path) -> None:
-    path = write(tmp_path, "class G:\n    def fit(self, images, labels=None):\n        pass\n", "gen.py")
+    path = write(
+        tmp_path, "class G:\n    def fit(self, images, labels=None):\n        pass\n", "gen.py"
+    )
     with pytest.raises(UserError, match="sample"):
         load_generator(f"{path}:G", (1, 8, 8))

@@ -37,7 +37,7 @@ SMALL = {
     "n_clips": 2,
     "n_base": 2,
     "n_pixels": 32,
-    "n_atoms": 32,
+    "n_gabor": 16,
 }
 DATA = "synth-piano?n=20"
 

@@ -14,6 +14,7 @@ import torch
 
 from grainbench.baselines.harmonic_noise import harmonic_noise
 from grainbench.data import load_dataset
+from grainbench.errors import UserError
 from grainbench.registry import REPRESENTATIONS
 from grainbench.stages.parametric import yin_f0
 
@@ -180,3 +181,15 @@ def test_harmonic_noise_takes_a_pluggable_f0_estimator() -> None:
     median = f0[:, 8:-8].median(dim=1).values
     assert torch.allclose(median, expected, rtol=0.03)
     assert _convergence(clips.flatten(0, 1), rep.decode(image).flatten(0, 1)).mean() > 3.0
+
+
+@pytest.mark.parametrize(
+    ("name", "n_samples"),
+    [("stft-complex", 256), ("mel-griffinlim", 256), ("stft-magif", 64), ("cqt", 16)],
+)
+def test_a_setting_the_stages_cannot_take_is_a_user_error(name: str, n_samples: int) -> None:
+    # shorter than one STFT frame (512 at 16 kHz); 4 constant-Q bands cannot reach Nyquist
+    with pytest.raises(UserError, match=name):
+        REPRESENTATIONS.get(name)(16000, n_samples)
+    with pytest.raises(UserError, match="power of two"):
+        REPRESENTATIONS.get(name)(16000, 3000)

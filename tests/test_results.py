@@ -41,8 +41,15 @@ def _fake_result() -> dict:
         "seed": 0,
         "machine": {"cpu": "cpu", "cores": 2},
         "representation": {"name": "r", "image_shape": [1, 8, 8]},
-        "dataset": {"spec": "d", "fingerprint": "f" * 64, "n_train": 9, "n_test": 1,
-                    "sample_rate": 16000, "n_samples": 64, "notes": ["band-limited"]},
+        "dataset": {
+            "spec": "d",
+            "fingerprint": "f" * 64,
+            "n_train": 9,
+            "n_test": 1,
+            "sample_rate": 16000,
+            "n_samples": 64,
+            "notes": ["band-limited"],
+        },
         "tasks": {"roundtrip": {"metrics": rows}},
     }
 

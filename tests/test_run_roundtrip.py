@@ -28,7 +28,15 @@ def _run(tmp_path: Path, rep: str, *extra: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    "rep", ["waveform-square", "fft-square", "fft-polar-square", "fft-polar-2ch", "dct-square", "dct-square-linear"]
+    "rep",
+    [
+        "waveform-square",
+        "fft-square",
+        "fft-polar-square",
+        "fft-polar-2ch",
+        "dct-square",
+        "dct-square-linear",
+    ],
 )
 def test_float_round_trip_is_lossless(tmp_path: Path, rep: str) -> None:
     rows = _run(tmp_path, rep)
@@ -47,7 +55,17 @@ def test_png8_companding_order(tmp_path: Path) -> None:
 
 def test_cli_writes_result_files_and_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    args = ["run", "--rep", "dct-square", "--data", "synth-piano?n=20", "--task", "roundtrip", "--out", str(out)]
+    args = [
+        "run",
+        "--rep",
+        "dct-square",
+        "--data",
+        "synth-piano?n=20",
+        "--task",
+        "roundtrip",
+        "--out",
+        str(out),
+    ]
     args += [a for p in FAST for a in ("--param", p)]
     assert main(args) == 0
     first = capsys.readouterr()
@@ -65,12 +83,25 @@ def test_cli_writes_result_files_and_resumes(tmp_path: Path, capsys) -> None:
     assert main([*args, "--json"]) == 0
     second = capsys.readouterr()
     assert "reusing finished result" in second.err
-    assert json.loads(second.out)["tasks"]["roundtrip"]["metrics"] == result["tasks"]["roundtrip"]["metrics"]
+    assert (
+        json.loads(second.out)["tasks"]["roundtrip"]["metrics"]
+        == result["tasks"]["roundtrip"]["metrics"]
+    )
 
 
 def test_interrupted_run_resumes_from_the_task_file(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    args = ["run", "--rep", "waveform-square", "--data", "synth-piano?n=20", "--task", "roundtrip", "--out", str(out)]
+    args = [
+        "run",
+        "--rep",
+        "waveform-square",
+        "--data",
+        "synth-piano?n=20",
+        "--task",
+        "roundtrip",
+        "--out",
+        str(out),
+    ]
     args += [a for p in FAST for a in ("--param", p)]
     assert main(args) == 0
     (out / "result.json").unlink()  # as if killed after the task finished
@@ -81,7 +112,17 @@ def test_interrupted_run_resumes_from_the_task_file(tmp_path: Path, capsys) -> N
 
 def test_a_corrupt_task_file_is_recomputed(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    args = ["run", "--rep", "waveform-square", "--data", "synth-piano?n=20", "--task", "roundtrip", "--out", str(out)]
+    args = [
+        "run",
+        "--rep",
+        "waveform-square",
+        "--data",
+        "synth-piano?n=20",
+        "--task",
+        "roundtrip",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     (out / "tasks" / "roundtrip.json").write_text("{ half a file")
     assert main(args) == 0
@@ -109,7 +150,14 @@ def test_bad_options_are_user_errors(tmp_path: Path, capsys) -> None:
 def test_list_shows_builtins(capsys) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("dct-square", "waveform-square", "fft-polar-square", "piano-c3", "synth-piano", "roundtrip"):
+    for name in (
+        "dct-square",
+        "waveform-square",
+        "fft-polar-square",
+        "piano-c3",
+        "synth-piano",
+        "roundtrip",
+    ):
         assert name in out
 
 
@@ -131,12 +179,27 @@ def test_folder_dataset_reports_each_file(tmp_path: Path, capsys) -> None:
     sf.write(folder / "short.wav", 0.2 * rng.standard_normal(3000), 16000)
     (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage-not-a-wav")
     out = tmp_path / "run"
-    args = ["run", "--rep", "dct-square", "--data", f"folder:{folder}", "--task", "roundtrip", "--out", str(out)]
+    args = [
+        "run",
+        "--rep",
+        "dct-square",
+        "--data",
+        f"folder:{folder}",
+        "--task",
+        "roundtrip",
+        "--out",
+        str(out),
+    ]
     assert main([*args, "--param", "roundtrip.n_boot=50"]) == 0
     text = capsys.readouterr().out
-    report = {Path(r["path"]).name: r for r in json.loads((out / "result.json").read_text())["dataset"]["file_report"]}
+    report = {
+        Path(r["path"]).name: r
+        for r in json.loads((out / "result.json").read_text())["dataset"]["file_report"]
+    }
     assert report["corrupt.wav"]["action"] == "skipped"
-    assert report["silent.wav"]["action"] == "skipped" and "silent" in report["silent.wav"]["reason"]
+    assert (
+        report["silent.wav"]["action"] == "skipped" and "silent" in report["silent.wav"]["reason"]
+    )
     assert report["short.wav"]["action"] == "padded"
     assert report["stereo48k.wav"]["action"] != "skipped"
     assert "48000" in report["stereo48k.wav"]["reason"]

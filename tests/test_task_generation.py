@@ -167,6 +167,11 @@ class _NaN(_WrongShape):
         return torch.full((n, *self.shape), float("nan"))
 
 
+class _Raises(_WrongShape):
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+
 def test_generator_mistakes_are_user_errors(synth: Any, tmp_path: Path) -> None:
     rep = _rep("dct-square", synth)
     with pytest.raises(UserError, match="needs a generator"):
@@ -175,6 +180,8 @@ def test_generator_mistakes_are_user_errors(synth: Any, tmp_path: Path) -> None:
         _run(rep, synth, _WrongShape(), tmp_path)
     with pytest.raises(UserError, match="NaN"):
         _run(rep, synth, _NaN(), tmp_path)
+    with pytest.raises(UserError, match="sample raised ZeroDivisionError: division by zero$"):
+        _run(rep, synth, _Raises(), tmp_path)
     with pytest.raises(UserError, match="pitch_model"):
         _run(
             rep,
@@ -190,3 +197,61 @@ def test_too_few_test_clips_is_a_user_error(tmp_path: Path) -> None:
     rep = _rep("dct-square", ds)
     with pytest.raises(UserError, match="at least 8 test clips"):
         _run(rep, ds, load_generator("oracle", rep.image_shape), tmp_path)
+
+
+# Must-show checks on piano-c3 (slow: rendering and several task runs on 1.5 s clips at 44.1 kHz).
+PIANO = {
+    **FAST,
+    "embeddings": ["spectral-stats", "crepe-tiny?hop=800"],
+    "pitch_model": "crepe-tiny?hop=800",
+}
+
+
+@pytest.fixture(scope="module")
+def piano() -> Any:
+    return load_dataset("piano-c3?n=400", seed=0, progress=False)
+
+
+def _oracle_rows(rep: Any, piano: Any, folder: Path, psnr: float, **params: Any) -> TaskResult:
+    gen = load_generator("oracle", rep.image_shape, psnr=psnr)
+    return _run(rep, piano, gen, folder / f"psnr{psnr}", **{**PIANO, **params})
+
+
+@pytest.mark.slow
+def test_piano_c3_reference_rows(piano: Any, tmp_path: Path) -> None:
+    rep = _rep("dct-square", piano)
+    near = _oracle_rows(rep, piano, tmp_path, 60, codec="png16")
+    far = _oracle_rows(rep, piano, tmp_path, 20, codec="png16")
+    for emb in ("spectral-stats", "crepe-tiny"):
+        for name in ("fd", "kid"):
+            rvr = _value(near, name, row="real-vs-real", embedding=emb)
+            rt = _value(near, name, row="roundtrip", embedding=emb)
+            bad = _value(far, name, row="generator", embedding=emb)
+            # real vs real is near zero on the scale of a clearly wrong generator ...
+            assert abs(rvr) < 0.1 * bad
+            # ... and a lossless representation's round trip (16-bit PNG) is close to it.
+            assert abs(rt - rvr) < 0.1 * (bad - rvr)
+    assert _value(near, "pitch_accuracy", row="real-vs-real", embedding="crepe-tiny") >= 0.95
+
+
+@pytest.mark.slow
+def test_piano_c3_oracle_worsens_monotonically_and_by_representation(
+    piano: Any, tmp_path: Path
+) -> None:
+    rise = {}
+    for name in ("dct-square", "waveform-square"):
+        rep = _rep(name, piano)
+        scores = []
+        for psnr in (60, 40, 30, 20):
+            result = _oracle_rows(rep, piano, tmp_path / name, psnr, codec="float")
+            scores.append(
+                [
+                    _value(result, metric, row="generator", embedding="spectral-stats")
+                    for metric in ("fd", "kid")
+                ]
+            )
+        table = np.array(scores)
+        assert (np.diff(table, axis=0) > 0).all(), (name, table)
+        rise[name] = table[-1] - table[0]
+    ratio = rise["waveform-square"] / rise["dct-square"]
+    assert ((ratio > 1.5) | (ratio < 1 / 1.5)).all(), ratio

@@ -9,8 +9,8 @@ setting, this times (median of ``repeats`` interleaved rounds after one warm-up 
 - the *bare* transform: the representation's first stage alone (``forward`` and
   ``inverse``), and the same-size library transform: ``scipy.fft.dct``/``idct`` for a DCT,
   ``scipy.fft.rfft``/``irfft`` for FFT stages, ``torch.fft.rfft``/``irfft`` for every
-  whole-clip transform, and ``torch.stft``/``istft`` for a framed stage that exposes
-  ``n_fft`` and ``hop_length``;
+  whole-clip transform, and ``torch.stft``/``istft`` (Hann window, centred) for a framed
+  stage that exposes ``n_fft`` and ``hop`` (or ``hop_length``), itself or as ``.stft``;
 - every stage's forward and inverse on its own input, to show where time goes.
 
 The *overhead* is encode time over the first stage's forward time (decode over inverse):
@@ -37,18 +37,29 @@ GOAL_OVERHEAD = 1.5
 GOAL_FAMILIES = ("dct", "stft")
 
 
+_FAMILIES = {
+    "DCT": "dct",
+    "RealImagFFT": "fft",
+    "PolarFFT": "fft",
+    "Waveform": "identity",
+    "STFT": "stft",
+    "MagIF": "stft",
+}
+
+
 def family(stage: Any) -> str:
-    """The transform family of a first stage: dct, fft, stft, identity, or its class name."""
+    """The transform family of a first stage (dct, fft, stft, identity), else its class name."""
     name = type(stage).__name__
-    if name == "DCT":
-        return "dct"
-    if name in ("RealImagFFT", "PolarFFT"):
-        return "fft"
-    if name == "Waveform":
-        return "identity"
-    if hasattr(stage, "n_fft") and hasattr(stage, "hop_length"):
-        return "stft"
-    return name.lower()
+    return _FAMILIES.get(name, name.lower())
+
+
+def stft_framing(stage: Any) -> tuple[int, int] | None:
+    """``(n_fft, hop)`` of a framed stage (or of the STFT stage it wraps as ``.stft``), or None."""
+    for s in (stage, getattr(stage, "stft", None)):
+        hop = getattr(s, "hop_length", getattr(s, "hop", None))
+        if s is not None and getattr(s, "n_fft", None) and hop:
+            return int(s.n_fft), int(hop)
+    return None
 
 
 def _references(
@@ -78,8 +89,9 @@ def _references(
             lambda: torch.fft.rfft(x, norm="ortho"),
             lambda: torch.fft.irfft(spec, n=n, norm="ortho"),
         )
-    if fam == "stft":
-        n_fft, hop = int(stage.n_fft), int(stage.hop_length)
+    framing = stft_framing(stage)
+    if framing is not None:
+        n_fft, hop = framing
         window = torch.hann_window(n_fft)
         flat = x.reshape(-1, n)
         stft = torch.stft(flat, n_fft, hop, window=window, return_complex=True)
@@ -96,15 +108,24 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _median_times(thunks: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median wall time of each thunk: one warm-up each, then ``repeats`` interleaved rounds."""
-    for fn in thunks.values():
-        fn()
+def _median_times(
+    thunks: dict[str, Callable[[], Any]], repeats: int, budget_s: float
+) -> tuple[dict[str, float], int]:
+    """Median wall time of each thunk and the rounds timed: one warm-up each, then up to
+    ``repeats`` interleaved rounds, stopping early (after at least one) once the rounds have
+    taken ``budget_s`` seconds. When the warm-up alone takes ``budget_s``, its times are the
+    result (0 rounds): calls that slow are not dominated by first-call costs."""
+    warm = {k: _timed(fn) for k, fn in thunks.items()}
+    if sum(warm.values()) >= budget_s:
+        return warm, 0
     samples: dict[str, list[float]] = {k: [] for k in thunks}
-    for _ in range(repeats):
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < repeats and (rounds == 0 or time.perf_counter() - start < budget_s):
         for k, fn in thunks.items():
             samples[k].append(_timed(fn))
-    return {k: statistics.median(v) for k, v in samples.items()}
+        rounds += 1
+    return {k: statistics.median(v) for k, v in samples.items()}, rounds
 
 
 def probe_clips(batch: int, n_channels: int, n_samples: int, seed: int = 0) -> torch.Tensor:
@@ -125,8 +146,12 @@ def bench_representation(
     repeats: int = 5,
     sample_rate: int | None = None,
     n_samples: int | None = None,
+    budget_s: float = 30.0,
 ) -> dict[str, Any]:
-    """Timings of one representation (see the module docstring), per batch size."""
+    """Timings of one representation (see the module docstring), per batch size.
+
+    Each batch size times up to ``repeats`` rounds, fewer when they take over ``budget_s``.
+    """
     rep = load_representation(spec, sample_rate=sample_rate, n_samples=n_samples)
     plugin = rep.plugin
     rep.fit(probe_clips(4, rep.n_channels, rep.n_samples, seed=1))
@@ -160,8 +185,10 @@ def bench_representation(
         for label, (fwd, inv) in refs.items():
             thunks[f"{label}.forward"] = fwd
             thunks[f"{label}.inverse"] = inv
-        t = {k: v / batch for k, v in _median_times(thunks, repeats).items()}
+        medians, rounds = _median_times(thunks, repeats, budget_s)
+        t = {k: v / batch for k, v in medians.items()}
         row: dict[str, Any] = {
+            "rounds": rounds,
             "encode_s": t["encode"],
             "decode_s": t["decode"],
             "encode_rtf": clip_s / t["encode"],
@@ -199,6 +226,7 @@ def run_bench(
     sample_rate: int | None = None,
     n_samples: int | None = None,
     progress: Callable[[str], None] | None = None,
+    budget_s: float = 30.0,
 ) -> dict[str, Any]:
     """Bench ``reps`` (default: every built-in representation); returns the bench record."""
     names = list(reps) if reps else [e.name for e in REPRESENTATIONS.entries()]
@@ -209,6 +237,7 @@ def run_bench(
         "settings": {
             "batches": list(batches),
             "repeats": repeats,
+            "budget_s": budget_s,
             "sample_rate": sample_rate,
             "n_samples": n_samples,
             "torch_threads": torch.get_num_threads(),
@@ -219,7 +248,7 @@ def run_bench(
         if progress:
             progress(name)
         record["results"].append(
-            bench_representation(name, batches, repeats, sample_rate, n_samples)
+            bench_representation(name, batches, repeats, sample_rate, n_samples, budget_s)
         )
     return record
 
@@ -263,7 +292,8 @@ def render_markdown(record: dict[str, Any]) -> str:
         f"- machine: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}, "
         f"GPU {m['gpu'] or 'none'}; torch {m['torch']}, Python {m['python']}",
         f"- suite {record['suite_version']}, {record['created']}, median of "
-        f"{record['settings']['repeats']} rounds after a warm-up; times are per clip",
+        f"{record['settings']['repeats']} rounds after a warm-up (fewer where rounds took over "
+        f"{record['settings']['budget_s']:g} s: see bench.json); times are per clip",
         "- overhead = encode ÷ first stage forward (decode ÷ its inverse); scipy/torch columns "
         "are the same-size library transform and encode ÷ that",
         "",

@@ -27,11 +27,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from grainbench import results
 from grainbench.errors import UserError
 from grainbench.metrics.catalog import CATALOG
 from grainbench.registry import TASKS
+from grainbench.report import page, write_report
 
 DEFAULT_ENTRIES = Path("leaderboards/entries")
 DEFAULT_OUT = Path("leaderboards")
@@ -252,8 +254,6 @@ def submit(
     ``result.json`` lists only those, and records the rest under ``entry.left_out``.
     Refuses to replace an existing entry unless ``force``. Returns the entry folder.
     """
-    from grainbench.report import write_report
-
     result_dir = Path(result_dir)
     if not (result_dir / "result.json").is_file():
         raise UserError(f"{result_dir} has no result.json (give the run folder)")
@@ -599,8 +599,6 @@ def render_csv(entries: list[Entry]) -> str:
 
 
 def _href(path: Path, base: Path) -> str:
-    from urllib.parse import quote
-
     return quote(Path(os.path.relpath(path, base)).as_posix())
 
 
@@ -652,8 +650,6 @@ def _html_group(g: Group, out_dir: Path) -> str:
 
 def render_html(entries: list[Entry], out_dir: Path) -> str:
     """The board as one self-contained HTML page (links relative to ``out_dir``)."""
-    from grainbench.report import page
-
     groups = group_entries(entries)
     body = [
         "<h1>grainbench leaderboard</h1>",

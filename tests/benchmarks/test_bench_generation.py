@@ -33,7 +33,9 @@ def piano():
 def test_crepe_tiny_embedding_of_100_test_clips(benchmark, piano) -> None:
     assert piano.test.shape == (100, 1, 65536) and piano.sample_rate == 44100
     emb = get_embedding("crepe-tiny")
-    out = benchmark.pedantic(emb.embed, args=(piano.test, piano.sample_rate), rounds=1, iterations=1)
+    out = benchmark.pedantic(
+        emb.embed, args=(piano.test, piano.sample_rate), rounds=1, iterations=1
+    )
     assert out.shape == (100, 256) and np.isfinite(out).all()
 
 

@@ -16,7 +16,7 @@ import pytest
 import scipy.fft
 import torch
 
-from grainbench.bench import family, probe_clips, render_markdown, run_bench
+from grainbench.bench import family, probe_clips, render_markdown, run_bench, stft_framing
 from grainbench.cli import main
 from grainbench.plugins import load_representation
 
@@ -70,13 +70,20 @@ def test_references_are_the_same_transform(clips: torch.Tensor) -> None:
     np.testing.assert_allclose(ours, ref, atol=1e-5 * np.abs(ref).max())
     assert family(stage) == "dct"
     assert family(_plugin("fft-polar-square", clips).stages[0]) == "fft"
+    for rep in ("stft-complex", "stft-magif"):
+        first = _plugin(rep, clips).stages[0]
+        assert family(first) == "stft"
+        framing = stft_framing(first)
+        described = first.describe() if rep == "stft-complex" else first.stft.describe()
+        assert framing == (described["n_fft"], described["hop"])
 
 
 def test_bench_record_is_consistent() -> None:
-    record = run_bench(
-        ["dct-square", "waveform-square"], batches=(1, 4), repeats=1, sample_rate=SR, n_samples=N
-    )
+    reps = ["dct-square", "waveform-square"]
+    # 50 rounds asked, but the warm-up alone exceeds a budget of 1 ns: its times are used
+    record = run_bench(reps, (1, 4), repeats=50, sample_rate=SR, n_samples=N, budget_s=1e-9)
     assert record["machine"]["cpu"] and record["settings"]["batches"] == [1, 4]
+    assert {b["rounds"] for r in record["results"] for b in r["batches"].values()} == {0}
     dct = record["results"][0]
     assert dct["family"] == "dct" and dct["clip_seconds"] == pytest.approx(N / SR)
     for row in dct["batches"].values():
@@ -115,9 +122,9 @@ def test_bench_command_writes_json_and_markdown(tmp_path: Path, capsys) -> None:
     finally:
         torch.set_num_threads(threads)
     record = json.loads((tmp_path / "bench.json").read_text())
-    assert record["settings"]["torch_threads"] == 1 and list(record["results"][0]["batches"]) == [
-        "2"
-    ]
+    assert record["settings"]["torch_threads"] == 1
+    assert list(record["results"][0]["batches"]) == ["2"]
+    assert record["results"][0]["batches"]["2"]["rounds"] == 1
     assert (tmp_path / "bench.md").read_text() in capsys.readouterr().out
     assert main(["bench", "--batch", "0"]) == 2
     assert main(["bench", "--rep", "no-such-rep", "--out", str(tmp_path)]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 from grainbench.baselines.representations import grid_shape
-from grainbench.baselines.tf_representations import framed, setting
+from grainbench.baselines.tf_representations import framed, setting, user_errors
 from grainbench.registry import REPRESENTATIONS
 from grainbench.stages.parametric import F0Estimator, HarmonicNoise, crepe_f0, yin_f0
 
@@ -38,5 +38,7 @@ def harmonic_noise(
 
 
 REPRESENTATIONS.register(
-    "harmonic-noise", harmonic_noise, (harmonic_noise.__doc__ or "").strip().splitlines()[0]
+    "harmonic-noise",
+    user_errors("harmonic-noise", harmonic_noise),
+    (harmonic_noise.__doc__ or "").strip().splitlines()[0],
 )

@@ -10,8 +10,10 @@ hop of a quarter of it, so every size is a power of two at both settings.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 from grainbench.baselines.representations import KI_RATE, KI_SAMPLES, grid_shape, whole_clip
 from grainbench.errors import UserError
@@ -57,9 +59,6 @@ def framed(
     Audio channels and planes both become image channels (audio channel outermost), so
     an image is ``(Ch·P, F, T)``.
     """
-    n_fft = max((getattr(s, "n_fft", 0) for s in stages), default=0)
-    if n_fft > n_samples:
-        raise UserError(f"{name} needs clips of at least {n_fft} samples, got {n_samples}")
     stages = [*stages, Arrange(n_channels, n_planes, channels="channels", planes="channels")]
     return StagedRepresentation(name, sample_rate, n_samples, n_channels, stages, doc=doc or "")
 
@@ -95,7 +94,7 @@ def stft_magif_mel(sample_rate: int | None = None, n_samples: int | None = None)
 
     The rows are mel triangles over the L/2 STFT rows (interpolation where mel rows are
     denser than bins, averaging where sparser); decoding uses the pseudo-inverse, so
-    detail above the frequency where mel rows get sparser than bins (about 5 kHz at
+    detail above the frequency where mel rows get sparser than bins (about 5.6 kHz at
     44.1 kHz / L = 1024) is averaged away. Grain: as ``stft-magif``, with errors at high
     frequencies spread over several bins.
     """
@@ -204,6 +203,25 @@ def _summary(factory: Callable[..., object]) -> str:
     return (factory.__doc__ or "").strip().splitlines()[0]
 
 
+def user_errors(
+    name: str, factory: Callable[..., StagedRepresentation]
+) -> Callable[..., StagedRepresentation]:
+    """Wrap ``name``'s factory so that a setting its stages cannot take is a ``UserError``.
+
+    (Clips shorter than a frame, a hop that does not divide the clip, too few constant-Q
+    bands to reach Nyquist: the stages raise ``ValueError`` on them.)
+    """
+
+    @functools.wraps(factory)
+    def checked(*args: Any, **kwargs: Any) -> StagedRepresentation:
+        try:
+            return factory(*args, **kwargs)
+        except ValueError as exc:
+            raise UserError(f"representation {name}: {exc}") from None
+
+    return checked
+
+
 _TF: dict[str, Callable[..., StagedRepresentation]] = {
     "stft-complex": stft_complex,
     "stft-magif": stft_magif,
@@ -218,4 +236,4 @@ _TF: dict[str, Callable[..., StagedRepresentation]] = {
     "dct-stereo-2ch": dct_stereo_2ch,
 }
 for _name, _factory in _TF.items():
-    REPRESENTATIONS.register(_name, _factory, _summary(_factory))
+    REPRESENTATIONS.register(_name, user_errors(_name, _factory), _summary(_factory))

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-samples", type=int, default=None, help="clip length for built-ins (default: their own)"
     )
     parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds of timed rounds per representation and batch before stopping early (default: 30)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -59,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Bench, write bench.json and bench.md, print the Markdown."""
-    if args.repeats < 1:
-        raise UserError("--repeats must be at least 1")
+    if args.repeats < 1 or not args.budget > 0:
+        raise UserError("--repeats must be at least 1 and --budget positive")
     if args.threads is not None:
         if args.threads < 1:
             raise UserError("--threads must be at least 1")
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         args.sample_rate,
         args.n_samples,
         progress=lambda name: print(f"bench: {name}", file=sys.stderr),
+        budget_s=args.budget,
     )
     write_json(args.out / "bench.json", record)
     text = render_markdown(record)

@@ -12,8 +12,9 @@ Definitions (SPEC 4.2–4.4, with the exact choices made here):
   (:class:`grainbench.metrics.masking.MaskingModel`: Hann frames of ≈ 20 ms) and each bin's
   energy is taken as uniform over its ERB-rate extent. Spreads below the window's
   resolution (≈ 2 bins) are not resolved.
-- **Spectrogram centroids**: energy-weighted mean frame time (s) and mean bin ERB-rate of
-  the same power spectrogram (SPEC 4.3).
+- **Centroids**: the time centroid (s) of the energy ``e[n]²`` and the ERB-rate centroid of
+  the same spectrogram's frequency marginal (SPEC 4.3; see :mod:`grainbench.tasks.locality`
+  for why time is not taken from the spectrogram).
 - **σt, σf and the Gabor ratio**, on the atom itself (not its spectrogram), through its
   analytic signal on a 4× zero-padded axis (:func:`atom_moments`); the ratio is
   ``σt·σf / (1/(4π))``: a Gaussian-windowed tone well inside (0, Nyquist) reaches 1, the
@@ -209,27 +210,12 @@ def freq_spread_erb(marginal: torch.Tensor, n_fft: int, sample_rate: int) -> tor
     return shortest_interval(marginal, bin_erb_edges(n_fft, sample_rate))
 
 
-def marginal_centroids(
-    power_time: torch.Tensor,
-    power_freq: torch.Tensor,
-    frame_times: torch.Tensor,
-    bin_freqs: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Time (s) and ERB-rate centroids from a spectrogram's marginals.
-
-    ``power_time (..., frames)`` is the energy per frame, ``power_freq (..., bins)`` per bin.
-    """
-    pt, pf = power_time.double(), power_freq.double()
-    t = (pt * frame_times.double().to(pt.device)).sum(-1) / pt.sum(-1)
-    erb = hz_to_erb_rate(bin_freqs.double().to(pf.device))
-    return t, (pf * erb).sum(-1) / pf.sum(-1)
-
-
-def spectrogram_centroids(
-    power: torch.Tensor, frame_times: torch.Tensor, bin_freqs: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Energy-weighted time (s) and ERB-rate centroids of a spectrogram ``(..., frames, bins)``."""
-    return marginal_centroids(power.sum(-1), power.sum(-2), frame_times, bin_freqs)
+def erb_centroid(power: torch.Tensor, bin_freqs: torch.Tensor) -> torch.Tensor:
+    """ERB-rate centroid of a power spectrum ``(..., bins)`` at ``bin_freqs`` (Hz):
+    ``Σ E(f_k)·P_k / Σ P_k``."""
+    p = power.double()
+    erb = hz_to_erb_rate(bin_freqs.double().to(p.device))
+    return (p * erb).sum(-1) / p.sum(-1)
 
 
 def atom_moments(atom: torch.Tensor, sample_rate: int, pad: int = 4) -> dict[str, torch.Tensor]:

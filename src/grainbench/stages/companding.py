@@ -69,30 +69,24 @@ class Compand(Stage):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Coefficients → companded values (nominally in [-1, 1]).
 
-        Few whole-tensor passes (``copysign`` instead of ``sign(u)·…``, constants folded):
-        this element-wise work is most of a representation's cost beside its transform.
+        ``copysign(f(|u|), u)`` equals ``sign(u)·f(|u|)`` bit for bit with one pass fewer: the
+        element-wise companding is most of a representation's cost beside its transform.
         """
-        v = self._select(x)
-        if self.kind == "linear":
-            u = v / self.scale
-        elif self.kind == "power":
-            u = torch.copysign((v.abs() / self.scale).pow(self.power), v)
-        else:
-            u = torch.log1p(v.abs() * (self.mu / self.scale))
-            u = torch.copysign(u, v) * (1.0 / math.log1p(self.mu))
+        u = self._select(x) / self.scale
+        if self.kind == "power":
+            u = torch.copysign(u.abs().pow(self.power), u)
+        elif self.kind == "mulaw":
+            u = torch.copysign(torch.log1p(self.mu * u.abs()), u) / math.log1p(self.mu)
         return self._merge(x, u)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Companded values → coefficients."""
         v = self._select(y)
-        if self.kind == "linear":
-            x = v * self.scale
-        elif self.kind == "power":
-            x = torch.copysign(v.abs().pow(1.0 / self.power), v) * self.scale
-        else:
-            x = torch.expm1(v.abs() * math.log1p(self.mu))
-            x = torch.copysign(x, v) * (self.scale / self.mu)
-        return self._merge(y, x)
+        if self.kind == "power":
+            v = torch.copysign(v.abs().pow(1.0 / self.power), v)
+        elif self.kind == "mulaw":
+            v = torch.copysign(torch.expm1(v.abs() * math.log1p(self.mu)), v) / self.mu
+        return self._merge(y, v * self.scale)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results (including the fitted scale)."""

@@ -65,7 +65,8 @@ def fold_order(h: int, w: int, order: str) -> np.ndarray:
     - ``snake``: row-major with every odd row reversed (boustrophedon), so that the end of a
       row touches the start of the next;
     - ``hilbert``: the Hilbert curve (square grids of a power-of-two side; rectangles
-      w = m·h are tiled with m Hilbert squares side by side, in order);
+      w = m·h are tiled with m Hilbert squares side by side, tall ones h = m·w with m
+      transposed squares stacked, so consecutive indices stay 4-neighbours throughout);
     - ``morton``: Z order, bits of k interleaved between column and row (powers of two).
     """
     k = np.arange(h * w, dtype=np.int64)
@@ -86,8 +87,8 @@ def fold_order(h: int, w: int, order: str) -> np.ndarray:
         x, y = _hilbert_d2xy(side, within)
         if w >= h:
             x = x + tile * side
-        else:
-            y = y + tile * side
+        else:  # transposed tiles run top to bottom, so each tile ends where the next begins
+            x, y = y, x + tile * side
     else:
         raise ValueError(f"unknown fold order {order!r}; choose one of {ORDERS}")
     idx = np.empty(h * w, dtype=np.int64)

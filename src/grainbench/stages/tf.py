@@ -195,9 +195,9 @@ class STFT(Stage):
 class MagIF(Stage):
     """GANSynth-style log-magnitude and instantaneous frequency: ``(B, Ch, 2, L/2, N/hop)``.
 
-    Plane 0 is the log-magnitude of the packed complex STFT (see :class:`STFT`), mapped
-    affinely so that 0 → −1 and the fitted peak → +1: ``2·ln(1 + |X|/a)/ln(1 + peak/a) − 1``
-    with ``a = peak·10^(−range_db/20)``. Plane 1 is the instantaneous frequency: the time
+    Plane 0 is the log-magnitude of the packed complex STFT (see :class:`STFT`), scaled so
+    that 0 → −1 and the fitted peak → +1: ``2·ln(1 + |X|/a)/ln(1 + peak/a) − 1`` with
+    ``a = peak·10^(−range_db/20)`` (logarithmic over the top ``range_db``, linear below). Plane 1 is the instantaneous frequency: the time
     difference of the unwrapped phase, wrapped to [−π, π) and divided by π (column 0 holds
     the phase itself). Decoding integrates the IF by a cumulative sum (float64) and
     inverts the STFT: exact in float, but nonlinear, and an IF error at one frame shifts

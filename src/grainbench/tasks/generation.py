@@ -77,6 +77,19 @@ def _batched(fn: Any, x: torch.Tensor, batch: int, ctx: RunContext, desc: str) -
     return torch.cat(out)
 
 
+def _call(ctx: RunContext, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the generator's ``method``; its own exceptions become a one-line UserError."""
+    try:
+        return getattr(ctx.generator, method)(*args, **kwargs)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's code: report it, don't crash
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"generator {ctx.generator_spec}: {method} raised {type(exc).__name__}: {first}"
+        ) from None
+
+
 def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Images after the codec (through real files for PNG codecs) and the clipped share."""
     codec = get_codec(codec_name)
@@ -129,7 +142,7 @@ class GenerationTask:
         test_labels = np.asarray(ds.test_labels, dtype=np.int64)
         labelled = bool(len(train_labels)) and bool((train_labels >= 0).all())
         train_images = _batched(rep.encode, torch.from_numpy(ds.train), bs, ctx, "encode train")
-        ctx.generator.fit(train_images, torch.from_numpy(train_labels) if labelled else None)
+        _call(ctx, "fit", train_images, torch.from_numpy(train_labels) if labelled else None)
         del train_images
 
         n = len(test) if params["n_samples"] is None else int(params["n_samples"])
@@ -197,8 +210,14 @@ class GenerationTask:
     ) -> torch.Tensor:
         """``n`` images from the generator, checked for shape and finiteness."""
         lab = None if labels is None else torch.from_numpy(labels)
-        out = ctx.generator.sample(n, labels=lab, seed=ctx.seed)
-        images = torch.as_tensor(out).detach().float().cpu()
+        out = _call(ctx, "sample", n, labels=lab, seed=ctx.seed)
+        try:
+            images = torch.as_tensor(out).detach().float().cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise UserError(
+                f"generator {ctx.generator_spec}: sample returned {type(out).__name__}, "
+                "expected a tensor"
+            ) from None
         if tuple(images.shape) != (n, *shape):
             raise UserError(
                 f"generator {ctx.generator_spec}: sample returned shape {tuple(images.shape)}, "

@@ -32,6 +32,7 @@ maps, counted in the task's data, left out of the summaries.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -46,8 +47,8 @@ from grainbench.metrics.grain import (
     cosine_block_energies,
     cosine_time_centroid,
     energy_time_centroid,
+    erb_centroid,
     freq_spread_erb,
-    marginal_centroids,
     nan_percentiles,
     shortest_interval,
     time_block,
@@ -295,8 +296,6 @@ class ShapeStats:
     freq_spread: torch.Tensor  # (S,) ERB
     bands: torch.Tensor  # (S, ch, frames, bands) band energies per frame
     time_centroid: torch.Tensor  # (S,) s, of the energy e[n]²
-    power_time: torch.Tensor  # (S, frames) spectrogram energy per frame (channels summed)
-    power_freq: torch.Tensor  # (S, bins) spectrogram energy per bin (channels summed)
 
 
 class ErrorAnalyser:
@@ -325,16 +324,13 @@ class ErrorAnalyser:
         blocks = sq.reshape(x.shape[0], nb, self.block).sum(-1)
         power = self.model.power_spectrogram(x)  # (S, ch, frames, bins)
         bands = self.model.band_energies(power)
-        summed = power.sum(-3)
-        power_freq = summed.sum(-2)
+        marginal = power.sum(dim=(-3, -2))  # per bin, channels and frames summed
         return ShapeStats(
             energy=energy,
             time_spread=shortest_interval(blocks, self.edges),
-            freq_spread=freq_spread_erb(power_freq, self.model.n_fft, self.sample_rate),
+            freq_spread=freq_spread_erb(marginal, self.model.n_fft, self.sample_rate),
             bands=bands,
             time_centroid=energy_time_centroid(x, self.sample_rate),
-            power_time=summed.sum(-1),
-            power_freq=power_freq,
         )
 
     def shape_of_cosines(
@@ -362,8 +358,6 @@ class ErrorAnalyser:
             freq_spread=freq_spread_erb(marginal, self.model.n_fft, self.sample_rate),
             bands=bands,
             time_centroid=cosine_time_centroid(u, phase, self.n_samples, self.sample_rate),
-            power_time=frames.sum(-1),
-            power_freq=marginal,
         )
 
     def shape_of_pixels(
@@ -386,7 +380,6 @@ class ErrorAnalyser:
         """Time (s, of the energy) and ERB-rate (of the spectrogram) centroids of the errors
         of ``pixels`` at ``delta`` on one base image ``(1, C, H, W)``; NaN where it is zero."""
         d = torch.tensor([delta])
-        times, freqs = self.model.frame_times(self.n_samples), self.model.bin_freqs()
         cos = errors.cosines(pixels)
         if errors.factorised:
             live = errors.gains(base, pixels, d)[0, :, 0] != 0
@@ -403,7 +396,7 @@ class ErrorAnalyser:
             live = err.abs().amax(dim=(-1, -2)) > 0
             t = energy_time_centroid(err, self.sample_rate)
             marginal = self.model.power_spectrogram(err).sum(dim=(-3, -2))
-        _, f = marginal_centroids(marginal.sum(-1, keepdim=True), marginal, times[:1], freqs)
+        f = erb_centroid(marginal, self.model.bin_freqs())
         nan = torch.tensor(math.nan, dtype=torch.float64)
         return torch.where(live.cpu(), t.cpu(), nan), torch.where(live.cpu(), f.cpu(), nan)
 
@@ -577,9 +570,11 @@ class PerturbationTask:
         }
         for di, (label, _) in enumerate(deltas):
             tag = label.replace("/", "over")
-            per_pixel = {
-                name: np.nanmedian(getattr(maps, name)[:, :, di], axis=0) for name, _ in METRICS
-            }
+            with warnings.catch_warnings():  # inert pixels are NaN on every clip
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per_pixel = {
+                    name: np.nanmedian(getattr(maps, name)[:, :, di], axis=0) for name, _ in METRICS
+                }
             result.data["summary"][label] = {}
             result.data["summary"][label]["inert_pixels"] = int(np.isnan(per_pixel["esr"]).sum())
             panels = []

@@ -22,6 +22,7 @@ clip on the noise points.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -220,7 +221,7 @@ class TransferTask:
     @staticmethod
     def _perturbations(
         images: torch.Tensor, kinds: list[str], levels: list[float], seed: int, result: TaskResult
-    ) -> Any:
+    ) -> Iterator[tuple[str, float | None, torch.Tensor]]:
         """Yield ``(kind, target PSNR or None, perturbed images)``."""
         blur = MirrorBlur(images) if "blur" in kinds else None
         for kind in kinds:

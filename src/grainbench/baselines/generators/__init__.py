@@ -1,4 +1,7 @@
 """grainbench baselines/generators."""
 
-from grainbench.baselines.generators import gmm, oracle  # noqa: F401
-from grainbench.baselines.generators import stylegan  # noqa: F401
+from grainbench.baselines.generators import (  # noqa: F401
+    gmm,
+    oracle,
+    stylegan,  # noqa: F401
+)
