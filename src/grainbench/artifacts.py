@@ -35,7 +35,9 @@ def save_image_picture(path: Path, image: np.ndarray, title: str) -> Path:
     aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
     fig, axes = plt.subplots(1, c, figsize=(4.2 * c, 4), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        im = ax.imshow(image[i], cmap="RdBu_r", vmin=-1, vmax=1, aspect=aspect, interpolation="nearest")
+        im = ax.imshow(
+            image[i], cmap="RdBu_r", vmin=-1, vmax=1, aspect=aspect, interpolation="nearest"
+        )
         ax.set_xlabel("image column (pixel)")
         ax.set_ylabel("image row (pixel)")
         ax.set_title(f"channel {i}" if c > 1 else "image")

@@ -24,7 +24,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser with one sub-parser per module in :mod:`grainbench.commands`."""
     parser = _Parser(prog="grainbench", description=grainbench.__doc__)
-    parser.add_argument("--version", action="version", version=f"grainbench {grainbench.__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"grainbench {grainbench.__version__}"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"grainbench.commands.{info.name}")

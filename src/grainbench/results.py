@@ -136,7 +136,11 @@ def now_iso() -> str:
 
 def suite_info() -> dict[str, Any]:
     """Suite version, source hash and git commit."""
-    return {"suite_version": grainbench.__version__, "code_hash": code_hash(), "git_commit": git_commit()}
+    return {
+        "suite_version": grainbench.__version__,
+        "code_hash": code_hash(),
+        "git_commit": git_commit(),
+    }
 
 
 def load_result(path: Path) -> dict[str, Any]:

@@ -24,13 +24,15 @@ from grainbench.data import dataset_defaults, load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_generator, load_representation
 from grainbench.registry import TASKS
+from grainbench.tasks import SPEC_ORDER
 from grainbench.report import write_report
 from grainbench.tasks.base import RunContext, TaskResult
 
 
 def default_tasks() -> list[str]:
-    """The tasks ``grainbench run`` runs when none is asked for, in registration order."""
-    return [e.name for e in TASKS.entries() if getattr(e.obj, "in_default_run", False)]
+    """The tasks ``grainbench run`` runs when none is asked for, in SPEC order."""
+    chosen = [e.name for e in TASKS.entries() if getattr(e.obj, "in_default_run", False)]
+    return sorted(chosen, key=lambda n: SPEC_ORDER.index(n) if n in SPEC_ORDER else len(SPEC_ORDER))
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -56,7 +58,9 @@ def make_progress(enabled: bool):
     """A tqdm-backed progress factory writing to stderr (silent when disabled)."""
 
     def progress(iterable, desc: str = "", total: int | None = None):
-        return tqdm(iterable, desc=desc, total=total, disable=not enabled, file=sys.stderr, leave=False)
+        return tqdm(
+            iterable, desc=desc, total=total, disable=not enabled, file=sys.stderr, leave=False
+        )
 
     return progress
 

@@ -16,20 +16,38 @@ HELP = "run tasks on a representation (built-in name or file.py:Class) and write
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``grainbench run``."""
-    parser.add_argument("--rep", required=True, help="built-in name (grainbench list) or path/to/file.py:Class")
-    parser.add_argument("--data", default="piano-c3", help="dataset spec (default: piano-c3)")
-    parser.add_argument("--task", default="", help="comma-separated tasks (default: the standard set)")
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/REP__DATA__seedN)")
-    parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
-    parser.add_argument("--gen", default=None, help="generator for the generation task: name or file.py:Class")
     parser.add_argument(
-        "--gen-opt", action="append", default=[], metavar="KEY=VALUE", help="generator option (repeatable)"
+        "--rep", required=True, help="built-in name (grainbench list) or path/to/file.py:Class"
+    )
+    parser.add_argument("--data", default="piano-c3", help="dataset spec (default: piano-c3)")
+    parser.add_argument(
+        "--task", default="", help="comma-separated tasks (default: the standard set)"
     )
     parser.add_argument(
-        "--param", action="append", default=[], metavar="TASK.NAME=VALUE", help="task parameter (repeatable)"
+        "--out", type=Path, default=None, help="run folder (default: runs/REP__DATA__seedN)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
+    parser.add_argument(
+        "--gen", default=None, help="generator for the generation task: name or file.py:Class"
+    )
+    parser.add_argument(
+        "--gen-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="generator option (repeatable)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="TASK.NAME=VALUE",
+        help="task parameter (repeatable)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1…)")
-    parser.add_argument("--json", action="store_true", help="print the result JSON instead of a table")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result JSON instead of a table"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -77,7 +77,9 @@ class TaskResult:
 class Progress(Protocol):
     """A progress-bar factory: wraps an iterable (tqdm-like)."""
 
-    def __call__(self, iterable: Iterable[Any], desc: str = "", total: int | None = None) -> Any: ...
+    def __call__(
+        self, iterable: Iterable[Any], desc: str = "", total: int | None = None
+    ) -> Any: ...
 
 
 @dataclass

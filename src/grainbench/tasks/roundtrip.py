@@ -38,7 +38,12 @@ class RoundTripTask:
 
     def default_params(self) -> dict[str, Any]:
         """Codecs, batch size, bootstrap resamples, and how many clips to keep as WAV."""
-        return {"codecs": ["float", "png16", "png8"], "batch_size": 8, "n_boot": 1000, "n_examples": 2}
+        return {
+            "codecs": ["float", "png16", "png8"],
+            "batch_size": 8,
+            "n_boot": 1000,
+            "n_examples": 2,
+        }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Per-clip metrics for each codec, summarised as mean with a bootstrap interval."""
@@ -89,14 +94,20 @@ class RoundTripTask:
             if codec_name == "float":
                 continue
             path = save_wav(ctx.out_dir / f"clip{i}_{codec_name}.wav", x_hat[i].cpu().numpy(), sr)
-            result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"clip {i}: {codec_name} round trip"))
+            result.artifacts.append(
+                Artifact(ctx.relpath(path), "wav", f"clip {i}: {codec_name} round trip")
+            )
         if codec_name == "float":
             path = save_image_picture(
                 ctx.out_dir / "clip0_image.png",
                 image[0].detach().cpu().numpy(),
                 f"{ctx.rep.name}: encoded test clip 0",
             )
-            result.artifacts.append(Artifact(ctx.relpath(path), "png", "encoded image of test clip 0"))
+            result.artifacts.append(
+                Artifact(ctx.relpath(path), "png", "encoded image of test clip 0")
+            )
 
 
-TASKS.register("roundtrip", RoundTripTask(), "round-trip fidelity through float, png16 and png8 codecs")
+TASKS.register(
+    "roundtrip", RoundTripTask(), "round-trip fidelity through float, png16 and png8 codecs"
+)
