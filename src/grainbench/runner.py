@@ -24,8 +24,8 @@ from grainbench.data import dataset_defaults, load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_generator, load_representation
 from grainbench.registry import TASKS
-from grainbench.tasks import SPEC_ORDER
 from grainbench.report import write_report
+from grainbench.tasks import SPEC_ORDER
 from grainbench.tasks.base import RunContext, TaskResult
 
 

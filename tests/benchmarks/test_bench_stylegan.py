@@ -48,8 +48,18 @@ def train_flops_per_image(trainer: Trainer) -> dict[str, float]:
     return {"G_forward": g_fwd, "D_forward": d_fwd, "train_step_per_image": step / cfg.batch}
 
 
+@pytest.fixture
+def threads(request):
+    """Run the benchmark with ``request.param`` torch threads (restored afterwards)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 @pytest.mark.parametrize("arch", ["stylegan2", "stylegan3"])
-def test_bench_train_cpu_config(benchmark, arch: str) -> None:
+def test_bench_train_cpu_config(benchmark, arch: str, threads: int) -> None:
     cfg = get_config("cpu", arch, SHAPE)
     images = torch.tanh(torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(0)))
     trainer = Trainer(cfg, images, seed=0, progress=False)
@@ -64,7 +74,7 @@ def test_bench_train_cpu_config(benchmark, arch: str) -> None:
             "config": "cpu",
             "image_shape": list(SHAPE),
             "batch": cfg.batch,
-            "threads": torch.get_num_threads(),
+            "threads": threads,
             "img_per_s": img_s,
             "G_forward_GFLOP_per_image": flops["G_forward"] / 1e9,
             "D_forward_GFLOP_per_image": flops["D_forward"] / 1e9,
