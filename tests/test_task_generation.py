@@ -209,7 +209,7 @@ PIANO = {
 
 @pytest.fixture(scope="module")
 def piano() -> Any:
-    return load_dataset("piano-c3?n=400", seed=0, progress=False)
+    return load_dataset("piano-c3", seed=0, progress=False)  # 1,000 clips: 50 + 50 test halves
 
 
 def _oracle_rows(rep: Any, piano: Any, folder: Path, psnr: float, **params: Any) -> TaskResult:
@@ -238,10 +238,10 @@ def test_piano_c3_reference_rows(piano: Any, tmp_path: Path) -> None:
 def test_piano_c3_oracle_worsens_monotonically_and_by_representation(
     piano: Any, tmp_path: Path
 ) -> None:
-    rise = {}
+    crepe_rise = {}
     for name in ("dct-square", "waveform-square"):
         rep = _rep(name, piano)
-        scores = []
+        scores, crepe_fd = [], []
         for psnr in (60, 40, 30, 20):
             result = _oracle_rows(rep, piano, tmp_path / name, psnr, codec="float")
             scores.append(
@@ -250,8 +250,10 @@ def test_piano_c3_oracle_worsens_monotonically_and_by_representation(
                     for metric in ("fd", "kid")
                 ]
             )
+            crepe_fd.append(_value(result, "fd", row="generator", embedding="crepe-tiny"))
         table = np.array(scores)
         assert (np.diff(table, axis=0) > 0).all(), (name, table)
-        rise[name] = table[-1] - table[0]
-    ratio = rise["waveform-square"] / rise["dct-square"]
-    assert ((ratio > 1.5) | (ratio < 1 / 1.5)).all(), ratio
+        crepe_rise[name] = crepe_fd[2] - crepe_fd[0]  # from 60 dB to 30 dB
+    # CREPE's pitch features notice white noise on the waveform long before the same image
+    # PSNR of noise on the companded DCT: the grain differs by representation.
+    assert crepe_rise["waveform-square"] > 3 * max(crepe_rise["dct-square"], 0.0), crepe_rise

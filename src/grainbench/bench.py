@@ -1,7 +1,8 @@
 """Throughput (SPEC 4.6): encode / decode time per clip beside the bare transform of the same size.
 
 For each representation and batch size, on seeded noise clips at the representation's
-setting, this times (median of ``repeats`` interleaved rounds after one warm-up call):
+setting, this times (the fastest of ``repeats`` interleaved rounds after one warm-up call:
+interference from other work only ever adds time, so the minimum is the stable estimate):
 
 - ``encode`` and ``decode`` of the representation itself (its plugin object, without the
   validation wrapper that tasks add), per clip, and their real-time factors (audio seconds
@@ -20,7 +21,6 @@ Timings are compared as ratios measured in one run, never across machines.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -111,7 +111,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 def _median_times(
     thunks: dict[str, Callable[[], Any]], repeats: int, budget_s: float
 ) -> tuple[dict[str, float], int]:
-    """Median wall time of each thunk and the rounds timed: one warm-up each, then up to
+    """Fastest wall time of each thunk and the rounds timed: one warm-up each, then up to
     ``repeats`` interleaved rounds, stopping early (after at least one) once the rounds have
     taken ``budget_s`` seconds. When the warm-up alone takes ``budget_s``, its times are the
     result (0 rounds): calls that slow are not dominated by first-call costs."""
@@ -125,7 +125,7 @@ def _median_times(
         for k, fn in thunks.items():
             samples[k].append(_timed(fn))
         rounds += 1
-    return {k: statistics.median(v) for k, v in samples.items()}, rounds
+    return {k: min(v) for k, v in samples.items()}, rounds
 
 
 def probe_clips(batch: int, n_channels: int, n_samples: int, seed: int = 0) -> torch.Tensor:
@@ -291,7 +291,7 @@ def render_markdown(record: dict[str, Any]) -> str:
         "",
         f"- machine: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}, "
         f"GPU {m['gpu'] or 'none'}; torch {m['torch']}, Python {m['python']}",
-        f"- suite {record['suite_version']}, {record['created']}, median of "
+        f"- suite {record['suite_version']}, {record['created']}, fastest of "
         f"{record['settings']['repeats']} rounds after a warm-up (fewer where rounds took over "
         f"{record['settings']['budget_s']:g} s: see bench.json); times are per clip",
         "- overhead = encode ÷ first stage forward (decode ÷ its inverse); scipy/torch columns "

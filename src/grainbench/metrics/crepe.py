@@ -223,13 +223,14 @@ def analyse(
     sample_rate: int,
     model: str = "tiny",
     hop: int = 160,
-    batch_frames: int = 512,
+    batch_frames: int = 1024,
     device: str = "cpu",
 ) -> CrepeAnalysis:
     """Run CREPE on clips ``(N, ch, n)`` (or ``(N, n)``) at ``sample_rate``.
 
     Channels are averaged to mono and the audio resampled to 16 kHz; frames are ``hop``
-    samples (at 16 kHz) apart, 160 = 10 ms by default. Returns a :class:`CrepeAnalysis`.
+    samples (at 16 kHz) apart, 160 = 10 ms by default. Whole clips go through the network
+    together, about ``batch_frames`` frames at a time. Returns a :class:`CrepeAnalysis`.
     """
     x = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
     if x.ndim == 3:

