@@ -21,6 +21,11 @@ HELP = "compare two results (entry ids, entry folders or run folders): B − A p
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``grainbench compare``."""
+    parser.epilog = (
+        "exit status: 0 compared; 1 the results do not compare (suite version, dataset "
+        "fingerprint or task parameters differ: each difference is printed, nothing is ranked); "
+        "2 a user mistake"
+    )
     parser.add_argument("a", help="result A: entry id, entry folder, run folder or result.json")
     parser.add_argument("b", help="result B, compared against A")
     parser.add_argument(

@@ -106,16 +106,23 @@ class Fold(Stage):
         self.register_buffer("idx", idx, persistent=False)
         self.register_buffer("inv_idx", torch.argsort(idx), persistent=False)
 
+    @staticmethod
+    def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``x[..., idx]`` as one ``index_select`` on a 2-D view: several times faster than
+        advanced indexing on the last axis of a 4-D batch."""
+        flat = x.reshape(-1, x.shape[-1])
+        return torch.index_select(flat, 1, idx).reshape(x.shape)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(…, h·w)`` → ``(…, h, w)``."""
         if self.order != "row":
-            x = x[..., self.idx]
+            x = self._gather(x, self.idx)
         return x.reshape(*x.shape[:-1], self.h, self.w)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """``(…, h, w)`` → ``(…, h·w)``."""
         flat = y.reshape(*y.shape[:-2], self.h * self.w)
-        return flat if self.order == "row" else flat[..., self.inv_idx]
+        return flat if self.order == "row" else self._gather(flat, self.inv_idx)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""
