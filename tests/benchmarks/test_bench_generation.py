@@ -3,7 +3,7 @@
 - the CREPE-tiny embedding of the 100 test clips: ≤ 60 s on 2 cores;
 - the whole generation task with the GMM baseline on ``dct-square``: ≤ 5 minutes.
 
-Run with ``pytest tests/benchmarks/test_bench_generation.py --benchmark-enable -m slow``.
+Run with ``pytest tests/benchmarks/test_bench_generation.py -m slow``.
 Rendering the dataset and fitting the representation are not timed; the task's timing
 includes computing the test set's embeddings (a fresh embedding cache).
 """

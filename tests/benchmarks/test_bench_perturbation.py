@@ -4,8 +4,8 @@
   on 2 cores;
 - a stratified sample of 1,024 pixels with its bootstrap intervals: ≤ 5 s.
 
-Run with ``pytest tests/benchmarks/test_bench_perturbation.py -o addopts= --benchmark-only -m slow``
-(the project's addopts skip benchmarks); the clips are synth-piano rendered at that setting
+Run with ``pytest tests/benchmarks/test_bench_perturbation.py -m slow`` (every benchmark is
+marked slow, so the default run skips them); the clips are synth-piano rendered at that setting
 (rendering and fitting are not timed).
 """
 

@@ -1,7 +1,7 @@
 """StyleGAN speed: training img/s of the ``cpu`` config with its FLOPs per image (so that
 utilisation is known), and the exported module's per-note latency on CPU.
 
-Run with ``pytest tests/benchmarks/test_bench_stylegan.py --benchmark-only``; the numbers
+Run with ``pytest tests/benchmarks/test_bench_stylegan.py -m slow``; the numbers
 land in pytest-benchmark's table and ``extra_info`` (img/s, FLOPs, threads, GFLOP/s).
 """
 

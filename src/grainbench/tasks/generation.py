@@ -373,7 +373,9 @@ def save_image_grid(path: Path, images: np.ndarray) -> Path:
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.8 * cols + 1.0, 2.7 * rows), squeeze=False, layout="constrained"
+    )
     im = None
     for i, ax in enumerate(axes.flat):
         if i >= n:

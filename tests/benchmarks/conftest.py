@@ -1,0 +1,18 @@
+"""Every benchmark is ``slow``: the default ``pytest`` run skips them; run them with
+``pytest tests/benchmarks -m slow`` (pytest-benchmark prints the timing table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the benchmarks in this folder ``slow`` before ``-m`` deselects anything."""
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
