@@ -153,7 +153,7 @@ def test_report_and_board_load_in_headless_chromium(run_dir: Path, tmp_path: Pat
             images = page.evaluate(IMAGE_STATE)
             audios = page.evaluate(AUDIO_STATE)
             assert errors == []
-            assert len(images) == len(_artifacts(run_dir, "png"))
+            assert {unquote(img["src"]) for img in images} == set(_artifacts(run_dir, "png"))
             assert all(img["width"] > 0 for img in images), images
             assert len(audios) == len(_artifacts(run_dir, "wav"))
             clip_s = 16384 / 16000
