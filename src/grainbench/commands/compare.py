@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from grainbench.compare import compare_results, render_comparison
-from grainbench.leaderboard import DEFAULT_ENTRIES, resolve
+from grainbench.leaderboard import DEFAULT_ENTRIES, Entry, resolve
 
 NAME = "compare"
 HELP = "compare two results (entry ids, entry folders or run folders): B − A per metric"
@@ -37,10 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
+def _label(entry: Entry) -> str:
+    """The entry id, with the representation's name when the id does not say it."""
+    name = str((entry.result.get("representation") or {}).get("name", ""))
+    return entry.id if name in entry.id else f"{entry.id}: {name}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the comparison; exit 1 (refusing to rank) when the results do not compare."""
     a, b = resolve(args.a, args.entries), resolve(args.b, args.entries)
-    cmp = compare_results(a.result, b.result, a.id, b.id)
+    cmp = compare_results(a.result, b.result, _label(a), _label(b))
     if args.json:
         rows = [
             {
