@@ -11,8 +11,8 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.plugins import Representation, load_representation
 from grainbench.registry import REPRESENTATIONS, TASKS
-from grainbench.tasks.base import RunContext
 from grainbench.tasks.locality import image_correlations, neighbours, picture_pixels
+from taskrun import run_task
 
 SR, N = 16000, 16384
 FAST = {"n_pixels": 256, "n_gabor": 16, "n_boot": 100}
@@ -50,19 +50,7 @@ class PermutedDCT:
 
 def _run(rep, data, tmp_path: Path, **params) -> dict:
     rep.fit(torch.from_numpy(data.train))
-    out = tmp_path / rep.name
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(
-        rep=rep,
-        dataset=data,
-        seed=0,
-        run_dir=tmp_path,
-        out_dir=out,
-        device=torch.device("cpu"),
-        progress=lambda it, **_: it,
-    )
-    task = TASKS.get("locality")
-    result = task.run(ctx, {**task.default_params(), **FAST, **params})
+    result = run_task("locality", rep, data, tmp_path, rep.name, {**FAST, **params})
     rows = {
         (m.name, m.condition.get("direction", m.condition.get("stat"))): m for m in result.metrics
     }

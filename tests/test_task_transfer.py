@@ -14,8 +14,8 @@ from grainbench.data import load_dataset
 from grainbench.plugins import load_representation
 from grainbench.registry import TASKS
 from grainbench.runner import RunSpec, run_benchmark
-from grainbench.tasks.base import RunContext
 from grainbench.tasks.transfer import MirrorBlur, add_noise, psnr_db, shift
+from taskrun import run_task
 
 SR, N = 16000, 16384
 FAST = {"n_clips": 2, "n_boot": 100, "kinds": ["noise", "quant8"]}
@@ -31,19 +31,7 @@ def data():
 def _run(name: str, data, tmp_path: Path, **params) -> tuple[dict, dict]:
     rep = load_representation(name, SR, N)
     rep.fit(torch.from_numpy(data.train))
-    out = tmp_path / name
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(
-        rep=rep,
-        dataset=data,
-        seed=0,
-        run_dir=tmp_path,
-        out_dir=out,
-        device=torch.device("cpu"),
-        progress=lambda it, **_: it,
-    )
-    task = TASKS.get("transfer")
-    result = task.run(ctx, {**task.default_params(), **FAST, **params})
+    result = run_task("transfer", rep, data, tmp_path, name, {**FAST, **params})
     return {m.key: m for m in result.metrics}, result.data
 
 

@@ -1,0 +1,37 @@
+"""Run one registered task directly (no CLI), for the task tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grainbench.registry import TASKS
+from grainbench.tasks.base import RunContext, TaskResult
+
+
+def run_task(
+    name: str,
+    rep: Any,
+    data: Any,
+    run_dir: Path,
+    out_name: str,
+    params: dict[str, Any],
+    generator: Any = None,
+) -> TaskResult:
+    """Run task ``name`` on CPU, seed 0, with its defaults overridden by ``params``."""
+    out = run_dir / out_name
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        rep=rep,
+        dataset=data,
+        seed=0,
+        run_dir=run_dir,
+        out_dir=out,
+        device=torch.device("cpu"),
+        progress=lambda it, **_: it,
+        generator=generator,
+    )
+    task = TASKS.get(name)
+    return task.run(ctx, {**task.default_params(), **params})
