@@ -103,6 +103,17 @@ class GenerationTask:
 
     name = "generation"
     in_default_run = False
+    #: the board's sort key and columns (see grainbench.leaderboard); the reference rows
+    #: (real vs real, round trip) are in the entry's own tables
+    headline = "fd[embedding=crepe-tiny,row=generator]"
+    key_metrics = [
+        "fd[embedding=crepe-tiny,row=generator]",
+        "kid[embedding=crepe-tiny,row=generator]",
+        "fd[embedding=spectral-stats,row=generator]",
+        "pitch_accuracy[embedding=crepe-tiny,row=generator]",
+        "ndb_fraction[embedding=log-mel,row=generator]",
+        "fd[embedding=crepe-tiny,row=roundtrip]",
+    ]
 
     def default_params(self) -> dict[str, Any]:
         """Sample count, embeddings, codec, pitch model and the distances' settings."""

@@ -89,6 +89,17 @@ class LocalityTask:
 
     name = "locality"
     in_default_run = True
+    #: the board's sort key and columns (see grainbench.leaderboard): the vertical
+    #: neighbour is the one a row-major fold breaks
+    headline = "neighbour_distance[direction=down]"
+    key_metrics = [
+        "neighbour_distance[direction=down]",
+        "neighbour_distance[direction=right]",
+        "neighbour_correlation[direction=down]",
+        "neighbour_correlation[direction=right]",
+        "local_fraction[direction=down]",
+        "gabor_ratio[stat=median]",
+    ]
 
     def default_params(self) -> dict[str, Any]:
         """Anchor pixels (count or ``"all"``), δ, distance scales, Gabor subset, batches."""

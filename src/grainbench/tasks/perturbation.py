@@ -535,6 +535,16 @@ class PerturbationTask:
 
     name = "perturbation"
     in_default_run = True
+    #: the board's sort key and columns (see grainbench.leaderboard): how audible and how
+    #: spread in time and frequency a GAN-sized one-pixel error is
+    headline = "audibility[delta=2/255,stat=median]"
+    key_metrics = [
+        "audibility[delta=2/255,stat=median]",
+        "esr[delta=2/255,stat=median]",
+        "time_spread[delta=2/255,stat=median]",
+        "freq_spread[delta=2/255,stat=median]",
+        "proportionality_dev[delta=2/255,stat=median]",
+    ]
 
     def default_params(self) -> dict[str, Any]:
         """Base clips, pixels (count or ``"all"``), δs, bootstrap resamples."""

@@ -35,6 +35,15 @@ class RoundTripTask:
 
     name = "roundtrip"
     in_default_run = True
+    #: the board's sort key and columns (see grainbench.leaderboard)
+    headline = "snr[codec=png8]"
+    key_metrics = [
+        "snr[codec=png8]",
+        "lsd[codec=png8]",
+        "mrstft[codec=png8]",
+        "snr[codec=png16]",
+        "snr[codec=float]",
+    ]
 
     def default_params(self) -> dict[str, Any]:
         """Codecs, batch size, bootstrap resamples, and how many clips to keep as WAV."""

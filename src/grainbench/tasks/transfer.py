@@ -143,6 +143,17 @@ class TransferTask:
 
     name = "transfer"
     in_default_run = True
+    #: the board's sort key and columns (see grainbench.leaderboard): the grain curve's
+    #: level, then single points of it
+    headline = "grain_level[error=noise]"
+    key_metrics = [
+        "grain_level[error=noise]",
+        "grain_slope[error=noise]",
+        "audibility[error=noise,psnr=40]",
+        "esr[error=quant8]",
+        "pitch_deviation[error=shift-rows]",
+        "pitch_deviation[error=shift-cols]",
+    ]
 
     def default_params(self) -> dict[str, Any]:
         """Clips, PSNR levels, error kinds, bootstrap resamples, WAV examples."""

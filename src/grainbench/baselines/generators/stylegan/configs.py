@@ -59,6 +59,10 @@ class StyleGANConfig:
     sg3_critical: int = 2
     sg3_margin: int = 10
     sg3_filter_size: int = 6
+    # training-image normalisation (see ``normalize``): none | global | per-pixel
+    normalize: str = "none"
+    normalize_floor: float = 0.1
+    normalize_clip: float | None = 5.0
     # optimisation
     batch: int = 16
     lr_g: float = 0.0025

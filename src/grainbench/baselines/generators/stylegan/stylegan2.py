@@ -314,6 +314,15 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(
             z_dim, w_dim, self.num_ws, c_dim, mapping_layers, mapping_lr_mul
         )
+        # the training images' normalisation, undone on output (see ``normalize``)
+        self.register_buffer("out_mean", torch.zeros(self.image_shape))
+        self.register_buffer("out_std", torch.ones(self.image_shape))
+
+    def set_output_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Images come out as ``normalised · std + mean`` (maps of the image's shape)."""
+        with torch.no_grad():
+            self.out_mean.copy_(mean.reshape(self.image_shape))
+            self.out_std.copy_(std.reshape(self.image_shape))
 
     def forward(
         self,
@@ -325,8 +334,12 @@ class Generator(nn.Module):
         mix_z: torch.Tensor | None = None,
         mix_cutoff: int | None = None,
         return_ws: bool = False,
+        normalized: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Latents ``z`` (B, z_dim) and class indices ``c`` (B,) → images (B, C, H, W).
+
+        ``normalized`` returns the images in the training normalisation (what the
+        discriminator sees during training); by default it is undone.
 
         Style mixing: with ``mix_z`` and ``mix_cutoff`` the layers from ``mix_cutoff`` on
         take their w from ``mix_z``. ``noise_mode`` is ``"random"`` (drawn from ``gen``),
@@ -337,6 +350,8 @@ class Generator(nn.Module):
             ws2 = self.mapping(mix_z, c, truncation_psi)
             ws = torch.cat([ws[:, :mix_cutoff], ws2[:, mix_cutoff:]], dim=1)
         img = self.synthesis(ws, noise_mode=noise_mode, gen=gen)
+        if not normalized:
+            img = img * self.out_std + self.out_mean
         return (img, ws) if return_ws else img
 
 

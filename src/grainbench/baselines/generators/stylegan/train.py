@@ -71,6 +71,7 @@ from grainbench.baselines.generators.stylegan.loss import (
     r1_loss,
     r1_penalty,
 )
+from grainbench.baselines.generators.stylegan.normalize import image_statistics, normalize_images
 from grainbench.baselines.generators.stylegan.stylegan2 import Generator
 from grainbench.errors import UserError
 
@@ -238,6 +239,10 @@ class Trainer:
         self.snapshot_hook = snapshot_hook
 
         G, D = build_networks(cfg, self.image_shape, self.num_classes, self.seed)
+        mean, std = image_statistics(self.images.cpu(), cfg.normalize, cfg.normalize_floor)
+        G.set_output_scale(mean, std)
+        if cfg.normalize != "none":
+            self.images = normalize_images(self.images, mean, std, cfg.normalize_clip)
         self.G = G.to(self.device).train()
         self.D = D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -313,7 +318,13 @@ class Trainer:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         img, ws = self.G_ddp(
-            d["z_g"], d["c"], gen=local, mix_z=d["z_mix"], mix_cutoff=d["cutoff"], return_ws=True
+            d["z_g"],
+            d["c"],
+            gen=local,
+            mix_z=d["z_mix"],
+            mix_cutoff=d["cutoff"],
+            return_ws=True,
+            normalized=True,
         )
         loss_g = generator_loss(self.D(self.augment(img, local), d["c"]))
         self.opt_G.zero_grad(set_to_none=True)
@@ -327,7 +338,7 @@ class Trainer:
         if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
             bs = max(d["z_g"].shape[0] // cfg.pl_batch_shrink, 1)
             c = d["c"][:bs] if d["c"] is not None else None
-            img, ws = self.G_ddp(d["z_g"][:bs], c, gen=local, return_ws=True)
+            img, ws = self.G_ddp(d["z_g"][:bs], c, gen=local, return_ws=True, normalized=True)
             lengths = path_lengths(img, ws, local)
             self.pl_mean = self.pl_mean.lerp(all_reduce_mean(lengths.detach().mean(), info), 0.01)
             pen = path_length_penalty(lengths, self.pl_mean)
@@ -342,7 +353,14 @@ class Trainer:
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with torch.no_grad():
-            fake = self.G(d["z_d"], d["c"], gen=local, mix_z=d["z_mix"], mix_cutoff=d["cutoff"])
+            fake = self.G(
+                d["z_d"],
+                d["c"],
+                gen=local,
+                mix_z=d["z_mix"],
+                mix_cutoff=d["cutoff"],
+                normalized=True,
+            )
         fake_logits = self.D_ddp(self.augment(fake, local), d["c"])
         real_logits = self.D_ddp(self.augment(d["reals"], local), d["real_c"])
         if self.ada is not None:
