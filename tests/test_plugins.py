@@ -122,3 +122,13 @@ def test_generator_without_sample_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="sample"):
         load_generator(f"{path}:G", (1, 8, 8))
+
+
+def test_the_readme_example_plugin_round_trips_exactly() -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "my_rep.py"
+    rep = load_representation(f"{example}:MyRep", sample_rate=44100, n_samples=65536)
+    assert rep.image_shape == (1, 256, 256)
+    audio = torch.linspace(-1, 1, 2 * 65536).reshape(2, 1, 65536)
+    image = rep.encode(audio)
+    assert torch.equal(image[0, 0, :, 0], audio[0, 0, :256])  # a column is 256 samples
+    assert torch.equal(rep.decode(image), audio)

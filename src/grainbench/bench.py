@@ -253,6 +253,45 @@ def run_bench(
     return record
 
 
+def bench_generators(
+    archs: Sequence[str],
+    config: str = "cpu",
+    rep: str = "dct-square",
+    steps: int = 8,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Training img/s (with FLOPs per image) and sampling clips/s of StyleGAN ``archs`` with
+    the named ``config``, on images of ``rep`` at the config's clip setting (its own for
+    the Ki configs); sampling includes ``rep``'s decode."""
+    from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING
+    from grainbench.baselines.generators.stylegan.throughput import bench_stylegan
+    from grainbench.errors import UserError
+
+    if config not in CLIP_SETTING:
+        raise UserError(
+            f"unknown StyleGAN config {config!r}; choose one of: {', '.join(CLIP_SETTING)}"
+        )
+    sr, n = CLIP_SETTING[config]
+    representation = load_representation(rep, sample_rate=sr, n_samples=n)
+    out = []
+    for arch in archs:
+        if arch not in ("stylegan2", "stylegan3"):
+            raise UserError(f"unknown StyleGAN architecture {arch!r}: stylegan2 or stylegan3")
+        if progress:
+            progress(f"{arch}/{config} on {representation.name}")
+        r = bench_stylegan(
+            arch,
+            config,
+            tuple(representation.image_shape),
+            steps=steps,
+            decode=representation.plugin.decode,
+            device=device,
+        )
+        out.append({"rep": representation.name, **r})
+    return out
+
+
 def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1e3:.3g}"
 
@@ -328,6 +367,20 @@ def render_markdown(record: dict[str, Any]) -> str:
                 lines.append(
                     f"| {r['rep']} | {batch} | {s['stage']} | {_ms(s['forward_s'])} | {_ms(s['inverse_s'])} |"
                 )
+    if record.get("generators"):
+        lines += ["", "## Generators (training on noise images; sampling includes the decode)", ""]
+        lines += [
+            "| generator | config | representation | image | device, threads | train img/s "
+            "| train GFLOP/img | GFLOP/s reached | sample clips/s |",
+            "|" + "---|" * 9,
+        ]
+        for g in record["generators"]:
+            shape = "×".join(str(v) for v in g["image_shape"])
+            lines.append(
+                f"| {g['arch']} | {g['config']} | {g['rep']} | {shape} | {g['device']}, "
+                f"{g['threads']} | {g['train_img_per_s']:.2f} | {g['train_GFLOP_per_image']:.2f} "
+                f"| {g['achieved_GFLOP_per_s']:.1f} | {g['sample_clips_per_s']:.1f} |"
+            )
     goals = goal_verdicts(record)
     if goals:
         lines += ["", f"## Goal: overhead ≤ {GOAL_OVERHEAD}× for the DCT and STFT families", ""]

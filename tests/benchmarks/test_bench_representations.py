@@ -161,3 +161,24 @@ def test_compand_in_place_path_equals_the_autograd_path(
     if planes:
         np.testing.assert_array_equal(fast.numpy()[:, :, 1:], x.numpy()[:, :, 1:])
     np.testing.assert_allclose(fast_back.numpy(), x.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bench_command_times_stylegan_training_and_sampling(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    try:
+        args = ["bench", "--rep", "dct-square", "--batch", "1", "--repeats", "1", "--threads", "1"]
+        args += ["--sample-rate", str(SR), "--n-samples", str(N)]
+        args += ["--gen", "stylegan2", "--gen-config", "tiny", "--gen-steps", "2"]
+        assert main([*args, "--out", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads((tmp_path / "bench.json").read_text())
+    (g,) = record["generators"]
+    assert g["arch"] == "stylegan2" and g["image_shape"] == [1, 32, 32]  # tiny: 1,024 samples
+    assert g["train_img_per_s"] > 0 and g["sample_clips_per_s"] > 0 and g["sample_decoded"]
+    # a training step is G and D forwards and backwards on fakes and reals: between 3× and
+    # 12× one G plus one D forward per image (backward ≈ 2× forward)
+    one = g["G_forward_GFLOP_per_image"] + g["D_forward_GFLOP_per_image"]
+    assert 3 * one < g["train_GFLOP_per_image"] < 12 * one
+    assert "| stylegan2 | tiny | dct-square | 1×32×32 |" in (tmp_path / "bench.md").read_text()
+    assert main(["bench", "--gen", "biggan", "--out", str(tmp_path)]) == 2

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from grainbench.baselines.generators.stylegan.configs import get_config
 from grainbench.baselines.generators.stylegan.export import (
@@ -19,33 +18,11 @@ from grainbench.baselines.generators.stylegan.export import (
     export_torchscript,
     measure_latency,
 )
+from grainbench.baselines.generators.stylegan.throughput import train_flops_per_image
 from grainbench.baselines.generators.stylegan.train import Trainer
 from grainbench.plugins import load_representation
 
 SHAPE = (1, 128, 128)  # the small setting: 16 kHz, 16,384 samples → 128×128
-
-
-def _flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-def train_flops_per_image(trainer: Trainer) -> dict[str, float]:
-    """FLOPs per image of a forward of G and of D, and of an average training step.
-
-    A step with R1 (every ``r1_interval`` steps) and one without are counted and averaged
-    with their frequencies (path length is off in the ``cpu`` config).
-    """
-    cfg = trainer.cfg
-    with torch.no_grad():
-        g_fwd = _flops(lambda: trainer.G(torch.randn(1, cfg.z_dim)))
-        d_fwd = _flops(lambda: trainer.D(torch.zeros(1, *trainer.image_shape)))
-    trainer.step = 0
-    with_r1 = _flops(trainer.train_step)
-    without = _flops(trainer.train_step)
-    step = without + (with_r1 - without) / cfg.r1_interval
-    return {"G_forward": g_fwd, "D_forward": d_fwd, "train_step_per_image": step / cfg.batch}
 
 
 @pytest.fixture

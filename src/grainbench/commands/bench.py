@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from grainbench.bench import render_markdown, run_bench
+from grainbench.bench import bench_generators, render_markdown, run_bench
 from grainbench.errors import UserError
 from grainbench.results import atomic_write_text, write_json
 
@@ -59,6 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch and scipy.fft threads (default: torch's own)",
     )
     parser.add_argument(
+        "--gen",
+        default=None,
+        help="also time StyleGAN training and sampling: stylegan2, stylegan3 (comma-separated)",
+    )
+    parser.add_argument(
+        "--gen-config", default="cpu", help="StyleGAN config for --gen (default: cpu)"
+    )
+    parser.add_argument(
+        "--gen-steps", type=int, default=8, help="timed training steps for --gen (default: 8)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="device for --gen (cpu, cuda…; default: cpu)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("runs/bench"), help="output folder (default: runs/bench)"
     )
 
@@ -72,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     reps = [r.strip() for item in args.rep for r in item.split(",") if r.strip()]
+    gens = [g.strip() for g in (args.gen or "").split(",") if g.strip()]
+    unknown = [g for g in gens if g not in ("stylegan2", "stylegan3")]
+    if unknown:
+        raise UserError(f"--gen {unknown[0]!r}: the bench trains stylegan2 or stylegan3")
+    if gens and args.gen_steps < 1:
+        raise UserError("--gen-steps must be at least 1")
+    if gens and args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: torch sees no CUDA device")
     record = run_bench(
         reps or None,
         _ints(args.batch),
@@ -81,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda name: print(f"bench: {name}", file=sys.stderr),
         budget_s=args.budget,
     )
+    if gens:
+        record["generators"] = bench_generators(
+            gens,
+            args.gen_config,
+            (reps or ["dct-square"])[0],
+            args.gen_steps,
+            args.device,
+            progress=lambda name: print(f"bench: {name}", file=sys.stderr),
+        )
     write_json(args.out / "bench.json", record)
     text = render_markdown(record)
     atomic_write_text(args.out / "bench.md", text)

@@ -12,18 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING
 from grainbench.errors import UserError
 
 NAME = "train"
 HELP = "train a StyleGAN2/StyleGAN3 generator on a representation's images (checkpoints, samples, resume)"
-
-#: clip setting per config when --sample-rate / --n-samples are not given (None: the dataset's)
-_SETTING = {
-    "tiny": (16000, 1024),
-    "cpu": (16000, 16384),
-    "ki": (None, None),
-    "ki-sg3": (None, None),
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         if info.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         progress = not args.no_progress and info.is_main and sys.stderr.isatty()
-        sr_default, n_default = _SETTING[args.config]
+        sr_default, n_default = CLIP_SETTING[args.config]
         sample_rate = args.sample_rate or sr_default
         n_samples = args.n_samples or n_default
         ds = load_dataset(

@@ -4,6 +4,7 @@
 - :mod:`.schedule`: anisotropic growth schedules (e.g. 2×131,072, 64×1,024)
 - :mod:`.stylegan2`, :mod:`.stylegan3`: the networks
 - :mod:`.augment`: ADA restricted to audio-safe operations
+- :mod:`.normalize`: per-pixel (SpecGAN-style) training-image normalisation, undone by G
 - :mod:`.loss`, :mod:`.train`: losses, the training loop, checkpoints, resume
 - :mod:`.configs`: named configs ``tiny``, ``cpu``, ``ki``, ``ki-sg3``
 - :mod:`.ddp`: multi-process training through ``torchrun``

@@ -7,7 +7,8 @@ name       what it is for
            second at 16×16.
 ``cpu``    leaderboard rows at the small setting (16 kHz, 16,384 samples → 128×128
            images) on a 2-core CPU in about 20 minutes: narrow layers (channel base
-           2048, at most 64 maps), batch 16, z/w 128.
+           2048, at most 64 maps), batch 16, z/w 128, per-pixel image normalisation,
+           no adaptive augmentation.
 ``ki``     the Ki pipeline's scale: stylegan2-ada's "auto" configuration for 256² on one
            GPU: batch max(min(4096/256, 32), 1) = 16, R1 γ = 0.0002·256²/16 = 0.8192,
            channel base 16384, at most 512 maps, mapping depth 2, lr 0.0025 (G and D),
@@ -162,8 +163,13 @@ def _cpu(arch: str) -> StyleGANConfig:
         style_mixing=0.9 if arch == "stylegan2" else 0.0,
         ema_kimg=16 * 10 / 32,
         ema_rampup=0.05,
-        ada_kimg=20.0,  # short runs: p can reach 1 within the run
-        snapshot_kimg=4.0,
+        # sparse sound images: learn in per-pixel standardised units (see ``normalize``)
+        normalize="per-pixel",
+        # a 20-minute run shows D each training image ~10 times: too few to overfit, so no
+        # adaptive augmentation (pass ada_target=0.6 to turn it on)
+        ada_target=None,
+        ada_kimg=20.0,
+        snapshot_kimg=1.0,
         sample_count=16,
     )
 
@@ -217,6 +223,15 @@ def _ki_sg3(arch: str) -> StyleGANConfig:
 
 
 CONFIGS = {"tiny": _tiny, "cpu": _cpu, "ki": _ki, "ki-sg3": _ki_sg3}
+
+#: clip setting (sample rate, samples) each config trains at unless told otherwise
+#: (None: the dataset's own)
+CLIP_SETTING: dict[str, tuple[int | None, int | None]] = {
+    "tiny": (16000, 1024),
+    "cpu": (16000, 16384),
+    "ki": (None, None),
+    "ki-sg3": (None, None),
+}
 
 #: the image area each named config's γ was stated for (γ scales with H·W)
 _GAMMA_AREA = {"cpu": 128 * 128, "ki": 256 * 256, "ki-sg3": 256 * 256}

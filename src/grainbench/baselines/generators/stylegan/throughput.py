@@ -1,0 +1,112 @@
+"""StyleGAN throughput (SPEC 4.6): training images/s with the FLOPs per image, sampling clips/s.
+
+FLOPs are counted by ``torch.utils.flop_counter`` (matrix products and convolutions, forward
+and backward), so img/s × FLOPs per image is the arithmetic rate actually reached and the
+utilisation of a machine follows from its peak.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from grainbench.baselines.generators.stylegan.configs import get_config
+from grainbench.baselines.generators.stylegan.ddp import DistInfo
+from grainbench.baselines.generators.stylegan.train import Trainer
+
+
+def _flops(fn: Callable[[], Any]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def train_flops_per_image(trainer: Trainer) -> dict[str, float]:
+    """FLOPs of one G forward and one D forward per image, and of an average training step
+    per image: a step with R1 (every ``r1_interval`` steps) and one without, averaged with
+    their frequencies (path length counts where the config has it). Runs two steps."""
+    cfg = trainer.cfg
+    with torch.no_grad():
+        g_fwd = _flops(lambda: trainer.G(torch.randn(1, cfg.z_dim, device=trainer.device)))
+        d_fwd = _flops(
+            lambda: trainer.D(torch.zeros(1, *trainer.image_shape, device=trainer.device))
+        )
+    trainer.step = 0  # step 0 runs every regulariser
+    with_reg = _flops(trainer.train_step)
+    without = _flops(trainer.train_step)
+    interval = cfg.r1_interval if cfg.r1_gamma > 0 else 1
+    step = without + (with_reg - without) / interval
+    return {"G_forward": g_fwd, "D_forward": d_fwd, "train_step_per_image": step / cfg.batch}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_stylegan(
+    arch: str,
+    config: str,
+    image_shape: tuple[int, int, int],
+    steps: int = 8,
+    decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    sample_batch: int = 16,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train ``steps`` steps of ``arch``/``config`` on seeded noise images of ``image_shape``
+    and sample ``sample_batch`` clips (through ``decode`` when given); returns img/s, FLOPs
+    per image, the GFLOP/s reached and clips/s."""
+    dev = torch.device(device)
+    cfg = get_config(config, arch, image_shape)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.tanh(torch.randn(max(64, cfg.batch), *image_shape, generator=g))
+    trainer = Trainer(cfg, images, seed=seed, progress=False, dist=DistInfo(device=dev))
+    flops = train_flops_per_image(trainer)
+    trainer.train_step()  # warm-up: allocator, oneDNN / cuDNN kernels
+    _sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    _sync(dev)
+    train_s = time.perf_counter() - t0
+    img_s = steps * cfg.batch / train_s
+
+    G = trainer.G_ema
+    z = torch.randn(sample_batch, cfg.z_dim, generator=g).to(dev)
+
+    def sample() -> torch.Tensor:
+        with torch.no_grad():
+            img = G(z, noise_mode="const").clamp(-1, 1)
+            return decode(img) if decode is not None else img
+
+    sample()
+    _sync(dev)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sample()
+        _sync(dev)
+        best = min(best, time.perf_counter() - t0)
+    return {
+        "arch": arch,
+        "config": config,
+        "image_shape": list(image_shape),
+        "batch": cfg.batch,
+        "steps": steps,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "train_img_per_s": img_s,
+        "train_GFLOP_per_image": flops["train_step_per_image"] / 1e9,
+        "G_forward_GFLOP_per_image": flops["G_forward"] / 1e9,
+        "D_forward_GFLOP_per_image": flops["D_forward"] / 1e9,
+        "achieved_GFLOP_per_s": img_s * flops["train_step_per_image"] / 1e9,
+        "sample_clips_per_s": sample_batch / best,
+        "sample_decoded": decode is not None,
+        "G_params": sum(p.numel() for p in trainer.G.parameters()),
+        "D_params": sum(p.numel() for p in trainer.D.parameters()),
+    }
