@@ -9,7 +9,14 @@
 # usage: scripts/publish-piano-c3-board.sh [ENTRIES_DIR [BOARD_DIR]]
 # environment: GRAINBENCH (default: grainbench), PYTHON (default: python),
 #   RUNS (default: runs/piano-c3-board), REPS (default: every setting-following built-in),
-#   GEN_REPS (default: "dct-square stft-magif waveform-square"), THREADS (default: 1)
+#   GEN_REPS (default: "dct-square stft-magif waveform-square"; empty: no generation),
+#   RUN_ARGS (extra `grainbench run` options for the standard tasks), THREADS (default: 1)
+# The representations that decode by iteration (mel-griffinlim, mfcc) or synthesis
+# (harmonic-noise) cost 0.1-0.6 s per decode, and the perturbation task makes 16,384 of
+# them by default (8 clips × 1,024 pixels × 2 δ): the board runs them with
+#   REPS="mel-griffinlim mfcc harmonic-noise" GEN_REPS= \
+#   RUN_ARGS="--param perturbation.n_clips=2 --param perturbation.n_pixels=128"
+# so their perturbation rows form their own comparable group.
 # Runs resume: an interrupted board picks up where it stopped (each task is written
 # atomically). About 1 h 30 of CPU on one core of the 2-core reference box.
 set -euo pipefail
@@ -35,12 +42,14 @@ for entry in REPRESENTATIONS.entries():
         print(entry.name)
 PY
 )}"
-gen_reps="${GEN_REPS:-dct-square stft-magif waveform-square}"
+gen_reps="${GEN_REPS-dct-square stft-magif waveform-square}"
+read -r -a run_args <<< "${RUN_ARGS:-}"
 
 for rep in $reps; do
     echo "=== $rep: standard tasks ($(date +%T))"
     /usr/bin/time -f "    %e s wall, %U s user" \
-        "$gb" run --rep "$rep" --data "$data" --seed 0 --no-progress --out "$runs/$rep" > /dev/null
+        "$gb" run --rep "$rep" --data "$data" --seed 0 --no-progress --out "$runs/$rep" \
+        "${run_args[@]}" > /dev/null
     "$gb" submit "$runs/$rep" --entries "$entries" --force
 done
 

@@ -193,3 +193,23 @@ def test_a_setting_the_stages_cannot_take_is_a_user_error(name: str, n_samples: 
         REPRESENTATIONS.get(name)(16000, n_samples)
     with pytest.raises(UserError, match="power of two"):
         REPRESENTATIONS.get(name)(16000, 3000)
+
+
+def test_fitting_in_chunks_equals_fitting_at_once(monkeypatch) -> None:
+    """Stages fit on the whole training set 16 clips at a time (harmonic-noise's oscillator
+    bank needs 900 × 64 × 65,536 floats at once on piano-c3): the fitted values must not
+    depend on the chunking."""
+    import grainbench.stages.base as base
+    import grainbench.stages.parametric as parametric
+
+    clips = _clips(DATASETS[0], TEST_SAMPLES, 1)[:20]
+    fitted = {}
+    for chunk in (16, 1000):
+        monkeypatch.setattr(base, "FIT_CHUNK", chunk)
+        monkeypatch.setattr(parametric, "FIT_CHUNK", chunk)
+        for name in ("harmonic-noise", "stft-magif", "dct-square"):
+            rep = REPRESENTATIONS.get(name)(TEST_RATE, TEST_SAMPLES)
+            rep.fit(clips)
+            fitted[(name, chunk)] = torch.cat([b.flatten() for b in rep.buffers()])
+    for name in ("harmonic-noise", "stft-magif", "dct-square"):
+        torch.testing.assert_close(fitted[(name, 16)], fitted[(name, 1000)], rtol=1e-6, atol=0)

@@ -187,6 +187,9 @@ def task_summary(cmp: Comparison, task: str) -> str:
         d, lo, hi = row.diff
         unit = f" {row.unit}" if row.unit else ""
         line += f"; headline {head}: B − A = {_signed(d)}{unit} [{_signed(lo)}, {_signed(hi)}]"
+        verdict = {"A": "A is better", "B": "B is better", "=": "no significant difference"}
+        if row.better in verdict:
+            line += f" ({verdict[row.better]})"
     return line
 
 

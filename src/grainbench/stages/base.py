@@ -9,6 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+#: clips per forward pass when fitting on a whole training set (bounds the memory of stages
+#: with large per-clip intermediates, e.g. harmonic-noise's oscillator bank)
+FIT_CHUNK = 16
+
 
 class Stage(nn.Module):
     """One invertible step of a representation.
@@ -89,9 +93,12 @@ class StagedRepresentation(nn.Module):
     def fit(self, audio: torch.Tensor) -> None:
         """Fit every stage in order on training audio (each sees the previous stage's output)."""
         x = audio
-        for stage in self.stages:
+        for i, stage in enumerate(self.stages):
             stage.fit(x)
-            x = stage(x)
+            if i + 1 < len(self.stages):  # the next stage fits on this one's output
+                x = torch.cat(
+                    [stage(x[j : j + FIT_CHUNK]) for j in range(0, x.shape[0], FIT_CHUNK)]
+                )
 
     def describe(self) -> dict[str, Any]:
         """Name, setting, image shape and every stage's parameters."""

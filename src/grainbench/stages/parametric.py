@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from grainbench.stages.base import Stage
+from grainbench.stages.base import FIT_CHUNK, Stage
 from grainbench.stages.tf import istft, stft, tight_window, triangular_filterbank, window
 
 F0Estimator = Callable[[torch.Tensor, int, int], torch.Tensor]
@@ -248,9 +248,12 @@ class HarmonicNoise(Stage):
 
     def fit(self, x: torch.Tensor) -> None:
         """Set the peak harmonic amplitude and peak noise magnitude from training audio."""
-        _, amps, noise = self._raw(x)
-        for i, value in enumerate((amps.max(), noise.max())):
-            self.peaks[i] = float(value) if float(value) > 0 else 1.0
+        peaks = [0.0, 0.0]
+        for start in range(0, x.shape[0], FIT_CHUNK):  # per-sample oscillators: bounded memory
+            _, amps, noise = self._raw(x[start : start + FIT_CHUNK])
+            peaks = [max(peaks[0], float(amps.max())), max(peaks[1], float(noise.max()))]
+        for i, value in enumerate(peaks):
+            self.peaks[i] = value if value > 0 else 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Audio → parameter rows."""

@@ -21,13 +21,15 @@ from grainbench.baselines.generators.stylegan.train import (
 from grainbench.errors import UserError
 
 #: training length (thousands of images) when ``kimg`` is not given, per named config and
-#: architecture: ``cpu`` is sized for about 20 minutes on 2 CPU cores (StyleGAN3 costs about
-#: four times as much per image there), ``ki``/``ki-sg3`` follow the papers' 25,000 kimg
+#: architecture: ``cpu`` is sized for about 20 minutes of one core of the 2-core reference
+#: machine on a 1×128×128 image (StyleGAN2 measured at ~7 img/s there, StyleGAN3 at ~1
+#: img/s; 2-channel 256×128 STFT images take about 2.5× as long as 128×128),
+#: ``ki``/``ki-sg3`` follow the papers' 25,000 kimg
 DEFAULT_KIMG = {
     ("tiny", "stylegan2"): 0.1,
     ("tiny", "stylegan3"): 0.1,
-    ("cpu", "stylegan2"): 12.0,
-    ("cpu", "stylegan3"): 3.0,
+    ("cpu", "stylegan2"): 8.0,
+    ("cpu", "stylegan3"): 1.2,
     ("ki", "stylegan2"): 25000.0,
     ("ki-sg3", "stylegan3"): 25000.0,
 }
