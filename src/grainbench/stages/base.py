@@ -33,6 +33,12 @@ class Stage(nn.Module):
     def fit(self, x: torch.Tensor) -> None:
         """Fit data-dependent parameters on a batch of this stage's inputs (none by default)."""
 
+    def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Fit on ``x``, then return this stage's output for ``x`` (``FIT_CHUNK`` clips per
+        pass). A stage whose fit already computes its output overrides this to do it once."""
+        self.fit(x)
+        return torch.cat([self(x[j : j + FIT_CHUNK]) for j in range(0, x.shape[0], FIT_CHUNK)])
+
     def describe(self) -> dict[str, Any]:
         """The stage's parameters, for results and reports."""
         return {"stage": type(self).__name__}
@@ -93,12 +99,10 @@ class StagedRepresentation(nn.Module):
     def fit(self, audio: torch.Tensor) -> None:
         """Fit every stage in order on training audio (each sees the previous stage's output)."""
         x = audio
-        for i, stage in enumerate(self.stages):
-            stage.fit(x)
-            if i + 1 < len(self.stages):  # the next stage fits on this one's output
-                x = torch.cat(
-                    [stage(x[j : j + FIT_CHUNK]) for j in range(0, x.shape[0], FIT_CHUNK)]
-                )
+        *first, last = self.stages
+        for stage in first:  # each later stage fits on the output of the one before
+            x = stage.fit_transform(x)
+        last.fit(x)
 
     def describe(self) -> dict[str, Any]:
         """Name, setting, image shape and every stage's parameters."""

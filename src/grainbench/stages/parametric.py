@@ -248,23 +248,34 @@ class HarmonicNoise(Stage):
 
     def fit(self, x: torch.Tensor) -> None:
         """Set the peak harmonic amplitude and peak noise magnitude from training audio."""
-        peaks = [0.0, 0.0]
-        for start in range(0, x.shape[0], FIT_CHUNK):  # per-sample oscillators: bounded memory
-            _, amps, noise = self._raw(x[start : start + FIT_CHUNK])
-            peaks = [max(peaks[0], float(amps.max())), max(peaks[1], float(noise.max()))]
-        for i, value in enumerate(peaks):
-            self.peaks[i] = value if value > 0 else 1.0
+        self.fit_transform(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Audio → parameter rows."""
+    def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Fit the peaks and return the parameter rows, analysing each clip once
+        (``FIT_CHUNK`` clips at a time: the oscillator bank is large per clip)."""
+        self._check_length(x)
+        raw = [self._raw(x[j : j + FIT_CHUNK]) for j in range(0, x.shape[0], FIT_CHUNK)]
+        for i in (0, 1):
+            peak = max(float(r[1 + i].max()) for r in raw) if raw else 0.0
+            self.peaks[i] = peak if peak > 0 else 1.0
+        return torch.cat([self._rows(*r) for r in raw])
+
+    def _check_length(self, x: torch.Tensor) -> None:
         if x.shape[-1] % self.hop:
             raise ValueError(f"{x.shape[-1]} samples are not a whole number of {self.hop}-hops")
-        f0, amps, noise = self._raw(x)
+
+    def _rows(self, f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """f0, amplitudes and noise bands → the stage's rows (B, ch, 1, 1+K+J, T)."""
         span = math.log(PIANO_HIGH_HZ / PIANO_LOW_HZ)
         f0_row = 2.0 * torch.log(f0 / PIANO_LOW_HZ) / span - 1.0
         rows = [f0_row.unsqueeze(2), self._to_unit(amps, self.peaks[0])]
         rows.append(self._to_unit(noise, self.peaks[1]))
         return torch.cat(rows, dim=2).unsqueeze(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio → parameter rows."""
+        self._check_length(x)
+        return self._rows(*self._raw(x))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Parameter rows → audio by additive + filtered-noise synthesis."""
