@@ -14,3 +14,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     if "GRAINBENCH_CACHE" not in os.environ:
         os.environ["GRAINBENCH_CACHE"] = str(tmp_path_factory.mktemp("grainbench-cache"))
     torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one torch thread avoids oversubscription on a shared machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -38,14 +38,7 @@ from grainbench.baselines.generators.stylegan.schedule import growth_schedule
 from grainbench.baselines.generators.stylegan.stylegan2 import minibatch_stddev
 from grainbench.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- schedules

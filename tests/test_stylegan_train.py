@@ -36,14 +36,7 @@ from grainbench.baselines.generators.stylegan.train import (
 from grainbench.errors import UserError
 from grainbench.registry import GENERATORS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(n: int = 24, shape: tuple[int, int, int] = (1, 16, 16), seed: int = 0) -> torch.Tensor:

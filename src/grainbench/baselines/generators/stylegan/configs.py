@@ -13,10 +13,12 @@ name       what it is for
            GPU: batch max(min(4096/256, 32), 1) = 16, R1 γ = 0.0002·256²/16 = 0.8192,
            channel base 16384, at most 512 maps, mapping depth 2, lr 0.0025 (G and D),
            EMA half-life 16·10/32 = 5 kimg with ramp-up 0.05, z and w 512, style
-           mixing 0.9, path length weight 2 (stylegan2-ada's loss default).
+           mixing 0.9, path length weight 2 (stylegan2-ada's loss default), the 4
+           highest-resolution blocks in float16 on CUDA, activations clamped at ±256.
 ``ki-sg3`` StyleGAN3-T at 256²: batch 32, γ = 2, channel base 32768, at most 512 maps,
            mapping depth 2, lr 0.0025 (G) / 0.002 (D), EMA 10 kimg, no style mixing, no
-           path length, 14 layers, 10-pixel margins.
+           path length, 14 layers, 10-pixel margins, the last 4 layers in float16
+           on CUDA, activations clamped at ±256.
 =========  ============================================================================
 
 For images that are not 256² the ``ki`` configs scale γ with the pixel count
@@ -64,6 +66,9 @@ class StyleGANConfig:
     normalize: str = "none"
     normalize_floor: float = 0.1
     normalize_clip: float | None = 5.0
+    # mixed precision: highest-resolution blocks in float16 (on CUDA), activation clamp
+    fp16_blocks: int = 0
+    conv_clamp: float | None = None
     # optimisation
     batch: int = 16
     lr_g: float = 0.0025
@@ -197,6 +202,8 @@ def _ki(arch: str) -> StyleGANConfig:
         style_mixing=0.9,
         ema_kimg=16 * 10 / 32,
         ema_rampup=0.05,
+        fp16_blocks=4,
+        conv_clamp=256.0,
         snapshot_kimg=50.0,
     )
 
@@ -222,6 +229,8 @@ def _ki_sg3(arch: str) -> StyleGANConfig:
         style_mixing=0.0,
         ema_kimg=32 * 10 / 32,
         ema_rampup=0.05,
+        fp16_blocks=4,
+        conv_clamp=256.0,
         snapshot_kimg=50.0,
     )
 
@@ -272,7 +281,13 @@ def build_generator(
     """The generator ``cfg`` describes for images of ``image_shape`` and ``c_dim`` classes."""
     if cfg.arch == "stylegan2":
         synthesis = SynthesisNetwork(
-            image_shape, cfg.w_dim, cfg.channel_base, cfg.channel_max, cfg.use_noise
+            image_shape,
+            cfg.w_dim,
+            cfg.channel_base,
+            cfg.channel_max,
+            cfg.use_noise,
+            fp16_blocks=cfg.fp16_blocks,
+            conv_clamp=cfg.conv_clamp,
         )
     elif cfg.arch == "stylegan3":
         synthesis = AliasFreeSynthesis(
@@ -284,6 +299,8 @@ def build_generator(
             num_critical=cfg.sg3_critical,
             margin=cfg.sg3_margin,
             filter_size=cfg.sg3_filter_size,
+            fp16_blocks=cfg.fp16_blocks,
+            conv_clamp=cfg.conv_clamp,
         )
     else:
         raise UserError(f"unknown StyleGAN architecture {cfg.arch!r}")
@@ -294,4 +311,12 @@ def build_discriminator(
     cfg: StyleGANConfig, image_shape: tuple[int, int, int], c_dim: int = 0
 ) -> Discriminator:
     """The discriminator ``cfg`` describes (StyleGAN2's residual D for both architectures)."""
-    return Discriminator(image_shape, cfg.channel_base, cfg.channel_max, c_dim, cfg.mbstd_group)
+    return Discriminator(
+        image_shape,
+        cfg.channel_base,
+        cfg.channel_max,
+        c_dim,
+        cfg.mbstd_group,
+        fp16_blocks=cfg.fp16_blocks,
+        conv_clamp=cfg.conv_clamp,
+    )

@@ -11,7 +11,10 @@ it runs on CPU and GPU alike:
 - separable FIR resampling (``upfirdn2d``): zero-stuffing, padding (negative pads crop),
   filtering along each axis, decimation; with a helper that computes the pads that keep
   sampling grids centred, so that any up/down factor per axis lines up exactly;
-- windowed-sinc low-pass design with a Kaiser window (StyleGAN3's filters).
+- windowed-sinc low-pass design with a Kaiser window (StyleGAN3's filters);
+- mixed precision as stylegan2-ada uses it: the highest-resolution blocks may compute in
+  float16 (parameters, styles, demodulation and the output image stay float32), and every
+  activation may be clamped to ``±conv_clamp`` so that float16 cannot overflow.
 """
 
 from __future__ import annotations
@@ -25,6 +28,35 @@ from torch import nn
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
+
+#: how a block flagged for reduced precision computes: ``auto`` (float16 on CUDA, float32
+#: elsewhere: CPU float16 convolutions are slow), ``fp16`` (always; lets tests exercise the
+#: float16 path on CPU), ``fp32`` (never)
+PRECISIONS = ("auto", "fp16", "fp32")
+
+
+def block_dtype(
+    use_fp16: bool, precision: str, device: torch.device, full: torch.dtype = torch.float32
+) -> torch.dtype:
+    """The dtype a block computes in: float16 when flagged and ``precision`` allows it, else
+    ``full`` (the dtype of its parameters)."""
+    if use_fp16 and (precision == "fp16" or (precision == "auto" and device.type == "cuda")):
+        return torch.float16
+    return full
+
+
+def set_precision(module: nn.Module, precision: str) -> None:
+    """Set ``precision`` (one of :data:`PRECISIONS`) on every block of ``module``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    for m in module.modules():
+        if hasattr(m, "use_fp16"):
+            m.precision = precision
+
+
+def clamp_activation(x: torch.Tensor, limit: float | None) -> torch.Tensor:
+    """``x`` clamped to ``±limit`` (unchanged when ``limit`` is None)."""
+    return x if limit is None else x.clamp(-limit, limit)
 
 
 def lrelu(x: torch.Tensor, gain: float = LRELU_GAIN) -> torch.Tensor:
@@ -223,6 +255,11 @@ def modulated_conv2d(
     """
     b, i, h, w = x.shape
     o = weight.shape[0]
+    if demodulate and x.dtype == torch.float16:
+        # demodulation makes the result invariant to the scale of the weight and of each
+        # sample's styles: bring both to a max of 1 so that float16 products cannot overflow
+        weight = weight / weight.abs().amax().clamp_min(1e-8)
+        styles = styles / styles.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)
     dcoefs = None
     if demodulate:
         wmod = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)
@@ -233,6 +270,7 @@ def modulated_conv2d(
         if dcoefs is not None:
             wmod = wmod * dcoefs.reshape(b, o, 1, 1, 1)
         xg = x.reshape(1, b * i, h, w)
+        wmod = wmod.to(x.dtype)
         if is_up:
             wt = wmod.flip(3, 4).transpose(1, 2).reshape(b * i, o, *weight.shape[2:])
             y = F.conv_transpose2d(xg, wt, stride=up, padding=padding, groups=b)
@@ -240,6 +278,7 @@ def modulated_conv2d(
             y = F.conv2d(xg, wmod.reshape(b * o, i, *weight.shape[2:]), padding=padding, groups=b)
         return y.reshape(b, o, y.shape[2], y.shape[3])
     x = x * styles.reshape(b, i, 1, 1).to(x.dtype)
+    weight = weight.to(x.dtype)
     if is_up:
         y = F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), stride=up, padding=padding)
     else:

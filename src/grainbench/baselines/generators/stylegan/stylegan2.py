@@ -10,6 +10,13 @@ labels, a projection onto a label embedding.
 
 Both follow an anisotropic :mod:`schedule`, so any power-of-two (H, W) works, and any number
 of image channels (grey, stereo, RGB).
+
+Mixed precision (stylegan2-ada's ``num_fp16_res`` and ``conv_clamp``): the last
+``fp16_blocks`` generator blocks and the first ``fp16_blocks`` discriminator blocks (the
+highest resolutions) compute in float16 where their ``precision`` allows it (see
+:func:`~grainbench.baselines.generators.stylegan.layers.set_precision`), and with
+``conv_clamp`` every layer's activations are clamped to ``±conv_clamp`` (scaled by the
+layer's gain). Parameters, styles, the image being accumulated and the logits stay float32.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from torch import nn
 from grainbench.baselines.generators.stylegan.layers import (
     EqualLinear,
     binomial_filter,
+    block_dtype,
     centred_pads,
+    clamp_activation,
     lrelu,
     modulated_conv2d,
     upfirdn2d,
@@ -119,9 +128,11 @@ class SynthesisLayer(nn.Module):
         up: tuple[int, int] = (1, 1),
         use_noise: bool = True,
         filter_taps: int = 4,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.up = up
+        self.conv_clamp = conv_clamp
         kh, kw = block.kernel
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kh, kw))
@@ -169,26 +180,32 @@ class SynthesisLayer(nn.Module):
                     dtype=x.dtype,
                 )
             else:
-                noise = self.noise_const
-            x = x + noise * self.noise_strength
-        return lrelu(x + self.bias.reshape(1, -1, 1, 1))
+                noise = self.noise_const.to(x.dtype)
+            x = x + noise * self.noise_strength.to(x.dtype)
+        x = lrelu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1))
+        return clamp_activation(x, self.conv_clamp)
 
 
 class ToRGB(nn.Module):
     """Modulated 1×1 convolution to image channels (no demodulation) plus a bias."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None
+    ) -> None:
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
-        """Image channels of ``x`` under style ``w``."""
+        """Image channels of ``x`` under style ``w`` (in the parameters' dtype, whatever
+        ``x``'s)."""
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
-        return x + self.bias.reshape(1, -1, 1, 1)
+        x = x.to(self.weight.dtype) + self.bias.reshape(1, -1, 1, 1)
+        return clamp_activation(x, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -202,18 +219,24 @@ class SynthesisBlock(nn.Module):
         img_channels: int,
         is_first: bool,
         use_noise: bool = True,
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.block = block
         self.is_first = is_first
+        self.use_fp16 = use_fp16
+        self.precision = "auto"
         ch = block.channels
         if is_first:
             self.const = nn.Parameter(torch.randn(ch, block.height, block.width))
             self.conv0 = None
         else:
-            self.conv0 = SynthesisLayer(in_channels, ch, w_dim, block, block.up, use_noise)
-        self.conv1 = SynthesisLayer(ch, ch, w_dim, block, (1, 1), use_noise)
-        self.torgb = ToRGB(ch, img_channels, w_dim)
+            self.conv0 = SynthesisLayer(
+                in_channels, ch, w_dim, block, block.up, use_noise, conv_clamp=conv_clamp
+            )
+        self.conv1 = SynthesisLayer(ch, ch, w_dim, block, (1, 1), use_noise, conv_clamp=conv_clamp)
+        self.torgb = ToRGB(ch, img_channels, w_dim, conv_clamp)
         self.num_conv = 1 if is_first else 2
         self.register_buffer("resample_filter", binomial_filter(4))
         uy, ux = block.up
@@ -231,12 +254,13 @@ class SynthesisBlock(nn.Module):
         fused: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``ws`` (B, num_conv + 1, w_dim): one per convolution, the last for toRGB."""
+        dtype = block_dtype(self.use_fp16, self.precision, ws.device, self.conv1.weight.dtype)
         if self.conv0 is None:
-            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, ws[:, 0], noise_mode, gen, fused)
         else:
             assert x is not None
-            x = self.conv0(x, ws[:, 0], noise_mode, gen, fused)
+            x = self.conv0(x.to(dtype), ws[:, 0], noise_mode, gen, fused)
             x = self.conv1(x, ws[:, 1], noise_mode, gen, fused)
         if img is not None:
             uy, ux = self.block.up
@@ -264,15 +288,22 @@ class SynthesisNetwork(nn.Module):
         channel_base: int,
         channel_max: int,
         use_noise: bool = True,
+        fp16_blocks: int = 0,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape
         self.image_shape = (int(c), int(h), int(w))
         self.schedule = growth_schedule(h, w, channel_base, channel_max)
+        first_fp16 = len(self.schedule) - fp16_blocks
         blocks = []
         in_ch = 0
         for i, block in enumerate(self.schedule):
-            blocks.append(SynthesisBlock(in_ch, block, w_dim, c, i == 0, use_noise))
+            blocks.append(
+                SynthesisBlock(
+                    in_ch, block, w_dim, c, i == 0, use_noise, i >= first_fp16, conv_clamp
+                )
+            )
             in_ch = block.channels
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_conv for b in self.blocks) + 1
@@ -367,8 +398,10 @@ class DConv(nn.Module):
         bias: bool = True,
         activation: str = "lrelu",
         filter_taps: int = 4,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
+        self.conv_clamp = conv_clamp
         kh, kw = kernel
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kh, kw))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -386,7 +419,8 @@ class DConv(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        """Convolve ``x``; ``gain`` scales the result before the activation."""
+        """Convolve ``x`` (in its dtype); ``gain`` scales the result before the activation
+        and the clamp (``±conv_clamp · gain``)."""
         if self.down != (1, 1):
             f = self.resample_filter
             x = upfirdn2d(
@@ -395,26 +429,45 @@ class DConv(nn.Module):
                 f if self.down[1] > 1 else None,
                 pad=self.blur_pad,
             )
-        b = self.bias if self.bias is not None else None
-        x = F.conv2d(x, self.weight * self.weight_gain, b, stride=self.down, padding=self.padding)
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        x = F.conv2d(x, w, b, stride=self.down, padding=self.padding)
         if gain != 1.0:
             x = x * gain
-        return lrelu(x) if self.activation == "lrelu" else x
+        x = lrelu(x) if self.activation == "lrelu" else x
+        return clamp_activation(x, self.conv_clamp * gain if self.conv_clamp is not None else None)
 
 
 class DiscriminatorBlock(nn.Module):
     """Residual block: conv → downsampling conv, plus a 1×1 downsampling skip, times √½."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel: tuple[int, int], down: tuple[int, int]
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int],
+        down: tuple[int, int],
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
-        self.conv0 = DConv(in_channels, in_channels, kernel)
-        self.conv1 = DConv(in_channels, out_channels, kernel, down)
-        self.skip = DConv(in_channels, out_channels, (1, 1), down, bias=False, activation="linear")
+        self.use_fp16 = use_fp16
+        self.precision = "auto"
+        self.conv0 = DConv(in_channels, in_channels, kernel, conv_clamp=conv_clamp)
+        self.conv1 = DConv(in_channels, out_channels, kernel, down, conv_clamp=conv_clamp)
+        self.skip = DConv(
+            in_channels,
+            out_channels,
+            (1, 1),
+            down,
+            bias=False,
+            activation="linear",
+            conv_clamp=conv_clamp,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Halve the resolution along the block's down axes."""
+        x = x.to(block_dtype(self.use_fp16, self.precision, x.device, self.conv0.weight.dtype))
         y = self.skip(x, gain=math.sqrt(0.5))
         x = self.conv0(x)
         x = self.conv1(x, gain=math.sqrt(0.5))
@@ -455,6 +508,8 @@ class Discriminator(nn.Module):
         mbstd_group: int = 4,
         mbstd_channels: int = 1,
         cmap_dim: int | None = None,
+        fp16_blocks: int = 0,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape
@@ -462,17 +517,27 @@ class Discriminator(nn.Module):
         self.c_dim = c_dim
         schedule = growth_schedule(h, w, channel_base, channel_max)
         top = schedule[-1]
-        self.fromrgb = DConv(c, top.channels, (1, 1))
+        # fromRGB works at the top resolution: in float16 when the first block does
+        self.use_fp16 = fp16_blocks > 0 and len(schedule) > 1
+        self.precision = "auto"
+        self.fromrgb = DConv(c, top.channels, (1, 1), conv_clamp=conv_clamp)
         blocks = []
-        for i in range(len(schedule) - 1, 0, -1):
+        for n, i in enumerate(range(len(schedule) - 1, 0, -1)):
             hi, lo = schedule[i], schedule[i - 1]
-            blocks.append(DiscriminatorBlock(hi.channels, lo.channels, hi.kernel, hi.up))
+            blocks.append(
+                DiscriminatorBlock(
+                    hi.channels, lo.channels, hi.kernel, hi.up, n < fp16_blocks, conv_clamp
+                )
+            )
         self.blocks = nn.ModuleList(blocks)
         start = schedule[0]
         ch = start.channels
         self.mbstd_group, self.mbstd_channels = mbstd_group, mbstd_channels
         self.conv = DConv(
-            ch + mbstd_channels, ch, (axis_kernel(start.height), axis_kernel(start.width))
+            ch + mbstd_channels,
+            ch,
+            (axis_kernel(start.height), axis_kernel(start.width)),
+            conv_clamp=conv_clamp,
         )
         self.fc = EqualLinear(ch * start.height * start.width, ch, activation="lrelu")
         self.cmap_dim = (cmap_dim or ch) if c_dim else 0
@@ -485,9 +550,11 @@ class Discriminator(nn.Module):
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, C, H, W) and class indices (B,) → logits (B, 1)."""
-        x = self.fromrgb(img)
+        full = self.fromrgb.weight.dtype
+        x = self.fromrgb(img.to(block_dtype(self.use_fp16, self.precision, img.device, full)))
         for block in self.blocks:
             x = block(x)
+        x = x.to(full)
         if self.mbstd_group > 1:
             x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
         x = self.conv(x)

@@ -20,7 +20,9 @@ Simplifications against the paper (stated, deliberate):
   rotation-equivariant filters, and a rotation has no meaning on a time-frequency layout);
 - Fourier frequencies are drawn uniformly in the cutoff disc (an ellipse for non-square
   targets) rather than with the paper's radial density;
-- no fp16 and no activation clamping;
+- mixed precision as in StyleGAN2 (``fp16_blocks``: the last layers compute in float16 where
+  the precision allows, ``conv_clamp``: activations clamped after the nonlinearity and at
+  toRGB); the paper's clamp sits inside its fused filtered-lrelu kernel at the same place;
 - the EMA of each layer's input magnitude is bias-corrected (as Adam's moments are), so the
   normalisation is right from the first step instead of after ~1/(1-β) steps;
 - non-square targets: every axis gets its own cutoff/rate schedule; an axis shorter than
@@ -42,7 +44,9 @@ from torch import nn
 from grainbench.baselines.generators.stylegan.layers import (
     LRELU_GAIN,
     EqualLinear,
+    block_dtype,
     centred_pads,
+    clamp_activation,
     design_lowpass,
     lrelu,
     modulated_conv2d,
@@ -187,9 +191,14 @@ class AliasFreeLayer(nn.Module):
         filter_size: int = 6,
         lrelu_upsampling: int = 2,
         magnitude_ema_beta: float = 0.999,
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.is_torgb = is_torgb
+        self.use_fp16 = use_fp16
+        self.precision = "auto"
+        self.conv_clamp = conv_clamp
         self.magnitude_ema_beta = magnitude_ema_beta
         out_j = j if is_torgb else j + 1
         ks, pads, ups, downs, up_pads, fups, fdowns = [], [], [], [], [], [], []
@@ -261,10 +270,11 @@ class AliasFreeLayer(nn.Module):
         styles = self.affine(w) * self.input_gain()
         if self.is_torgb:
             styles = styles * self.weight_gain
+        x = x.to(block_dtype(self.use_fp16, self.precision, x.device, self.weight.dtype))
         x = modulated_conv2d(x, self.weight, styles, not self.is_torgb, self.padding, fused=fused)
-        x = x + self.bias.reshape(1, -1, 1, 1)
+        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if self.is_torgb:
-            return x
+            return clamp_activation(x, self.conv_clamp)
         x = upfirdn2d(
             x,
             self.up_filter_y,
@@ -273,7 +283,7 @@ class AliasFreeLayer(nn.Module):
             pad=self.up_pad,
             gain=float(self.up[0] * self.up[1]),
         )
-        x = lrelu(x, LRELU_GAIN)
+        x = clamp_activation(lrelu(x, LRELU_GAIN), self.conv_clamp)
         return upfirdn2d(x, self.down_filter_y, self.down_filter_x, down=self.down)
 
 
@@ -293,6 +303,8 @@ class AliasFreeSynthesis(nn.Module):
         first_stopband: float = 2**2.1,
         last_stopband_rel: float = 2**0.3,
         filter_size: int = 6,
+        fp16_blocks: int = 0,
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape
@@ -314,11 +326,20 @@ class AliasFreeSynthesis(nn.Module):
                 self.plan_x,
                 j,
                 filter_size=filter_size,
+                use_fp16=j >= layers - fp16_blocks,
+                conv_clamp=conv_clamp,
             )
             for j in range(layers)
         )
         self.torgb = AliasFreeLayer(
-            w_dim, channels[-1], c, self.plan_y, self.plan_x, layers, is_torgb=True
+            w_dim,
+            channels[-1],
+            c,
+            self.plan_y,
+            self.plan_x,
+            layers,
+            is_torgb=True,
+            conv_clamp=conv_clamp,
         )
         self.num_ws = layers + 2
 
