@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from grainbench.cli import main
+from grainbench.leaderboard import entry_id
 from grainbench.runner import RunSpec, run_benchmark
 
 FAST = ["roundtrip.n_boot=200", "roundtrip.n_examples=1"]
@@ -86,6 +87,36 @@ def test_cli_writes_result_files_and_resumes(tmp_path: Path, capsys) -> None:
     assert (
         json.loads(second.out)["tasks"]["roundtrip"]["metrics"]
         == result["tasks"]["roundtrip"]["metrics"]
+    )
+
+
+def test_clip_setting_options_change_the_clips_run_folder_and_entry_id(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default run folder is relative: runs/…
+    base = RunSpec(
+        rep="dct-square",
+        data="synth-piano?n=20",
+        tasks=["roundtrip"],
+        params={"roundtrip": {"n_boot": 20, "codecs": ["float"]}},
+        progress=False,
+    )
+    own, own_dir = run_benchmark(base)
+    small, small_dir = run_benchmark(
+        RunSpec(**{**base.__dict__, "sample_rate": 8000, "n_samples": 4096})
+    )
+    assert own_dir == Path("runs/dct-square__synth-piano_n_20__seed0")
+    assert small_dir == Path("runs/dct-square__synth-piano_n_20__8000Hz-4096__seed0")
+    assert (own["dataset"]["sample_rate"], own["dataset"]["n_samples"]) == (16000, 16384)
+    assert (small["dataset"]["sample_rate"], small["dataset"]["n_samples"]) == (8000, 4096)
+    assert small["representation"]["image_shape"] == [1, 64, 64]
+    assert small["dataset"]["fingerprint"] != own["dataset"]["fingerprint"]
+    assert entry_id(own) == "dct-square__synth-piano_n_20__seed0"
+    assert entry_id(small) == "dct-square__synth-piano_n_20__8000Hz-4096__seed0"
+    # an impossible setting is a user error before anything runs
+    assert (
+        main(["run", "--rep", "dct-square", "--data", "synth-piano?n=20", "--sample-rate", "0"])
+        == 2
     )
 
 

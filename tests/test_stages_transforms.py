@@ -29,6 +29,7 @@ from grainbench.stages.tf import (
     triangular_filterbank,
     window,
 )
+from grainbench.stages.transforms import dct2_ortho, idct2_ortho
 
 F32 = dict(rtol=1e-4, atol=2e-5)  # float32 transforms of unit-variance data
 
@@ -51,6 +52,31 @@ def test_dct_matches_scipy_and_inverts() -> None:
     np.testing.assert_allclose(y[:, :, 0].numpy(), ref, **F32)
     back = DCT().inverse(torch.from_numpy(ref).unsqueeze(2))
     np.testing.assert_allclose(back.numpy(), x.numpy(), **F32)
+
+
+@pytest.mark.parametrize("n", [4, 6, 16, 1000, 65536, 5, 7, 513])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dct_routes_match_scipy_for_every_length(n: int, dtype: torch.dtype) -> None:
+    # even lengths take the half-size real-FFT route, odd ones the complex-FFT route
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(3, 2, n, generator=g, dtype=dtype)
+    tol = {"rtol": 0, "atol": 2e-6} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-12}
+    ref = scipy.fft.dct(x.double().numpy(), type=2, norm="ortho", axis=-1)
+    y = dct2_ortho(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    np.testing.assert_allclose(y.double().numpy(), ref, **tol)
+    back = idct2_ortho(torch.from_numpy(ref).to(dtype))
+    np.testing.assert_allclose(back.double().numpy(), x.double().numpy(), **tol)
+    # strided input (as the MDCT and MFCC stages pass it) gives the same numbers
+    xt = x.transpose(0, 2).contiguous().transpose(0, 2)
+    torch.testing.assert_close(dct2_ortho(xt), y)
+
+
+@pytest.mark.parametrize("n", [8, 9])
+def test_dct_routes_are_differentiable(n: int) -> None:
+    x = torch.randn(2, n, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(dct2_ortho, (x,))
+    assert torch.autograd.gradcheck(idct2_ortho, (x,))
 
 
 def test_fft_packing_matches_numpy_rfft() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from grainbench import results
+from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
 from grainbench.metrics.catalog import CATALOG
 from grainbench.registry import TASKS
@@ -59,10 +60,26 @@ def slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
 
 
+def _own_setting(spec: str) -> tuple[int, int] | None:
+    """The dataset's own (sample rate, samples), or None when the spec cannot be planned here
+    (e.g. a folder dataset submitted from another machine)."""
+    try:
+        sr, n, _ = dataset_defaults(spec)
+    except UserError:
+        return None
+    return sr, n
+
+
 def entry_id(result: dict[str, Any]) -> str:
-    """``<rep>__<dataset>[__<generator>]__seed<N>``, the folder name of a result's entry."""
+    """``<rep>__<dataset>[__<rate>Hz-<samples>][__<generator>]__seed<N>``, the folder name of
+    a result's entry; the clip setting appears when it is not the dataset's own."""
     gen = (result.get("generator") or {}).get("spec")
-    parts = [result["representation"]["name"], result["dataset"]["spec"]]
+    ds = result["dataset"]
+    parts = [result["representation"]["name"], ds["spec"]]
+    setting = (ds.get("sample_rate"), ds.get("n_samples"))
+    own = _own_setting(ds["spec"])
+    if own is not None and setting != own:
+        parts.append(f"{setting[0]}Hz-{setting[1]}")
     if gen:
         parts.append(gen)
     return "__".join(slug(p) for p in parts) + f"__seed{result['seed']}"

@@ -75,6 +75,8 @@ class RunSpec:
 
     rep: str
     data: str = "piano-c3"
+    sample_rate: int | None = None  # None: the dataset's own
+    n_samples: int | None = None  # None: the dataset's own
     tasks: list[str] = field(default_factory=list)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
@@ -87,16 +89,30 @@ class RunSpec:
 
 
 def default_run_dir(spec: RunSpec, rep_name: str) -> Path:
-    """``runs/<rep>__<dataset>__seed<N>``: stable, so that a rerun resumes."""
+    """``runs/<rep>__<dataset>[__<rate>Hz-<samples>][__<gen>]__seed<N>``: stable, so that a
+    rerun resumes (the setting appears when it is not the dataset's own)."""
     safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s)  # noqa: E731
     gen = f"__{safe(spec.gen)}" if spec.gen else ""
-    return Path("runs") / f"{safe(rep_name)}__{safe(spec.data)}{gen}__seed{spec.seed}"
+    setting = ""
+    if spec.sample_rate is not None or spec.n_samples is not None:
+        sr, n, _ = dataset_defaults(spec.data)
+        sr = spec.sample_rate if spec.sample_rate is not None else sr
+        n = spec.n_samples if spec.n_samples is not None else n
+        setting = f"__{sr}Hz-{n}"
+    return Path("runs") / f"{safe(rep_name)}__{safe(spec.data)}{setting}{gen}__seed{spec.seed}"
 
 
 def prepare(spec: RunSpec) -> tuple[Representation, Any]:
     """Load the representation at the dataset's setting, the dataset at the representation's,
     and fit the representation on the training clips."""
+    for option, value in (("--sample-rate", spec.sample_rate), ("--n-samples", spec.n_samples)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise UserError(f"{option} must be a positive integer, got {value!r}")
     sr, n, _ = dataset_defaults(spec.data)
+    sr = spec.sample_rate if spec.sample_rate is not None else sr
+    n = spec.n_samples if spec.n_samples is not None else n
     rep = load_representation(spec.rep, sample_rate=sr, n_samples=n)
     dataset = load_dataset(
         spec.data,

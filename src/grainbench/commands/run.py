@@ -21,6 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data", default="piano-c3", help="dataset spec (default: piano-c3)")
     parser.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        help="clip sample rate (default: the dataset's own; StyleGAN's cpu config: 16000)",
+    )
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="samples per clip (default: the dataset's own; StyleGAN's cpu config: 16384)",
+    )
+    parser.add_argument(
         "--task", default="", help="comma-separated tasks (default: the standard set)"
     )
     parser.add_argument(
@@ -71,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     spec = RunSpec(
         rep=args.rep,
         data=args.data,
+        sample_rate=args.sample_rate,
+        n_samples=args.n_samples,
         tasks=[t.strip() for t in args.task.split(",") if t.strip()],
         params=parse_params(args.param),
         seed=args.seed,

@@ -88,11 +88,13 @@ class Compand(Stage):
         v = self._select(x)
         if self.kind == "linear":
             return self._merge(x, v / self.scale)
-        ops: list[tuple[Any, ...]] = [("div", self.scale)]
         if self.kind == "power":
-            ops.append(("pow", self.power))
+            ops: list[tuple[Any, ...]] = [("div", self.scale), ("pow", self.power)]
         else:
-            ops += [("mul", self.mu), ("log1p",), ("div", math.log1p(self.mu))]
+            # μ/s in one multiply: one pass fewer over the clip than dividing, then scaling
+            # (a float64 scalar, so float64 inputs keep full precision)
+            gain = self.mu / self.scale.double()
+            ops = [("mul", gain), ("log1p",), ("mul", 1.0 / math.log1p(self.mu))]
         return self._merge(x, self._chain(v.abs(), [*ops, ("copysign", v)]))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
@@ -101,10 +103,10 @@ class Compand(Stage):
         if self.kind == "linear":
             return self._merge(y, v * self.scale)
         if self.kind == "power":
-            ops: list[tuple[Any, ...]] = [("pow", 1.0 / self.power)]
+            ops: list[tuple[Any, ...]] = [("pow", 1.0 / self.power), ("mul", self.scale)]
         else:
-            ops = [("mul", math.log1p(self.mu)), ("expm1",), ("div", self.mu)]
-        return self._merge(y, self._chain(v.abs(), [*ops, ("copysign", v), ("mul", self.scale)]))
+            ops = [("mul", math.log1p(self.mu)), ("expm1",), ("mul", self.scale.double() / self.mu)]
+        return self._merge(y, self._chain(v.abs(), [*ops, ("copysign", v)]))
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results (including the fitted scale)."""

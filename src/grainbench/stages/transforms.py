@@ -14,12 +14,79 @@ import torch
 from grainbench.stages.base import Stage
 
 
+def _dct_twists(
+    n: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quarter-sample phase twists of the real-FFT DCT route for an even length ``n`` (cached).
+
+    ``twist`` (bins 0…n/2) turns the real FFT of the Makhoul-reordered signal into DCT-II
+    coefficients, with the orthonormal scale folded in; ``untwist`` is its DCT-III
+    counterpart (see :func:`idct2_ortho`).
+    """
+    key = (n, dtype, str(device))
+    if key not in _DCT_TWISTS:
+        k = torch.arange(n // 2 + 1, dtype=torch.float64)
+        phase = math.pi * k / (2 * n)
+        gain = torch.full_like(k, math.sqrt(2.0 / n))
+        gain[0] = math.sqrt(1.0 / n)
+        ungain = torch.full_like(k, math.sqrt(n / 2.0))
+        ungain[0] = math.sqrt(float(n))
+        cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        _DCT_TWISTS[key] = (
+            torch.polar(gain, -phase).to(device=device, dtype=cdtype),
+            torch.polar(ungain, -phase).to(device=device, dtype=cdtype),
+        )
+    return _DCT_TWISTS[key]
+
+
+_DCT_TWISTS: dict[tuple[int, torch.dtype, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _real_fft_route(t: torch.Tensor) -> bool:
+    """Whether the half-size real-FFT route applies (even length ≥ 4, real float input)."""
+    n = t.shape[-1]
+    return n % 2 == 0 and n >= 4 and t.dtype in (torch.float32, torch.float64)
+
+
 def dct2_ortho(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal DCT-II along the last axis (scipy.fft.dct(x, type=2, norm="ortho")).
 
-    Makhoul's method: reorder to even samples then reversed odd samples, one complex FFT,
-    and a quarter-sample phase twist.
+    Makhoul's method: reorder to even samples then reversed odd samples, one FFT, and a
+    quarter-sample phase twist. For even lengths the FFT is a real one (half the work of
+    a complex one): coefficient k ≤ n/2 is the real part of twisted bin k, and coefficient
+    n − k minus its imaginary part.
     """
+    if not _real_fft_route(x):
+        return _dct2_ortho_complex(x)
+    half = x.shape[-1] // 2
+    twist, _ = _dct_twists(x.shape[-1], x.dtype, x.device)
+    v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
+    spec = torch.fft.rfft(v, dim=-1) * twist
+    return torch.cat([spec.real, -spec.imag[..., 1:half].flip(-1)], dim=-1)
+
+
+def idct2_ortho(y: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`dct2_ortho` (the orthonormal DCT-III), by the same FFT route.
+
+    For even lengths: ``U_k = (y_k + i·y_{n−k})·conj(twist_k)`` (``y_n := 0``) is the
+    conjugate of the reordered signal's half spectrum, so its inverse real FFT is that
+    signal reversed in time (``u[j] = v[−j mod n]``), which the final reordering absorbs.
+    """
+    if not _real_fft_route(y):
+        return _idct2_ortho_complex(y)
+    n = y.shape[-1]
+    half = n // 2
+    _, untwist = _dct_twists(n, y.dtype, y.device)
+    zero = torch.zeros_like(y[..., :1])
+    imag = torch.cat([zero, y[..., half:].flip(-1)], dim=-1)
+    u = torch.fft.irfft(torch.complex(y[..., : half + 1], imag) * untwist, n=n, dim=-1)
+    # x[2m] = v[m] = u[−m mod n], x[2m+1] = v[n−1−m] = u[m+1]
+    even = torch.cat([u[..., :1], u[..., half + 1 :].flip(-1)], dim=-1)
+    return torch.stack([even, u[..., 1 : half + 1]], dim=-1).flatten(-2)
+
+
+def _dct2_ortho_complex(x: torch.Tensor) -> torch.Tensor:
+    """:func:`dct2_ortho` for any length, through one complex FFT of the reordered signal."""
     n = x.shape[-1]
     v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
     spec = torch.fft.fft(v, dim=-1)
@@ -30,8 +97,8 @@ def dct2_ortho(x: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def idct2_ortho(y: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`dct2_ortho` (the orthonormal DCT-III), by the same FFT route."""
+def _idct2_ortho_complex(y: torch.Tensor) -> torch.Tensor:
+    """:func:`idct2_ortho` for any length, through one complex inverse FFT."""
     n = y.shape[-1]
     k = torch.arange(n, device=y.device, dtype=y.dtype)
     z = y * math.sqrt(n / 2.0)
