@@ -34,6 +34,7 @@ from grainbench.baselines.generators.stylegan.train import (
     load_generator,
 )
 from grainbench.errors import UserError
+from grainbench.plugins import load_generator as load_plugin_generator
 from grainbench.registry import GENERATORS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -153,6 +154,16 @@ def test_generator_protocol_conditional_and_registry() -> None:
     )
     single.fit(_images(8, (2, 8, 32)), np.full(8, 48))  # one pitch: unconditional
     assert single.classes is None and single.sample(2).shape == (2, 2, 8, 32)
+
+
+def test_run_progress_setting_reaches_the_stylegan_generator() -> None:
+    # `grainbench run --no-progress` must silence the training bar too; a user's
+    # --gen-opt progress=… wins; generators without a progress option are unaffected
+    quiet = load_plugin_generator("stylegan3", (1, 16, 16), show_progress=False, config="tiny")
+    assert quiet.progress is False
+    loud = load_plugin_generator("stylegan2", (1, 16, 16), show_progress=False, progress=True)
+    assert loud.progress is True
+    assert load_plugin_generator("gmm", (1, 16, 16), show_progress=False) is not None
 
 
 # ----------------------------------------------------------------------------- DDP

@@ -197,10 +197,14 @@ def load_representation(
     return Representation(factory(sample_rate=sample_rate, n_samples=n_samples), spec, code_hash())
 
 
-def load_generator(spec: str, image_shape: tuple[int, ...], **options: Any) -> Any:
+def load_generator(
+    spec: str, image_shape: tuple[int, ...], show_progress: bool | None = None, **options: Any
+) -> Any:
     """A built-in generator name (``factory(image_shape, **options)``) or ``file.py:Class``.
 
-    The generator must have callable ``fit`` and ``sample`` (SPEC section 2).
+    ``show_progress`` is handed, as ``progress``, to a built-in factory that takes one
+    (unless ``options`` set ``progress``). The generator must have callable ``fit`` and ``sample`` (SPEC
+    section 2).
     """
     if _is_file_spec(spec):
         cls, _ = load_class_from_file(spec)
@@ -210,7 +214,10 @@ def load_generator(spec: str, image_shape: tuple[int, ...], **options: Any) -> A
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"generator {spec}: constructor raised {_one_line(exc)}") from None
     else:
-        gen = GENERATORS.get(spec)(tuple(image_shape), **options)
+        factory = GENERATORS.get(spec)
+        if show_progress is not None and "progress" in inspect.signature(factory).parameters:
+            options = {"progress": show_progress, **options}
+        gen = factory(tuple(image_shape), **options)
     for meth in ("fit", "sample"):
         if not callable(getattr(gen, meth, None)):
             raise UserError(f"generator {spec}: missing method {meth}()")

@@ -150,7 +150,9 @@ def run_benchmark(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     generator = None
     if spec.gen:
-        generator = load_generator(spec.gen, rep.image_shape, **spec.gen_options)
+        generator = load_generator(
+            spec.gen, rep.image_shape, show_progress=spec.progress, **spec.gen_options
+        )
     elif "generation" in task_objs:
         raise UserError("the generation task needs a generator: add --gen gmm|oracle|FILE.py:Class")
     progress = make_progress(spec.progress)

@@ -203,13 +203,17 @@ class StyleGANGenerator:
         }
 
 
-def stylegan2_factory(image_shape: tuple[int, ...], **options: Any) -> StyleGANGenerator:
-    """Registry factory for ``stylegan2``."""
+def stylegan2_factory(
+    image_shape: tuple[int, ...], progress: bool = True, **options: Any
+) -> StyleGANGenerator:
+    """Registry factory for ``stylegan2`` (``progress``: a training progress bar on stderr)."""
     options.setdefault("arch", "stylegan2")
-    return StyleGANGenerator(image_shape, **options)
+    return StyleGANGenerator(image_shape, progress=progress, **options)
 
 
-def stylegan3_factory(image_shape: tuple[int, ...], **options: Any) -> StyleGANGenerator:
-    """Registry factory for ``stylegan3``."""
+def stylegan3_factory(
+    image_shape: tuple[int, ...], progress: bool = True, **options: Any
+) -> StyleGANGenerator:
+    """Registry factory for ``stylegan3`` (``progress``: a training progress bar on stderr)."""
     options.setdefault("arch", "stylegan3")
-    return StyleGANGenerator(image_shape, **options)
+    return StyleGANGenerator(image_shape, progress=progress, **options)
