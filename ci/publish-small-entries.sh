@@ -6,7 +6,7 @@
 #
 # usage: ci/publish-small-entries.sh [ENTRIES_DIR [BOARD_DIR]]
 #        (default: leaderboards/entries and leaderboards)
-# environment: GRAINBENCH (default: grainbench), PYTHON (default: python),
+# environment: GRAINBENCH (default: grainbench),
 #   RUNS (where the runs go; default: runs/small-entries)
 # Run it from the repository root after a change that moves the numbers on purpose (a new
 # suite version, a changed dataset or task), and commit the entries with the change.
@@ -15,22 +15,10 @@ set -euo pipefail
 entries="${1:-leaderboards/entries}"
 board="${2:-leaderboards}"
 gb="${GRAINBENCH:-grainbench}"
-py="${PYTHON:-python}"
 runs="${RUNS:-runs/small-entries}"
 data="synth-piano"
 
-reps="$("$py" - <<'PY'
-from grainbench.data import dataset_defaults
-from grainbench.plugins import load_representation
-from grainbench.registry import REPRESENTATIONS
-
-sr, n, ch = dataset_defaults("synth-piano")
-for entry in REPRESENTATIONS.entries():
-    rep = load_representation(entry.name, sample_rate=sr, n_samples=n)
-    if (rep.sample_rate, rep.n_samples, rep.n_channels) == (sr, n, ch):
-        print(entry.name)
-PY
-)"
+reps="$("$gb" list --reps-for "$data")"
 
 for rep in $reps; do
     echo "=== $rep"

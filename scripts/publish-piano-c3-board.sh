@@ -7,7 +7,7 @@
 # as an entry (replacing an old one) and the board is rendered.
 #
 # usage: scripts/publish-piano-c3-board.sh [ENTRIES_DIR [BOARD_DIR]]
-# environment: GRAINBENCH (default: grainbench), PYTHON (default: python),
+# environment: GRAINBENCH (default: grainbench),
 #   RUNS (default: runs/piano-c3-board), REPS (default: every setting-following built-in),
 #   GEN_REPS (default: "dct-square stft-magif waveform-square"; empty: no generation),
 #   RUN_ARGS (extra `grainbench run` options for the standard tasks), THREADS (default: 1)
@@ -24,24 +24,12 @@ set -euo pipefail
 entries="${1:-leaderboards/entries}"
 board="${2:-leaderboards}"
 gb="${GRAINBENCH:-grainbench}"
-py="${PYTHON:-python}"
 runs="${RUNS:-runs/piano-c3-board}"
 threads="${THREADS:-1}"
 data="piano-c3"
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 
-reps="${REPS:-$("$py" - <<'PY'
-from grainbench.data import dataset_defaults
-from grainbench.plugins import load_representation
-from grainbench.registry import REPRESENTATIONS
-
-sr, n, ch = dataset_defaults("piano-c3")
-for entry in REPRESENTATIONS.entries():
-    rep = load_representation(entry.name, sample_rate=sr, n_samples=n)
-    if (rep.sample_rate, rep.n_samples, rep.n_channels) == (sr, n, ch):
-        print(entry.name)
-PY
-)}"
+reps="${REPS:-$("$gb" list --reps-for "$data")}"
 gen_reps="${GEN_REPS-dct-square stft-magif waveform-square}"
 read -r -a run_args <<< "${RUN_ARGS:-}"
 

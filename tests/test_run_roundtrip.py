@@ -192,6 +192,15 @@ def test_list_shows_builtins(capsys) -> None:
         assert name in out
 
 
+def test_list_reps_for_a_dataset_names_those_that_keep_its_setting(capsys) -> None:
+    assert main(["list", "--reps-for", "synth-piano"]) == 0
+    names = capsys.readouterr().out.split()
+    assert "dct-square" in names and "stft-magif" in names
+    # dct-stereo-2ch makes two channels of a mono dataset's clips: not the setting
+    assert "dct-stereo-2ch" not in names and all(" " not in n for n in names)
+    assert main(["list", "--reps-for", "no-such-data"]) == 2
+
+
 def test_folder_dataset_reports_each_file(tmp_path: Path, capsys) -> None:
     """A corrupt, a 48 kHz stereo, a silent and a too-short file: the run goes on and says
     what it did with each."""
