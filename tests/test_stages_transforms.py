@@ -10,7 +10,7 @@ import scipy.fft
 import scipy.signal
 import torch
 
-from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform
+from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform, tf
 from grainbench.stages.parametric import HarmonicNoise, yin_f0
 from grainbench.stages.tf import (
     CQT,
@@ -22,8 +22,11 @@ from grainbench.stages.tf import (
     MagIF,
     frame_circular,
     hz_to_mel,
+    irfft_isometric,
+    istft,
     mel_to_hz,
     overlap_add_circular,
+    rfft_isometric,
     stft,
     tight_window,
     triangular_filterbank,
@@ -126,6 +129,212 @@ def test_circular_framing_and_overlap_add_are_adjoint() -> None:
 
 
 # --- STFT and magnitude / IF -------------------------------------------------------------------
+
+
+# the fast framing / overlap-add / STFT paths against plain references (modular indexing,
+# explicit loops, explicit bin weights): (N, size, hop) with size = 2·hop, 4·hop and N
+FRAMINGS = [(64, 16, 8), (64, 32, 8), (96, 48, 12), (32, 32, 8), (48, 24, 12)]
+
+
+def _frame_index(n: int, size: int, hop: int) -> torch.Tensor:
+    t = torch.arange(n // hop)[:, None]
+    m = torch.arange(size)[None, :]
+    return (t * hop - size // 2 + m) % n
+
+
+def _overlap_add_loops(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    t_count, size = frames.shape[-2:]
+    n = t_count * hop
+    out = torch.zeros(*frames.shape[:-2], n, dtype=frames.dtype)
+    for t in range(t_count):
+        for m in range(size):
+            out[..., (t * hop - size // 2 + m) % n] += frames[..., t, m]
+    return out
+
+
+def _bin_weights(n_bins: int) -> torch.Tensor:
+    d = torch.full((n_bins,), math.sqrt(2.0), dtype=torch.float64)
+    d[0] = d[-1] = 1.0
+    return d
+
+
+def _stft_reference(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
+    """Complex ``(…, L/2 + 1, T)`` from the definition, in float64."""
+    size = win.shape[-1]
+    frames = x.double()[..., _frame_index(x.shape[-1], size, hop)] * win.double()
+    spec = torch.fft.rfft(frames, dim=-1, norm="ortho") * _bin_weights(size // 2 + 1)
+    return spec.transpose(-1, -2)
+
+
+def _istft_reference(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
+    """The adjoint of :func:`_stft_reference`, written out: weights, real DC and Nyquist,
+    inverse FFT, window, overlap-add by loops."""
+    size = win.shape[-1]
+    rows = spec.transpose(-1, -2).to(torch.complex128) / _bin_weights(size // 2 + 1)
+    rows[..., 0] = rows[..., 0].real.to(rows.dtype)
+    rows[..., -1] = rows[..., -1].real.to(rows.dtype)
+    frames = torch.fft.irfft(rows, n=size, dim=-1, norm="ortho") * win.double()
+    return _overlap_add_loops(frames, hop)
+
+
+def _random_spec(*shape: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.complex(
+        torch.randn(*shape, generator=g, dtype=torch.float64),
+        torch.randn(*shape, generator=g, dtype=torch.float64),
+    )
+
+
+def _win_name(size: int, hop: int) -> str:
+    return "sine" if size == 2 * hop else "hann"  # Hann² is not constant at 50 % overlap
+
+
+def _tight(size: int, hop: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return torch.tensor(tight_window(window(_win_name(size, hop), size), hop), dtype=dtype)
+
+
+@pytest.mark.parametrize(("n", "size", "hop"), FRAMINGS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_framing_matches_modular_indexing(
+    n: int, size: int, hop: int, dtype: torch.dtype
+) -> None:
+    x = _noise(3, 2, n, seed=n + size).to(dtype)
+    framed = frame_circular(x, size, hop)
+    assert framed.shape == (3, 2, n // hop, size) and framed.dtype == dtype
+    torch.testing.assert_close(framed, x[..., _frame_index(n, size, hop)], rtol=0, atol=0)
+    frames = _noise(3, 2, n // hop, size, seed=hop).to(dtype)
+    ref = _overlap_add_loops(frames.double(), hop)
+    tol = {"rtol": 0, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-12}
+    torch.testing.assert_close(overlap_add_circular(frames, hop).double(), ref, **tol)
+    # one leading dimension, and none
+    torch.testing.assert_close(frame_circular(x[0, 0], size, hop), framed[0, 0], rtol=0, atol=0)
+    torch.testing.assert_close(overlap_add_circular(frames[0, 0], hop).double(), ref[0, 0], **tol)
+
+
+@pytest.mark.parametrize(("n", "size", "hop"), FRAMINGS)
+def test_fast_framing_and_overlap_add_are_adjoint_float64(n: int, size: int, hop: int) -> None:
+    x = _noise(3, 2, n, seed=1).double()
+    frames = _noise(3, 2, n // hop, size, seed=2).double()
+    lhs = (frame_circular(x, size, hop) * frames).sum()
+    rhs = (x * overlap_add_circular(frames, hop)).sum()
+    assert float(lhs) == pytest.approx(float(rhs), rel=1e-12)
+
+
+def test_framing_rejects_bad_shapes_and_returns_new_frames() -> None:
+    x = _noise(2, 64)
+    for size, hop in ((24, 8), (32, 6), (128, 32)):  # odd multiple, hop ∤ N, longer than N
+        with pytest.raises(ValueError):
+            frame_circular(x, size, hop)
+        with pytest.raises(ValueError):
+            stft(x, torch.ones(size), hop)
+    framed = frame_circular(x, 32, 8)  # a new tensor: writing to it changes nothing else
+    framed[0, 0, 0] = 100.0
+    assert float(framed[0, 7, 8]) == float(x[0, 48]) != 100.0 and float(x.abs().max()) < 100.0
+
+
+@pytest.mark.parametrize("n", [16, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_isometric_rfft_matches_explicit_weights(n: int, dtype: torch.dtype) -> None:
+    x = _noise(3, 2, n, seed=n).to(dtype)
+    spec = rfft_isometric(x)
+    ref = torch.fft.rfft(x.double(), norm="ortho") * _bin_weights(n // 2 + 1)
+    tol = {"rtol": 0, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-12}
+    torch.testing.assert_close(spec.to(torch.complex128), ref, **tol)
+    assert float((spec.abs() ** 2).sum()) == pytest.approx(float((x.double() ** 2).sum()))
+    # the inverse is the adjoint: the DC and Nyquist imaginary parts are dropped
+    s = _random_spec(3, 2, n // 2 + 1, seed=n).to(spec.dtype)
+    back = irfft_isometric(s, n)
+    rows = s.to(torch.complex128) / _bin_weights(n // 2 + 1)
+    rows[..., 0], rows[..., -1] = (
+        rows[..., 0].real.to(rows.dtype),
+        rows[..., -1].real.to(rows.dtype),
+    )
+    torch.testing.assert_close(back.double(), torch.fft.irfft(rows, n=n, norm="ortho"), **tol)
+    xd, sd = x.double(), s.to(torch.complex128)
+    lhs = (torch.conj(rfft_isometric(xd)) * sd).real.sum()
+    assert float(lhs) == pytest.approx(float((xd * irfft_isometric(sd, n)).sum()), rel=1e-10)
+    torch.testing.assert_close(irfft_isometric(rfft_isometric(x), n), x, **tol)
+
+
+@pytest.mark.parametrize(("n", "size", "hop"), FRAMINGS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_stft_matches_its_definition(n: int, size: int, hop: int, dtype: torch.dtype) -> None:
+    win = _tight(size, hop, dtype)
+    x = _noise(3, 2, n, seed=size + hop).to(dtype)
+    tol = {"rtol": 0, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-12}
+    spec = stft(x, win, hop)
+    assert spec.shape == (3, 2, size // 2 + 1, n // hop)
+    ref = _stft_reference(x, win, hop)
+    torch.testing.assert_close(spec.to(torch.complex128), ref, **tol)
+    s = _random_spec(3, 2, size // 2 + 1, n // hop, seed=n).to(spec.dtype)
+    torch.testing.assert_close(istft(s, win, hop).double(), _istft_reference(s, win, hop), **tol)
+    torch.testing.assert_close(istft(spec, win, hop), x, **tol)
+    # the stage: row 0 = DC + i·Nyquist, rows k ≥ 1 = bin k, as (real, imaginary) planes
+    stage = STFT(size, hop, _win_name(size, hop)).to(dtype)
+    stage.win = win  # the float64 stage would otherwise hold the float32-rounded window
+    planes = stage(x)
+    assert planes.shape == (3, 2, 2, size // 2, n // hop) and planes.dtype == dtype
+    packed = ref[..., :-1, :].clone()
+    packed[..., 0, :] = torch.complex(ref[..., 0, :].real, ref[..., -1, :].real)
+    torch.testing.assert_close(planes[:, :, 0].double(), packed.real, **tol)
+    torch.testing.assert_close(planes[:, :, 1].double(), packed.imag, **tol)
+    y = _noise(3, 2, 2, size // 2, n // hop, seed=7).to(dtype)
+    unpacked = torch.zeros(3, 2, size // 2 + 1, n // hop, dtype=torch.complex128)
+    unpacked[..., 1:-1, :] = torch.complex(y[:, :, 0, 1:], y[:, :, 1, 1:]).to(torch.complex128)
+    unpacked[..., 0, :], unpacked[..., -1, :] = y[:, :, 0, 0].double(), y[:, :, 1, 0].double()
+    ref_back = _istft_reference(unpacked, win, hop)
+    torch.testing.assert_close(stage.inverse(y).double(), ref_back, **tol)
+    torch.testing.assert_close(stage.inverse(planes), x, **tol)
+
+
+@pytest.mark.parametrize(("n", "size", "hop"), FRAMINGS)
+def test_fast_stft_is_parseval_and_adjoint_float64(n: int, size: int, hop: int) -> None:
+    win = _tight(size, hop)
+    x = _noise(3, 2, n, seed=3).double()
+    spec = stft(x, win, hop)
+    assert float((spec.abs() ** 2).sum()) == pytest.approx(float((x**2).sum()), rel=1e-12)
+    # <stft(x), S> = <x, istft(S)> for any S (DC and Nyquist imaginary parts included)
+    s = _random_spec(3, 2, size // 2 + 1, n // hop, seed=4)
+    lhs = (torch.conj(spec) * s).real.sum()
+    assert float(lhs) == pytest.approx(float((x * istft(s, win, hop)).sum()), rel=1e-12)
+    stage = STFT(size, hop, _win_name(size, hop)).double()
+    stage.win = win
+    y = _noise(3, 2, 2, size // 2, n // hop, seed=5).double()
+    lhs = (stage(x) * y).sum()
+    assert float(lhs) == pytest.approx(float((x * stage.inverse(y)).sum()), rel=1e-12)
+
+
+def test_stft_stage_batches_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, size, hop = 256, 64, 16
+    x = _noise(5, 3, n, seed=11)
+    stage = STFT(size, hop)
+    whole, back = stage(x), stage.inverse(stage(x))
+    monkeypatch.setattr(tf, "_CHUNK_FRAME_SAMPLES", 2 * n // hop * size)  # 2 clips a pass
+    assert stage._chunk(15, n, x.device) == 2
+    torch.testing.assert_close(stage(x), whole, rtol=0, atol=0)
+    torch.testing.assert_close(stage.inverse(whole), back, rtol=0, atol=0)
+    # any leading shape
+    torch.testing.assert_close(stage(x[0, 0]), whole[0, 0], rtol=0, atol=0)
+    torch.testing.assert_close(stage.inverse(whole[0, 0]), back[0, 0], rtol=0, atol=0)
+
+
+def test_fast_paths_are_differentiable(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, size, hop = 32, 16, 4
+    win = _tight(size, hop)
+    x = torch.randn(2, n, dtype=torch.float64, requires_grad=True)
+    frames = torch.randn(2, n // hop, size, dtype=torch.float64, requires_grad=True)
+    s = _random_spec(2, size // 2 + 1, n // hop, seed=1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: frame_circular(v, size, hop), (x,))
+    assert torch.autograd.gradcheck(lambda f: overlap_add_circular(f, hop), (frames,))
+    assert torch.autograd.gradcheck(lambda v: stft(v, win, hop), (x,))
+    assert torch.autograd.gradcheck(lambda c: istft(c, win, hop), (s,))
+    assert torch.autograd.gradcheck(rfft_isometric, (x,))
+    assert torch.autograd.gradcheck(lambda c: irfft_isometric(c, n), (s[..., 0],))
+    monkeypatch.setattr(tf, "_CHUNK_FRAME_SAMPLES", 1)  # one clip a pass
+    stage = STFT(size, hop).double()
+    y = torch.randn(2, 2, size // 2, n // hop, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(stage, (x,))
+    assert torch.autograd.gradcheck(stage.inverse, (y,))
 
 
 def test_stft_matches_scipy_signal_stft() -> None:

