@@ -304,18 +304,24 @@ def test_fast_stft_is_parseval_and_adjoint_float64(n: int, size: int, hop: int) 
     assert float(lhs) == pytest.approx(float((x * stage.inverse(y)).sum()), rel=1e-12)
 
 
-def test_stft_stage_batches_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stages_batch_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     n, size, hop = 256, 64, 16
     x = _noise(5, 3, n, seed=11)
-    stage = STFT(size, hop)
+    stage, mdct = STFT(size, hop), MDCT(hop)
     whole, back = stage(x), stage.inverse(stage(x))
+    coeffs, mdct_back = mdct(x), mdct.inverse(mdct(x))
+    assert coeffs.shape == (5, 3, 1, hop, n // hop)
     monkeypatch.setattr(tf, "_CHUNK_FRAME_SAMPLES", 2 * n // hop * size)  # 2 clips a pass
-    assert stage._chunk(15, n, x.device) == 2
+    assert tf._clips_per_pass(15, n // hop * size, x.device) == 2
     torch.testing.assert_close(stage(x), whole, rtol=0, atol=0)
     torch.testing.assert_close(stage.inverse(whole), back, rtol=0, atol=0)
+    torch.testing.assert_close(mdct(x), coeffs, rtol=0, atol=0)
+    torch.testing.assert_close(mdct.inverse(coeffs), mdct_back, rtol=0, atol=0)
     # any leading shape
     torch.testing.assert_close(stage(x[0, 0]), whole[0, 0], rtol=0, atol=0)
     torch.testing.assert_close(stage.inverse(whole[0, 0]), back[0, 0], rtol=0, atol=0)
+    torch.testing.assert_close(mdct(x[0]), coeffs[0], rtol=0, atol=0)
+    torch.testing.assert_close(mdct.inverse(coeffs[0]), mdct_back[0], rtol=0, atol=0)
 
 
 def test_fast_paths_are_differentiable(monkeypatch: pytest.MonkeyPatch) -> None:
