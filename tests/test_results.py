@@ -54,6 +54,35 @@ def _fake_result() -> dict:
     }
 
 
+def test_git_dirty_tells_whether_the_source_differs_from_the_commit(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    assert results.git_dirty(tmp_path) is None  # not a checkout
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("x = 1\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
+    assert results.git_commit(pkg) and results.git_dirty(pkg) is False
+    (pkg / "a.py").write_text("x = 2\n")
+    assert results.git_dirty(pkg) is True
+    git("checkout", "--", ".")
+    (pkg / "new.py").write_text("")  # an untracked source file counts too
+    assert results.git_dirty(pkg) is True
+    (tmp_path / "outside.txt").write_text("")
+    (pkg / "new.py").unlink()
+    assert results.git_dirty(pkg) is False  # only the package folder matters
+    assert "git_dirty" in results.suite_info()
+
+
 def test_tables(tmp_path: Path) -> None:
     result = _fake_result()
     results.write_result(tmp_path, result)

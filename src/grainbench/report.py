@@ -76,7 +76,8 @@ def _provenance(result: dict[str, Any]) -> str:
         (
             "suite",
             f"{result.get('suite_version')}, code {result.get('code_hash')}, "
-            f"git {result.get('git_commit') or '–'}",
+            f"git {result.get('git_commit') or '–'}"
+            + (" (with uncommitted changes)" if result.get("git_dirty") else ""),
         ),
         ("created", result.get("created")),
         ("command", " ".join(result.get("command") or []) or "–"),

@@ -91,12 +91,11 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
-def git_commit() -> str | None:
-    """The commit of the checkout grainbench runs from, when it is a git checkout."""
-    root = Path(grainbench.__file__).parent
+def _git(root: Path, *args: str) -> str | None:
+    """stdout of ``git -C root ARGS``, or None when git or the checkout is not there."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            ["git", "-C", str(root), *args],
             capture_output=True,
             text=True,
             timeout=5,
@@ -104,7 +103,23 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """The commit of the checkout grainbench runs from, when it is a git checkout."""
+    out = _git(root or Path(grainbench.__file__).parent, "rev-parse", "HEAD")
+    return (out or "").strip() or None
+
+
+def git_dirty(root: Path | None = None) -> bool | None:
+    """Whether the source under ``root`` (grainbench's package folder) differs from the
+    commit: then ``code_hash`` is the only record of the code; None outside a checkout."""
+    folder = root or Path(grainbench.__file__).parent
+    if git_commit(folder) is None:
+        return None
+    out = _git(folder, "status", "--porcelain", "--untracked-files=all", "--", ".")
+    return None if out is None else bool(out.strip())
 
 
 def _cpu_model() -> str:
@@ -143,6 +158,7 @@ def suite_info() -> dict[str, Any]:
         "suite_version": grainbench.__version__,
         "code_hash": code_hash(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
     }
 
 
