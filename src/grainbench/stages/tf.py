@@ -203,11 +203,6 @@ def istft(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
     return _windowed_irfft(rows, win, hop)
 
 
-def _check_framing(n: int, size: int, hop: int) -> None:
-    if n % hop or size > n:
-        raise ValueError(f"{n} samples do not split into frames of {size} at hop {hop}")
-
-
 # ---------------------------------------------------------------------------------------------
 # complex STFT and magnitude / instantaneous frequency
 
@@ -648,7 +643,6 @@ class LogMel(Stage):
         self.register_buffer("peak_db", torch.tensor(0.0))
 
     def _mel_db(self, x: torch.Tensor) -> torch.Tensor:
-        _check_framing(x.shape[-1], self.n_fft, self.hop)
         power = stft(x, self.win, self.hop).abs() ** 2
         mel = torch.einsum("mf,...ft->...mt", self.bank, power)
         return 10.0 * torch.log10(mel.clamp_min(1e-30))
