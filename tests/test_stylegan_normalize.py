@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grainbench.baselines.generators.stylegan.configs import get_config
+from grainbench.baselines.generators.stylegan.configs import build_generator, get_config
 from grainbench.baselines.generators.stylegan.export import DecodeModule, build_exportable
 from grainbench.baselines.generators.stylegan.normalize import image_statistics, normalize_images
 from grainbench.baselines.generators.stylegan.train import Trainer, load_generator, sample_images
@@ -83,3 +83,81 @@ def test_generator_undoes_the_normalisation_everywhere(tmp_path: Path) -> None:
     with torch.no_grad():
         want = G2(z, noise_mode="const").clamp(-1, 1).reshape(3, 1, -1)
         torch.testing.assert_close(module(z), want)
+
+
+def test_median_centring_puts_quiet_values_at_zero() -> None:
+    x = _sparse_images(n=31)
+    x[:20, 0, 7, 7] = 0.0  # quiet in most images, loud in a few
+    x[20:, 0, 7, 7] = 0.5 + 0.1 * torch.arange(11.0)
+    arr = x.double().numpy()
+    centre, std = image_statistics(x, "per-pixel-median", floor=0.1)
+    np.testing.assert_allclose(centre.numpy(), np.median(arr, 0), atol=1e-7)  # odd count
+    _, std_mean = image_statistics(x, "per-pixel", floor=0.1)
+    torch.testing.assert_close(std, std_mean)  # same spread, only the centre moves
+    z_median = normalize_images(x, centre, std, clip=None)
+    z_mean = normalize_images(x, *image_statistics(x, "per-pixel"), clip=None)
+    assert torch.all(z_median[:20, 0, 7, 7] == 0)
+    assert float(z_mean[:20, 0, 7, 7].abs().min()) > 0.5  # the mean sits between the modes
+    # an even count takes the lower of the two middle values (torch.median)
+    lower = np.sort(arr[:30], 0)[14]
+    np.testing.assert_allclose(image_statistics(x[:30], "per-pixel-median")[0].numpy(), lower)
+
+
+def test_output_shrink_soft_thresholds_in_normalised_units(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    x = _sparse_images()
+    cfg = get_config(
+        "tiny",
+        "stylegan2",
+        normalize="per-pixel-median",
+        output_shrink=0.5,
+        batch=4,
+        snapshot_kimg=0.004,
+    )
+    t = Trainer(cfg, x, seed=0, out_dir=tmp_path, progress=False)
+    t.train(0.008)
+    G = t.G_ema
+    assert G.output_shrink == 0.5
+    z = torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        G.output_shrink = 0.0
+        bare = G(z, noise_mode="const", normalized=True)
+        G.output_shrink = 0.5
+        shrunk = G(z, noise_mode="const", normalized=True)
+        out = G(z, noise_mode="const")
+    ref = np.sign(bare.numpy()) * np.maximum(np.abs(bare.numpy()) - 0.5, 0.0)
+    np.testing.assert_allclose(shrunk.numpy(), ref, atol=1e-6)
+    inside = bare.abs() <= 0.5
+    assert 0 < float(inside.float().mean()) < 1
+    # silence in normalised units is the pixel's median in the image's own units
+    torch.testing.assert_close(out[inside], G.out_mean.expand_as(out)[inside])
+    # the checkpoint's config rebuilds the shrink, and the exported module applies it
+    G2, _ = load_generator(tmp_path)
+    assert G2.output_shrink == 0.5
+    module, _ = build_exportable(tmp_path, DecodeModule(_FlattenDecode()))
+    with torch.no_grad():
+        want = G2(z, noise_mode="const").clamp(-1, 1).reshape(8, 1, -1)
+        torch.testing.assert_close(module(z), want)
+    with pytest.raises(UserError, match="output_shrink"):
+        build_generator(get_config("tiny", "stylegan2", output_shrink=-1.0), (1, 16, 16))
+
+
+def test_every_named_config_has_a_setting_and_a_default_length() -> None:
+    from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING, CONFIGS
+    from grainbench.baselines.generators.stylegan.generator import DEFAULT_KIMG
+
+    assert set(CLIP_SETTING) == set(CONFIGS)
+    for name in CONFIGS:
+        for arch in ("stylegan2", "stylegan3"):
+            try:
+                cfg = get_config(name, arch)
+            except UserError:  # the Ki configs are one architecture each
+                continue
+            assert cfg.name == name and (name, arch) in DEFAULT_KIMG
+    sparse, dense = get_config("cpu-sparse"), get_config("cpu")
+    assert (sparse.normalize, sparse.output_shrink) == ("per-pixel-median", 1.0)
+    assert (sparse.lr_g, sparse.lr_d) == (0.0005, 0.0001)
+    # everything else is the cpu config's
+    differ = {k for k, v in sparse.to_dict().items() if dense.to_dict()[k] != v}
+    assert differ == {"name", "normalize", "output_shrink", "lr_g", "lr_d"}
+    assert dense.output_shrink == 0.0

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING
+from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING, CONFIGS
 from grainbench.errors import UserError
 
 NAME = "train"
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default="cpu",
-        choices=["tiny", "cpu", "ki", "ki-sg3"],
+        choices=list(CONFIGS),
         help="named configuration (default: cpu)",
     )
     parser.add_argument(

@@ -23,13 +23,16 @@ from grainbench.errors import UserError
 #: training length (thousands of images) when ``kimg`` is not given, per named config and
 #: architecture: ``cpu`` is sized for about 20 minutes of one core of the 2-core reference
 #: machine on a 1×128×128 image (StyleGAN2 measured at ~7 img/s there, StyleGAN3 at ~1
-#: img/s; 2-channel 256×128 STFT images take about 2.5× as long as 128×128),
+#: img/s; 2-channel 256×128 STFT images take about 2.5× as long as 128×128); ``cpu-sparse``
+#: StyleGAN2 stops at 4 kimg, where dct-square's Fréchet CREPE distance had settled,
 #: ``ki``/``ki-sg3`` follow the papers' 25,000 kimg
 DEFAULT_KIMG = {
     ("tiny", "stylegan2"): 0.1,
     ("tiny", "stylegan3"): 0.1,
     ("cpu", "stylegan2"): 8.0,
     ("cpu", "stylegan3"): 1.2,
+    ("cpu-sparse", "stylegan2"): 4.0,
+    ("cpu-sparse", "stylegan3"): 1.2,
     ("ki", "stylegan2"): 25000.0,
     ("ki-sg3", "stylegan3"): 25000.0,
 }
@@ -82,8 +85,8 @@ class StyleGANGenerator:
     least two pitches. ``sample(n, labels=None, seed=0)`` draws ``n`` images from the EMA
     generator.
 
-    Options: ``arch`` (``stylegan2`` | ``stylegan3``), ``config`` (``tiny`` | ``cpu`` | ``ki``
-    | ``ki-sg3``), ``kimg`` (default per config, see :data:`DEFAULT_KIMG`), ``seed``,
+    Options: ``arch`` (``stylegan2`` | ``stylegan3``), ``config`` (``tiny`` | ``cpu`` |
+    ``cpu-sparse`` | ``ki`` | ``ki-sg3``), ``kimg`` (default per config, see :data:`DEFAULT_KIMG`), ``seed``,
     ``device`` (``auto``, ``cpu``, ``cuda``…), ``out_dir`` (checkpoints, samples and log; none
     by default), ``resume`` (continue from ``out_dir``'s last checkpoint), ``progress``,
     ``truncation_psi`` (sampling), and any :class:`StyleGANConfig` field as an override

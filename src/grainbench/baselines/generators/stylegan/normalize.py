@@ -17,6 +17,10 @@ mode           statistics
 ``global``     one mean and one std over all pixels
 ``per-pixel``  mean and std of each (channel, row, column) over the training images; std
                floored at ``floor`` × the global std (so never-used pixels do not blow up)
+``per-pixel-   as ``per-pixel`` but centred on each pixel's median: a pixel that is quiet
+median``       in most training images (a DCT coefficient above an acoustic piano's band
+               limit) has its quiet value at exactly 0, where the generator's output
+               shrinkage (``Generator.output_shrink``) puts silence
 =============  ==========================================================================
 
 Training images are normalised once and clipped to ±``clip`` standard deviations (outliers
@@ -30,13 +34,13 @@ from __future__ import annotations
 
 import torch
 
-MODES = ("none", "global", "per-pixel")
+MODES = ("none", "global", "per-pixel", "per-pixel-median")
 
 
 def image_statistics(
     images: torch.Tensor, mode: str, floor: float = 0.1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std maps (C, H, W) of ``images`` (N, C, H, W) for normalisation ``mode``."""
+    """Centre (mean, or median) and std maps (C, H, W) of ``images`` (N, C, H, W) for ``mode``."""
     if mode not in MODES:
         from grainbench.errors import UserError
 
@@ -48,9 +52,10 @@ def image_statistics(
     global_std = x.std().clamp_min(1e-12)
     if mode == "global":
         return x.mean().expand(shape).float().clone(), global_std.expand(shape).float().clone()
-    mean = x.mean(dim=0)
-    std = x.std(dim=0) if x.shape[0] > 1 else torch.zeros_like(mean)
-    return mean.float(), std.clamp_min(float(floor) * float(global_std)).float()
+    std = x.std(dim=0) if x.shape[0] > 1 else torch.zeros(shape, dtype=x.dtype)
+    # the lower median (torch.median) for an even count: any size, unlike torch.quantile
+    centre = x.median(dim=0).values if mode == "per-pixel-median" else x.mean(dim=0)
+    return centre.float(), std.clamp_min(float(floor) * float(global_std)).float()
 
 
 def normalize_images(

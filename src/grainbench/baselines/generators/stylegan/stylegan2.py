@@ -38,6 +38,7 @@ from grainbench.baselines.generators.stylegan.layers import (
     upfirdn2d,
 )
 from grainbench.baselines.generators.stylegan.schedule import Block, axis_kernel, growth_schedule
+from grainbench.errors import UserError
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -326,7 +327,14 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """Mapping network plus a synthesis network (StyleGAN2's or StyleGAN3's)."""
+    """Mapping network plus a synthesis network (StyleGAN2's or StyleGAN3's).
+
+    ``output_shrink`` λ > 0 soft-thresholds the synthesis output in the training
+    normalisation, ``sign(x)·max(|x| − λ, 0)``: every value within λ of the centre becomes
+    exactly the centre, so a generator can leave a pixel silent (sound images are sparse:
+    a DCT image of a piano note is zero above the instrument's band limit) instead of
+    filling it with its leftover noise, which decodes to a stationary hiss.
+    """
 
     def __init__(
         self,
@@ -336,9 +344,13 @@ class Generator(nn.Module):
         c_dim: int = 0,
         mapping_layers: int = 8,
         mapping_lr_mul: float = 0.01,
+        output_shrink: float = 0.0,
     ) -> None:
         super().__init__()
+        if not output_shrink >= 0:
+            raise UserError(f"output_shrink must be ≥ 0, got {output_shrink}")
         self.synthesis = synthesis
+        self.output_shrink = float(output_shrink)
         self.z_dim, self.w_dim, self.c_dim = z_dim, w_dim, c_dim
         self.num_ws: int = synthesis.num_ws
         self.image_shape: tuple[int, int, int] = synthesis.image_shape
@@ -381,6 +393,8 @@ class Generator(nn.Module):
             ws2 = self.mapping(mix_z, c, truncation_psi)
             ws = torch.cat([ws[:, :mix_cutoff], ws2[:, mix_cutoff:]], dim=1)
         img = self.synthesis(ws, noise_mode=noise_mode, gen=gen)
+        if self.output_shrink > 0:
+            img = torch.sign(img) * torch.relu(img.abs() - self.output_shrink)
         if not normalized:
             img = img * self.out_std + self.out_mean
         return (img, ws) if return_ws else img
