@@ -4,7 +4,7 @@
 # baseline at the same setting so that the board compares them in one table (issue 6).
 # StyleGAN trains inside `grainbench run`, then 500 clips are generated and scored (SPEC
 # 4.5). Config and length per representation, where its Fréchet CREPE distance was lowest in
-# docs/stylegan.md: DCT/FFT layouts (sparse images) `cpu-sparse` for 4 kimg, others `cpu`
+# docs/stylegan.md: DCT/FFT layouts (sparse images) `cpu-sparse` for 3 kimg, others `cpu`
 # for 2 kimg (about 20 minutes of one core for stft-magif).
 #
 # usage: scripts/publish-stylegan-small-rows.sh [ENTRIES_DIR [BOARD_DIR]]
@@ -26,7 +26,7 @@ export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 for rep in $reps; do
     for gen in $gens; do
         case "$rep" in
-            dct-* | fft-*) config=cpu-sparse kimg="${KIMG:-4}" ;;
+            dct-* | fft-*) config=cpu-sparse kimg="${KIMG:-3}" ;;
             *) config=cpu kimg="${KIMG:-2}" ;;
         esac
         opts=()

@@ -26,6 +26,6 @@ run() {  # run REP CONFIG KIMG
 
 # 2×256×128 images: ~2 img/s on one loaded core, so 2 kimg ≈ 20 minutes
 run stft-magif cpu 2 &
-# 1×128×128 images: ~5-7 img/s, so 4 kimg ≈ 10-15 minutes (its distance had settled)
-run dct-square cpu-sparse 4 &
+# 1×128×128 images: ~5-7 img/s, so 3 kimg ≈ 8-10 minutes (its distance was lowest at 2-3 kimg)
+run dct-square cpu-sparse 3 &
 wait
