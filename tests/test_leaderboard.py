@@ -18,6 +18,7 @@ from grainbench.cli import main
 from grainbench.errors import UserError
 from grainbench.leaderboard import (
     entry_id,
+    generator_text,
     headline_key,
     load_entries,
     render_markdown,
@@ -153,6 +154,10 @@ def test_entry_id_names_rep_dataset_generator_and_seed() -> None:
     assert entry_id(result) == "dct-square__synth-piano_n_20__seed3"
     result["generator"] = {"spec": "gmm", "options": {}}
     assert entry_id(result) == "dct-square__synth-piano_n_20__gmm__seed3"
+    assert generator_text(result) == "gmm"
+    result["generator"] = {"spec": "stylegan2", "options": {"kimg": 3, "config": "cpu-sparse"}}
+    assert generator_text(result) == "stylegan2 (config=cpu-sparse, kimg=3)"
+    assert generator_text(make_result("dct-square", 37.0, 1.0)) == "–"
 
 
 def test_submit_keeps_pictures_drops_sounds_and_refuses_to_overwrite(

@@ -469,8 +469,16 @@ def machine_text(result: dict[str, Any]) -> str:
 
 
 def generator_text(result: dict[str, Any]) -> str:
-    """The generator spec of a result, or ``–``."""
-    return (result.get("generator") or {}).get("spec") or "–"
+    """The generator spec of a result with its options (``stylegan2 (config=cpu, kimg=2)``),
+    or ``–``: two rows of one generator trained differently must be told apart."""
+    gen = result.get("generator") or {}
+    spec = gen.get("spec")
+    if not spec:
+        return "–"
+    options = gen.get("options") or {}
+    if not options:
+        return str(spec)
+    return f"{spec} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
 
 
 def _params_text(params: dict[str, Any]) -> str:
