@@ -191,7 +191,7 @@ def _cpu(arch: str) -> StyleGANConfig:
 def _cpu_sparse(arch: str) -> StyleGANConfig:
     # measured on dct-square (docs/stylegan.md, "Sparse images: cpu-sparse"): with `cpu`,
     # D separated reals from fakes within 0.5 kimg (loss_D 0.05-0.09) and G filled the
-    # quiet pixels (7-10 % of its pixels quiet, 42 % of the real ones) with a stationary
+    # quiet pixels (6-11 % of its pixels quiet, 42 % of the real ones) with a stationary
     # hiss; median centring puts every mostly-quiet pixel's silence at 0, the output
     # shrinkage lets G produce it exactly, and a 5x slower D keeps the game balanced
     return _cpu(arch).replace(
