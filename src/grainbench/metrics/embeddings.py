@@ -21,6 +21,12 @@ Built in (:func:`get_embedding`):
 
 Embeddings of a dataset split are cached on disk per (dataset fingerprint, split,
 embedding and options) under the dataset cache folder, written atomically.
+
+An embedding whose dimensions are in raw, unrelated units (``raw_units``: spectral-stats mixes
+bels and kHz) is standardised before distances are taken (:class:`Standardisation`): each
+dimension is centred and scaled with the *reference* set's mean and standard deviation, so
+that FD and KID weigh every feature alike and compare across representations. Learned
+embeddings (CREPE, VGGish) are used as they are, as FID and FAD use theirs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import os
 import tempfile
 import urllib.parse
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +151,9 @@ class Embedding(ABC):
 
     name: str
     dim: int
+    raw_units: bool = False
+    """True when the dimensions are in raw, unrelated units: distances standardise them on
+    the reference set first (:class:`Standardisation`)."""
 
     @property
     def cache_name(self) -> str:
@@ -157,6 +167,46 @@ class Embedding(ABC):
     def embed(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
         """Clips ``(N, ch, n)`` at ``sample_rate`` → float64 ``(N, dim)``."""
         return self.features(audio, sample_rate)["embedding"]
+
+
+@dataclass(frozen=True)
+class Standardisation:
+    """Per-dimension centring and scaling fitted on a reference set of features ``(N, d)``.
+
+    ``mean`` and ``scale`` ``(d,)`` are the reference's mean and standard deviation (ddof 1);
+    a dimension that is constant in the reference keeps scale 1 (it is only centred), so it
+    still counts when another set varies there. Only the reference's statistics are used:
+    every candidate set is mapped by the same transform.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    n_reference: int
+    n_constant: int
+
+    @classmethod
+    def of(cls, reference: np.ndarray) -> Standardisation:
+        """The standardisation of ``reference (N ≥ 2, d)``."""
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.ndim != 2 or ref.shape[0] < 2:
+            raise UserError(f"standardisation needs reference features (N ≥ 2, d), got {ref.shape}")
+        std = ref.std(axis=0, ddof=1)
+        constant = std <= 1e-12 * np.maximum(np.abs(ref).max(axis=0), 1e-300)
+        return cls(
+            ref.mean(axis=0), np.where(constant, 1.0, std), ref.shape[0], int(constant.sum())
+        )
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Features ``(M, d)`` centred and scaled: ``(x − mean) / scale``."""
+        return (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: the method and the reference it was fitted on."""
+        return {
+            "method": "(x − mean) / std per dimension, mean and std (ddof 1) of the reference set",
+            "n_reference": self.n_reference,
+            "constant_dimensions": self.n_constant,
+        }
 
 
 class CrepeEmbedding(Embedding):
@@ -212,7 +262,12 @@ class SpectralStatsEmbedding(Embedding):
     The floors make digital silence and inaudible noise (rounding, 16-bit quantisation)
     read alike: a shape statistic of the bare spectrum of a silent frame jumps between
     undefined and "white noise" at any level, however small.
+
+    The dimensions mix bels and kHz with spreads from about 0.01 to 1 (``raw_units``), so
+    distances standardise them on the reference set first.
     """
+
+    raw_units = True
 
     def __init__(self, n_mels: int = 64) -> None:
         self.n_mels = int(n_mels)
