@@ -76,15 +76,21 @@ def frechet_distance_gaussians(
     return float(max(value, 0.0))
 
 
+def _sqrt_eig_sum(gram: np.ndarray) -> float:
+    """Σ √λ over the eigenvalues λ of a symmetric PSD matrix (rounding negatives → 0)."""
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((gram + gram.T) / 2), 0.0, None)).sum())
+
+
 class _Reference:
     """A reference set prepared once for many Fréchet distances against it.
 
     With X and Y the centred samples of the two sets, each divided by √(n − 1), the
     covariances are Σ₁ = XᵀX and Σ₂ = YᵀY, and tr √(√Σ₁ Σ₂ √Σ₁) = tr √(Σ₁Σ₂) is the sum of
     the singular values of the small matrix X Yᵀ (the nonzero eigenvalues of Σ₁Σ₂ are those
-    of (XYᵀ)(XYᵀ)ᵀ). That route is used when both sets have fewer samples than dimensions;
-    otherwise √Σ₁ is computed once by eigen-decomposition and the eigenvalues of the
-    symmetric PSD matrix √Σ₁ Σ₂ √Σ₁ are used. Either way the trace term is real and ≥ 0.
+    of (XYᵀ)(XYᵀ)ᵀ), taken as the square roots of the eigenvalues of that symmetric Gram
+    matrix (on its smaller side). That route is used when either set has fewer samples than
+    dimensions; otherwise √Σ₁ is computed once by eigen-decomposition and the eigenvalues of
+    the symmetric PSD matrix √Σ₁ Σ₂ √Σ₁ are used. Either way the trace term is real and ≥ 0.
     """
 
     def __init__(self, x: np.ndarray) -> None:
@@ -96,13 +102,14 @@ class _Reference:
     def _trace_sqrt(self, scaled_y: np.ndarray) -> float:
         """tr √(Σ₁Σ₂) for the other set's centred, scaled samples."""
         d = self.mu.size
-        if max(self.scaled.shape[0], scaled_y.shape[0]) < d:
-            return float(np.linalg.svd(self.scaled @ scaled_y.T, compute_uv=False).sum())
+        if min(self.scaled.shape[0], scaled_y.shape[0]) < d:
+            cross = self.scaled @ scaled_y.T
+            gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
+            return _sqrt_eig_sum(gram)
         if self._sqrt is None:
             self._sqrt = _psd_sqrt(self.scaled.T @ self.scaled)
         m = scaled_y @ self._sqrt
-        gram = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
-        return float(np.sqrt(np.clip(np.linalg.eigvalsh((gram + gram.T) / 2), 0.0, None)).sum())
+        return _sqrt_eig_sum(m @ m.T if m.shape[0] < m.shape[1] else m.T @ m)
 
     def distance(self, y: np.ndarray) -> float:
         """FD between the Gaussians fitted to the reference and to samples ``y (n, d)``."""
