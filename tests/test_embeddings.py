@@ -130,17 +130,20 @@ def test_ndb_features_shape_and_level() -> None:
 
 def test_standardisation_uses_the_reference_statistics_only() -> None:
     rng = np.random.default_rng(3)
-    ref = rng.normal(size=(50, 3)) * np.array([1.0, 10.0, 0.0]) + np.array([0.0, 5.0, 2.0])
+    spreads = np.array([1.0, 10.0, 4.0, 0.01, 0.0])  # the last is constant
+    ref = rng.normal(size=(50, 5)) * spreads + np.array([0.0, 5.0, 2.0, -10.0, 3.0])
     st = E.Standardisation.of(ref)
-    scale = np.array([ref[:, 0].std(ddof=1), ref[:, 1].std(ddof=1), 1.0])  # constant: kept
+    std = ref.std(0, ddof=1)
+    floor = np.median(std[:4])  # the median of the nonzero spreads
     np.testing.assert_allclose(st.mean, ref.mean(0))
-    np.testing.assert_allclose(st.scale, scale)
-    other = rng.normal(size=(30, 3)) * 100.0
-    np.testing.assert_allclose(st.apply(other), (other - ref.mean(0)) / scale)
+    np.testing.assert_allclose(st.scale, np.maximum(std, floor))
+    assert st.scale[1] == pytest.approx(std[1]) and st.scale[3] == pytest.approx(floor)
+    assert (st.floor, st.n_reference, st.n_floored) == (pytest.approx(floor), 50, 3)
+    other = rng.normal(size=(30, 5)) * 100.0
+    np.testing.assert_allclose(st.apply(other), (other - ref.mean(0)) / np.maximum(std, floor))
     own = st.apply(ref)
     np.testing.assert_allclose(own.mean(0), 0.0, atol=1e-12)
-    np.testing.assert_allclose(own[:, :2].std(0, ddof=1), 1.0)
-    assert (st.n_reference, st.n_constant) == (50, 1)
+    np.testing.assert_allclose(own[:, 1].std(ddof=1), 1.0)
     assert E.get_embedding("spectral-stats").raw_units
     assert not E.get_embedding("crepe-tiny").raw_units
     with pytest.raises(UserError):

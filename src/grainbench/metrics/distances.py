@@ -186,9 +186,10 @@ def frechet_distance_ci(
     """Fréchet distance with a bootstrap interval over clips.
 
     Each of ``n_boot`` replicates resamples the clips of both sets with replacement (seeded)
-    and measures FD; the interval is :func:`centred_interval`. It describes how FD at these
-    set sizes varies with the clips drawn; FD's own size bias is not removed (that is
-    :func:`fd_infinity`'s job), so it need not contain the population value.
+    and measures FD; the interval is :func:`centred_interval`, its lower end clipped at 0
+    (FD cannot be negative; near 0 the replicates are skewed to the right). It describes how
+    FD at these set sizes varies with the clips drawn; FD's own size bias is not removed
+    (that is :func:`fd_infinity`'s job), so it need not contain the population value.
     """
     x, y = _features(real, "real features"), _features(fake, "generated features")
     value = _Reference(x).distance(y)
@@ -201,7 +202,8 @@ def frechet_distance_ci(
             for _ in range(n_boot)
         ]
     )
-    return Estimate(value, *centred_interval(value, reps, level), n_boot)
+    low, high = centred_interval(value, reps, level)
+    return Estimate(value, max(low, 0.0), high, n_boot)
 
 
 @dataclass

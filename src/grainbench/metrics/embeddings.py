@@ -24,9 +24,10 @@ embedding and options) under the dataset cache folder, written atomically.
 
 An embedding whose dimensions are in raw, unrelated units (``raw_units``: spectral-stats mixes
 bels and kHz) is standardised before distances are taken (:class:`Standardisation`): each
-dimension is centred and scaled with the *reference* set's mean and standard deviation, so
-that FD and KID weigh every feature alike and compare across representations. Learned
-embeddings (CREPE, VGGish) are used as they are, as FID and FAD use theirs.
+dimension is centred and scaled with the *reference* set's mean and standard deviation
+(floored at the median spread), so that FD and KID weigh the features alike and compare
+across representations. Learned embeddings (CREPE, VGGish) are used as they are, as FID and
+FAD use theirs.
 """
 
 from __future__ import annotations
@@ -173,16 +174,21 @@ class Embedding(ABC):
 class Standardisation:
     """Per-dimension centring and scaling fitted on a reference set of features ``(N, d)``.
 
-    ``mean`` and ``scale`` ``(d,)`` are the reference's mean and standard deviation (ddof 1);
-    a dimension that is constant in the reference keeps scale 1 (it is only centred), so it
-    still counts when another set varies there. Only the reference's statistics are used:
-    every candidate set is mapped by the same transform.
+    ``mean`` is the reference's mean; ``scale`` its standard deviation (ddof 1), but never
+    below ``floor``, the median of the reference's nonzero per-dimension standard deviations.
+    The floor keeps a dimension on which the real clips barely vary from turning a small
+    absolute change into hundreds of standard deviations: in spectral-stats the top mel
+    bands are digitally silent in every piano-c3 clip (std 0.01 bel), and a png8 round
+    trip's noise there (−69 dB, inaudible) would otherwise be 275 σ and the whole distance.
+    Only the reference's statistics are used: every candidate set is mapped by the same
+    transform.
     """
 
     mean: np.ndarray
     scale: np.ndarray
+    floor: float
     n_reference: int
-    n_constant: int
+    n_floored: int
 
     @classmethod
     def of(cls, reference: np.ndarray) -> Standardisation:
@@ -191,9 +197,10 @@ class Standardisation:
         if ref.ndim != 2 or ref.shape[0] < 2:
             raise UserError(f"standardisation needs reference features (N ≥ 2, d), got {ref.shape}")
         std = ref.std(axis=0, ddof=1)
-        constant = std <= 1e-12 * np.maximum(np.abs(ref).max(axis=0), 1e-300)
+        spread = std[std > 0]
+        floor = float(np.median(spread)) if spread.size else 1.0
         return cls(
-            ref.mean(axis=0), np.where(constant, 1.0, std), ref.shape[0], int(constant.sum())
+            ref.mean(axis=0), np.maximum(std, floor), floor, ref.shape[0], int((std < floor).sum())
         )
 
     def apply(self, features: np.ndarray) -> np.ndarray:
@@ -203,9 +210,11 @@ class Standardisation:
     def describe(self) -> dict[str, Any]:
         """What a result records: the method and the reference it was fitted on."""
         return {
-            "method": "(x − mean) / std per dimension, mean and std (ddof 1) of the reference set",
+            "method": "(x − mean) / max(std, floor) per dimension; mean and std (ddof 1) of "
+            "the reference set, floor the median of its nonzero per-dimension stds",
             "n_reference": self.n_reference,
-            "constant_dimensions": self.n_constant,
+            "floor": self.floor,
+            "floored_dimensions": self.n_floored,
         }
 
 

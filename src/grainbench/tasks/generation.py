@@ -34,13 +34,14 @@ interval over clips (both sets resampled, seeded; :func:`grainbench.metrics.dist
 - ``kid``: the unbiased MMD² (cubic kernel) of the whole sets, free of the set-size bias.
 
 Embeddings in raw units (``spectral-stats``) are standardised with A's mean and standard
-deviation before FD and KID (``data["standardisation"]``). Per row: ``ndb`` and
-``ndb_fraction`` (k-means on A's log-mel features, embedding ``log-mel``) as the mean ± std
-over ``ndb_subsets`` random candidate subsets of one size for every row (half the smallest
-candidate set: every row gets a real spread, and a larger candidate set does not test
-with more power), ``pitch_accuracy`` (bootstrap interval over clips; only when the intended
-notes are known) and ``pitch_score``, both from the CREPE model ``pitch_model``; and, for
-the rows that pass the codec, ``clipped_fraction``.
+deviation (floored at the median spread) before FD and KID (``data["standardisation"]``).
+Per row: ``ndb`` and ``ndb_fraction`` (k-means on A's log-mel features, embedding
+``log-mel``) as the mean ± std (clipped at 0) over ``ndb_subsets`` random candidate subsets
+of one size for every row (half the smallest candidate set: every row gets a real spread,
+and a larger candidate set does not test with more power), ``pitch_accuracy`` (bootstrap
+interval over clips; only when the intended notes are known) and ``pitch_score``, both from
+the CREPE model ``pitch_model``; and, for the rows that pass the codec,
+``clipped_fraction``. The specification is docs/metrics/generation.md.
 """
 
 from __future__ import annotations
@@ -451,22 +452,17 @@ class GenerationTask:
             )
             cond = {"row": row, "embedding": "log-mel"}
             result.metrics += [
-                MetricValue(
-                    "ndb", r.count, r.count - r.count_std, r.count + r.count_std, condition=cond
-                ),
-                MetricValue(
-                    "ndb_fraction",
-                    r.fraction,
-                    r.fraction - r.fraction_std,
-                    r.fraction + r.fraction_std,
-                    condition=cond,
-                ),
+                MetricValue(name, mean, max(mean - std, 0.0), mean + std, condition=cond)
+                for name, mean, std in (
+                    ("ndb", r.count, r.count_std),
+                    ("ndb_fraction", r.fraction, r.fraction_std),
+                )
             ]
         data["ndb"] = {
             "bins": k,
             "subset_size": size,
             "n_subsets": int(params["ndb_subsets"]),
-            "interval": "mean ± std over the subsets",
+            "interval": "mean ± std over the subsets, clipped at 0",
         }
 
     @staticmethod
