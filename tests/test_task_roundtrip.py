@@ -14,8 +14,8 @@ from grainbench.codecs import get_codec
 from grainbench.data import load_dataset
 from grainbench.metrics.audio import log_spectral_distance
 from grainbench.plugins import load_representation
-from grainbench.registry import TASKS
-from grainbench.tasks.base import RunContext, TaskResult
+from grainbench.tasks.base import TaskResult
+from taskrun import run_task
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +26,8 @@ def synth() -> Any:
 def _run(ds: Any, tmp_path: Path) -> tuple[TaskResult, Any]:
     rep = load_representation("dct-square", ds.sample_rate, ds.n_samples)
     rep.fit(torch.from_numpy(ds.train))
-    task = TASKS.get("roundtrip")
-    ctx = RunContext(
-        rep=rep,
-        dataset=ds,
-        seed=0,
-        run_dir=tmp_path,
-        out_dir=tmp_path,
-        device=torch.device("cpu"),
-        progress=lambda iterable, desc="", total=None: iterable,
-    )
-    params = {**task.default_params(), "codecs": ["png8"], "n_boot": 50, "n_examples": 0}
-    return task.run(ctx, params), rep
+    params = {"codecs": ["png8"], "n_boot": 50, "n_examples": 0}
+    return run_task("roundtrip", rep, ds, tmp_path, "roundtrip", params), rep
 
 
 def _row(result: TaskResult, key: str) -> Any:
