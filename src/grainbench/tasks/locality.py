@@ -31,6 +31,7 @@ from grainbench.metrics.stats import bootstrap_ci
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import MAX_BOOT, Int, Ratio, Real
 from grainbench.tasks.perturbation import (
     CHUNK_SAMPLES,
     COSINE_CHUNK,
@@ -112,6 +113,16 @@ class LocalityTask:
             "n_boot": 1000,
             "batch_size": 32,
         }
+
+    param_schema = {
+        "n_pixels": Int(1, words=("all",)),
+        "delta": Ratio(),
+        "time_scale_s": Real(0, low_open=True),
+        "freq_scale_erb": Real(0, low_open=True),
+        "n_gabor": Int(1),
+        "n_boot": Int(1, MAX_BOOT),
+        "batch_size": Int(1),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Atom centroids of anchors and neighbours, distances, Gabor ratios, correlations."""

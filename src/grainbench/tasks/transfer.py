@@ -39,6 +39,7 @@ from grainbench.metrics.stats import bootstrap_ci
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real
 
 KINDS = ("noise", "blur", "quant8", "shift-rows", "shift-cols")
 TARGETED = ("noise", "blur")
@@ -164,6 +165,14 @@ class TransferTask:
             "n_boot": 1000,
             "n_examples": 1,
         }
+
+    param_schema = {
+        "n_clips": Int(1),
+        "psnr": ListOf(Real(0, 200)),
+        "kinds": ListOf(Choice(*KINDS)),
+        "n_boot": Int(1, MAX_BOOT),
+        "n_examples": Int(0),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Perturb, decode, score; write the grain curve picture, curves and WAV examples."""
