@@ -15,9 +15,11 @@ import pytest
 
 from grainbench import results
 from grainbench.cli import main
+from grainbench.errors import UserError
 from grainbench.leaderboard import load_entries, scan_entries, submit, validate_result
+from grainbench.locks import folder_lock
 from grainbench.pngio import write_png
-from hostile import env, grainbench, snapshot
+from hostile import env, snapshot
 from test_leaderboard import make_result, write_run
 
 ENTRY = "dct-square__synth-piano_n_20__seed0"
@@ -164,20 +166,18 @@ def test_concurrent_submits_of_one_run_one_wins(tmp_path: Path) -> None:
             proc.wait(timeout=240)
 
 
-def test_leaderboard_reports_and_skips_a_broken_entry(board: tuple[Path, Path]) -> None:
+def test_leaderboard_reports_and_skips_a_broken_entry(board: tuple[Path, Path], capsys) -> None:
     _, entries = board
     (entries / "broken").mkdir()
     (entries / "broken" / "result.json").write_text("{ half a file")
     (entries / "no-result").mkdir()
     out = entries.parent / "site"
-    proc = grainbench(
-        "leaderboard", "--entries", str(entries), "--out", str(out), cwd=entries.parent
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    assert main(["leaderboard", "--entries", str(entries), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    lines = printed.err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("grainbench: skipped ") for line in lines)
     assert "broken" in lines[0] and "no-result" in lines[1]
-    assert "2 skipped" in proc.stdout
+    assert "2 skipped" in printed.out
     board_md = (out / "README.md").read_text()
     assert "dct-square" in board_md and "fft-square" in board_md
     good, skipped = scan_entries(entries)
@@ -200,3 +200,13 @@ def test_markdown_outputs_escape_raw_html(tmp_path: Path) -> None:
         assert "<img" not in text and "<script" not in text
         assert "](http" not in text
         assert "&lt;img" in text
+
+
+def test_a_submit_waits_for_the_lock_only_as_long_as_asked(board: tuple[Path, Path]) -> None:
+    run, entries = board
+    before = snapshot(entries)
+    with folder_lock(entries, busy="held by the test"):
+        with pytest.raises(UserError, match="another grainbench submit is writing"):
+            submit(run, entries, force=True, lock_wait_s=0.3)
+    assert snapshot(entries) == before
+    submit(run, entries, force=True, lock_wait_s=0.3)

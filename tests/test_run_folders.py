@@ -89,6 +89,11 @@ def test_a_folder_from_before_run_json_is_owned_by_its_result(tmp_path: Path, ca
     assert _run(out, "waveform-square") == 2
     assert "holds another run" in capsys.readouterr().err
     assert _run(out, "dct-square") == 0
+    (out / "run.json").unlink()
+    (out / "result.json").unlink()  # as if killed before result.json: only task files
+    assert _run(out, "dct-square") == 2
+    assert "its owner is unknown" in capsys.readouterr().err
+    assert _run(out, "dct-square", "--force") == 0
 
 
 def test_force_never_clears_a_folder_that_is_not_a_run(tmp_path: Path, no_build, capsys) -> None:

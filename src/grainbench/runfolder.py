@@ -10,7 +10,8 @@ reused.
 locks it against a second grainbench process for the whole run, and checks the identity
 stored in ``run.json`` (or, for folders written before ``run.json`` existed, derived from
 ``result.json``): another run's finished work is never overwritten unless ``force``, which
-clears the folder first, and only when it is a grainbench run folder or empty. Runs that
+clears the folder first, and only when it is a grainbench run folder (``run.json``,
+``result.json`` or finished task files) or empty. Runs that
 agree on everything they share (e.g. one more task) extend the folder.
 """
 
@@ -78,6 +79,8 @@ def _stored(folder: Path) -> tuple[str, dict[str, Any] | None]:
         return "run", run.get("identity")
     if (folder / "result.json").is_file():  # written before run.json existed
         return "run", identity_from_result(_read_json(folder / "result.json"))
+    if any((folder / "tasks").glob("*.json")):  # killed before its first result.json
+        return "run", None
     return "foreign", None
 
 
