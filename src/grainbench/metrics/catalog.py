@@ -43,6 +43,9 @@ _SPECS = [
     MetricSpec("local_fraction", "", True, "share of neighbour pairs with distance ≤ 1"),
     MetricSpec("gabor_ratio", "", False, "atom σt·σf relative to the Gabor limit 1/(4π)"),
     MetricSpec("neighbour_correlation", "", True, "mean Pearson correlation of neighbours"),
+    MetricSpec(
+        "wrap_fraction", "", False, "share of a phase part's neighbour pairs that jump over ±π"
+    ),
     MetricSpec("time_centroid", "s", None, "energy-weighted time centroid of an atom"),
     MetricSpec("freq_centroid", "ERB", None, "energy-weighted ERB-rate centroid of an atom"),
     # transfer (SPEC 4.4)

@@ -27,6 +27,7 @@ import torch
 from grainbench.errors import UserError
 from grainbench.metrics.erb import hz_to_erb_rate
 from grainbench.metrics.grain import atom_moments, bootstrap_percentile
+from grainbench.metrics.phase import phase_wrap_shares
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
@@ -218,6 +219,14 @@ class LocalityTask:
             extra,
             (tau, phi),
         )
+        # wrap edges of phase parts (grainbench.metrics.phase), per training clip
+        batch = int(params["batch_size"])
+        for (part, direction), shares in phase_wrap_shares(
+            rep, ctx.dataset.train, ctx.device, batch
+        ).items():
+            share, lo, hi = bootstrap_ci(shares, seed=ctx.seed, n_boot=n_boot)
+            cond = {"direction": direction, "part": part}
+            result.metrics.append(MetricValue("wrap_fraction", share, lo, hi, cond))
         return result
 
     @staticmethod
