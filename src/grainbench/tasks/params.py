@@ -146,6 +146,20 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Bool:
+    """``true`` or ``false`` (JSON booleans)."""
+
+    def ok(self, value: Any) -> bool:
+        """Whether ``value`` is admitted."""
+        return isinstance(value, bool)
+
+    @property
+    def what(self) -> str:
+        """The phrase for error messages."""
+        return "true or false"
+
+
+@dataclass(frozen=True)
 class Text:
     """A non-empty string of at most ``max_len`` characters."""
 

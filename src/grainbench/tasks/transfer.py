@@ -47,7 +47,7 @@ from grainbench.parts import image_parts, part_box
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
-from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real
+from grainbench.tasks.params import MAX_BOOT, Bool, Choice, Int, ListOf, Real
 
 KINDS = ("noise", "blur", "quant8", "shift-rows", "shift-cols")
 TARGETED = ("noise", "blur")
@@ -299,6 +299,8 @@ class TransferTask:
         "kinds": ListOf(Choice(*KINDS)),
         "n_boot": Int(1, MAX_BOOT),
         "n_examples": Int(0),
+        "parts": Bool(),
+        "part_sigma_px": Real(0, 64, low_open=True),
     }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
