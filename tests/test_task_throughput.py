@@ -239,3 +239,22 @@ def test_cuda_rows_are_marked_by_device(tmp_path: Path, small) -> None:
     assert got["decode_rtf[batch=4,device=cuda]"] > 0
     assert got["decode_peak_memory[batch=4,device=cuda]"] > 0
     assert result.data["representation"]["cuda"]["batches"]["4"]["library"]["label"] == "torch"
+
+
+def test_stylegan_generator_is_timed_at_its_own_config(tmp_path: Path, one_thread) -> None:
+    """A StyleGAN generator: training steps at its config (tiny, 1×32×32) and sampling with
+    the decode; images/s is the config's batch over the median step."""
+    rep = load_representation("dct-square", 16000, 1024)
+    data = load_dataset("synth-piano?n=20", sample_rate=16000, n_samples=1024, progress=False)
+    rep.fit(torch.from_numpy(data.train))
+    gen = GENERATORS.get("stylegan2")(tuple(rep.image_shape), config="tiny", progress=False)
+    params = {"batches": [1], "repeats": 2, "devices": ["cpu"], "gen_steps": 2}
+    params["gen_sample_batch"] = 2
+    result = run_task("throughput", rep, data, tmp_path, "throughput", params, generator=gen)
+    g = result.data["generator"]
+    assert g["kind"] == "stylegan" and g["config"] == "tiny" and g["sample_decoded"]
+    assert len(g["train_step_s"]) == 2 and len(g["sample_s"]) == 2
+    got = {m.key: m.value for m in result.metrics}
+    step = float(np.median(g["train_step_s"]))
+    assert got["train_images_per_s[device=cpu]"] == pytest.approx(g["batch"] / step)
+    assert got["sample_clips_per_s[device=cpu]"] == pytest.approx(2 / np.median(g["sample_s"]))

@@ -266,7 +266,8 @@ def execute(
     outcomes: list[Outcome] = []
     pending = list(work)
     active: list[Any] = []
-    local_executor = submitit_executor(opts, parallel) if opts.executor == "local" else None
+    local = opts.executor == "local" and pending
+    local_executor = submitit_executor(opts, parallel) if local else None
     if opts.executor == "slurm" and pending:
         active = submit_slurm([r for r, _ in pending], [t for _, t in pending], opts, parallel)
         pending = []

@@ -93,6 +93,7 @@ def bench_stylegan(
         "G_forward_GFLOP_per_image": flops["G_forward"] / 1e9,
         "D_forward_GFLOP_per_image": flops["D_forward"] / 1e9,
         "achieved_GFLOP_per_s": img_s * flops["train_step_per_image"] / 1e9,
+        "sample_batch": sample_batch,
         "sample_clips_per_s": sample_batch / min(sample_s),
         "sample_s": sample_s,
         "sample_decoded": decode is not None,
