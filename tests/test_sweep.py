@@ -117,6 +117,10 @@ def test_a_block_is_the_product_of_its_lists(tmp_path: Path) -> None:
         ("[[grid]]\nreps = ['dct-square']\ntasks = ['generation']", "needs gens"),
         ("[[grid]]\nreps = ['dct-square']\nsample_rate = 0", "sample_rate must be"),
         (
+            "[[grid]]\nreps = ['dct-square']\n[grid.params.roundtrip]\nn_boot = 2024-01-01",
+            "a result cannot store",
+        ),
+        (
             "[[grid]]\nreps = ['dct-square']\ntasks = ['roundtrip']\n[grid.params.locality]\nn_pixels = 1",
             "names task 'locality'",
         ),

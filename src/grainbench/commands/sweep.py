@@ -12,7 +12,7 @@ from grainbench.errors import UserError
 from grainbench.leaderboard import DEFAULT_ENTRIES, DEFAULT_OUT
 from grainbench.sweep import plan, submit_runs, sweep
 from grainbench.sweep.execute import EXECUTORS, Options
-from grainbench.sweep.grid import load_grid
+from grainbench.sweep.grid import Grid, load_grid
 
 NAME = "sweep"
 HELP = "run a TOML grid of runs (reps × datasets × seeds × gens), resuming, locally or on Slurm"
@@ -85,7 +85,8 @@ def _options(args: argparse.Namespace, root: Path) -> Options:
     )
 
 
-def _dry_run(grid) -> int:
+def _dry_run(grid: Grid) -> int:
+    """Print each run, what is left of it, and its ``grainbench run`` command."""
     work = plan(grid)
     together = {r.id: t for r, t in work.together}
     alone = {r.id for r, _ in work.alone}

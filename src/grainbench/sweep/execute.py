@@ -239,7 +239,9 @@ def submitit_executor(opts: Options, parallel: int) -> Any:
     return executor
 
 
-def submit_slurm(runs: list[SweepRun], tasks: list[list[str]], opts: Options, parallel: int):
+def submit_slurm(
+    runs: list[SweepRun], tasks: list[list[str]], opts: Options, parallel: int
+) -> list[_SubmititJob]:
     """Submit ``runs`` as one Slurm job array (at most ``parallel`` at a time); returns jobs."""
     executor = submitit_executor(opts, parallel)
     n = len(runs)

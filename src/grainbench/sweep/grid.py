@@ -167,6 +167,10 @@ def _positive(where: str, key: str, value: Any, minimum: int = 1) -> int:
 def _table(where: str, key: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{where}: {key} must be a table")
+    try:
+        json.dumps(value)
+    except TypeError:
+        raise UserError(f"{where}: {key} holds a value a result cannot store (a date?)") from None
     return value
 
 
