@@ -50,9 +50,9 @@ import numpy as np
 import scipy.fft
 import torch
 
-from grainbench.errors import UserError
 from grainbench.registry import TASKS
 from grainbench.tasks.base import MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import Choice, Int, ListOf, Real
 from grainbench.timing import median_interval, peak_memory, time_rounds, timed
 
 _FAMILIES = {
@@ -423,28 +423,6 @@ def finished_wall_times(run_dir: Path, own: str) -> dict[str, float]:
     return out
 
 
-def _check_params(params: dict[str, Any]) -> None:
-    """Each parameter's type and range, as a one-line UserError."""
-    batches = params["batches"]
-    if (
-        not isinstance(batches, list)
-        or not batches
-        or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in batches)
-    ):
-        raise UserError(f"throughput.batches must be a list of positive integers, got {batches!r}")
-    for key in ("repeats", "gen_steps", "gen_fit_clips", "gen_sample_batch"):
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"throughput.{key} must be a positive integer, got {value!r}")
-    for key in ("budget_s", "max_call_s"):
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise UserError(f"throughput.{key} must be a positive number, got {value!r}")
-    devices = params["devices"]
-    if not isinstance(devices, list) or not set(devices) <= {"cpu", "cuda"} or not devices:
-        raise UserError(f"throughput.devices must be a list of cpu and/or cuda, got {devices!r}")
-
-
 def _plugin_on(rep: Any, device: torch.device, home: torch.device) -> Any:
     """The representation's plugin on ``device``: itself on the run's device, else a copy
     moved there; None when it cannot move (no ``.to``, or copying or moving raises)."""
@@ -496,9 +474,20 @@ class ThroughputTask:
             "gen_sample_batch": 16,
         }
 
+    param_schema = {
+        "batches": ListOf(Int(1)),
+        "repeats": Int(1),
+        "budget_s": Real(0, low_open=True),
+        "max_call_s": Real(0, low_open=True),
+        "devices": ListOf(Choice("cpu", "cuda")),
+        "gen_steps": Int(1),
+        "gen_fit_clips": Int(1),
+        "gen_sample_batch": Int(1),
+    }
+    uses_generator = True
+
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Measure on every available device, then the generator, then collect wall times."""
-        _check_params(params)
         start = time.perf_counter()
         rep = ctx.rep
         clips = torch.from_numpy(ctx.dataset.test)
