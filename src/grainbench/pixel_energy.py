@@ -47,18 +47,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from grainbench.stages import (
-    DCT,
-    Arrange,
-    Compand,
-    Fold,
-    PolarFFT,
-    RealImagFFT,
-    StagedRepresentation,
-    Waveform,
-)
+from grainbench.stages.base import StagedRepresentation
+from grainbench.stages.companding import Compand
+from grainbench.stages.layouts import Arrange, Fold
 from grainbench.stages.parametric import PIANO_HIGH_HZ, PIANO_LOW_HZ, HarmonicNoise
 from grainbench.stages.tf import CQT, MDCT, MFCC, STFT, FreqWarp, LogMel, MagIF
+from grainbench.stages.transforms import DCT, PolarFFT, RealImagFFT, Waveform
 
 N_GROUPS = 20
 """Training clips are summed in up to this many contiguous groups, the bootstrap's units."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -122,6 +123,29 @@ def picture_pixels(shape: tuple[int, int, int]) -> np.ndarray:
     rows = sorted({min(h - 1, int(h * f)) for f in (0.125, 0.5, 0.875)})
     cols = sorted({min(w - 1, int(w * f)) for f in (0.25, 0.75)})
     return np.array([r * w + q for r in rows for q in cols], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class AtomPlaces:
+    """Time (s) and ERB-rate centroids of the atoms of ``pixels`` (sorted flat indices; NaN:
+    no atom), and the distance scales ``tau`` (s) and ``phi`` (ERB)."""
+
+    pixels: np.ndarray
+    time: np.ndarray
+    erb: np.ndarray
+    tau: float
+    phi: float
+
+    def erb_of(self, p: np.ndarray) -> np.ndarray:
+        """ERB-rate centroids of the atoms of pixels ``p`` (each among ``pixels``)."""
+        return self.erb[np.searchsorted(self.pixels, p)]
+
+    def apart(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(d, Δt, Δf)`` from each atom of ``a`` to that of ``b``:
+        ``d = sqrt((Δt/tau)² + (Δf/phi)²)``."""
+        ia, ib = np.searchsorted(self.pixels, a), np.searchsorted(self.pixels, b)
+        dt, df = self.time[ib] - self.time[ia], self.erb[ib] - self.erb[ia]
+        return np.sqrt((dt / self.tau) ** 2 + (df / self.phi) ** 2), dt, df
 
 
 def band_rows(
@@ -233,12 +257,7 @@ class LocalityTask:
         errors = PixelErrors(rep, ctx.device)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples, ctx.device)
         t_c, f_c = self._centroids(ctx, errors, analyser, mean_image, base_audio, needed, delta)
-
-        def apart(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            ia, ib = np.searchsorted(needed, a), np.searchsorted(needed, b)
-            dt, df = t_c[ib] - t_c[ia], f_c[ib] - f_c[ia]
-            return np.sqrt((dt / tau) ** 2 + (df / phi) ** 2), dt, df
-
+        places = AtomPlaces(needed, t_c, f_c, tau, phi)
         result = TaskResult()
         result.data = {
             "method": errors.mode,
@@ -259,51 +278,17 @@ class LocalityTask:
         edges = np.arange(0.0, float(hz_to_erb_rate(rep.sample_rate / 2)) + band_width, band_width)
         bands: list[dict[str, Any]] = []
         for direction in directions:
-            a, b = neighbours(anchors, shape, direction)
-            d, dt, df = apart(a, b)
-            pair_strata = strata[has_neighbour(anchors, shape, direction)]
-            med, local = self._uniform(ctx, result, direction, d, pair_strata, complete, n_boot)
-            ok = has_neighbour(design.pixels, shape, direction)
-            aw, bw = neighbours(design.pixels, shape, direction)
-            dw, dtw, dfw = apart(aw, bw)
-            weighted = self._weighted(
-                ctx, result, direction, design, ok, aw, bw, dw, energy, n_boot
-            )
-            w = pair_w[direction][aw] / (1.0 if design.proposal is None else design.proposal[ok])
-            live = np.isfinite(dw)
-            ia = np.searchsorted(needed, a)
-            bands += band_rows(
+            bands += self._direction(
+                ctx,
+                result,
                 direction,
+                places,
+                (anchors, strata, complete),
+                (design, pair_w[direction], energy),
+                correlations[direction],
                 edges,
-                (f_c[np.searchsorted(needed, aw)][live], dw[live], w[live]),
-                (f_c[ia][np.isfinite(d)], d[np.isfinite(d)]),
+                n_boot,
             )
-            r_mean, r_lo, r_hi = bootstrap_ci(correlations[direction], seed=ctx.seed, n_boot=n_boot)
-            if math.isfinite(r_mean):
-                result.metrics.append(
-                    MetricValue(
-                        "neighbour_correlation", r_mean, r_lo, r_hi, {"direction": direction}
-                    )
-                )
-            result.data["directions"][direction] = {
-                "n_pairs": int(len(d)),
-                "median_distance": med,
-                "local_fraction": local,
-                "median_abs_dt_s": float(np.nanmedian(np.abs(dt))),
-                "median_abs_df_erb": float(np.nanmedian(np.abs(df))),
-                "neighbour_correlation": r_mean,
-                "energy": {
-                    **weighted,
-                    "n_pairs": int(live.sum()),
-                    "effective_pairs": effective_size(w[live]),
-                    "median_abs_dt_s": float(
-                        weighted_quantiles(np.abs(dtw[live]), w[live], [0.5])[0]
-                    ),
-                    "median_abs_df_erb": float(
-                        weighted_quantiles(np.abs(dfw[live]), w[live], [0.5])[0]
-                    ),
-                },
-            }
         self._bands(ctx, result, bands, band_width)
         self._gabor(
             ctx,
@@ -331,6 +316,65 @@ class LocalityTask:
             (tau, phi),
         )
         return result
+
+    def _direction(
+        self,
+        ctx: RunContext,
+        result: TaskResult,
+        direction: str,
+        places: AtomPlaces,
+        uniform: tuple[np.ndarray, np.ndarray, bool],
+        weighted: tuple[EnergyDesign, np.ndarray, PixelEnergy],
+        correlations: np.ndarray,
+        edges: np.ndarray,
+        n_boot: int,
+    ) -> list[dict[str, Any]]:
+        """One direction's rows (uniform, energy-weighted, correlation) and data; returns its
+        per-band rows. ``uniform``: the stratified anchors, their strata, whether that is
+        every pixel; ``weighted``: the design, each pixel's pair weight in this direction,
+        the pixel energies."""
+        anchors, strata, complete = uniform
+        design, pair_weight, energy = weighted
+        shape = tuple(ctx.rep.image_shape)
+        a, b = neighbours(anchors, shape, direction)
+        d, dt, df = places.apart(a, b)
+        pair_strata = strata[has_neighbour(anchors, shape, direction)]
+        med, local = self._uniform(ctx, result, direction, d, pair_strata, complete, n_boot)
+        ok = has_neighbour(design.pixels, shape, direction)
+        aw, bw = neighbours(design.pixels, shape, direction)
+        dw, dtw, dfw = places.apart(aw, bw)
+        stats = self._weighted(ctx, result, direction, design, ok, aw, bw, dw, energy, n_boot)
+        w = pair_weight[aw] / (1.0 if design.proposal is None else design.proposal[ok])
+        live, seen = np.isfinite(dw), np.isfinite(d)
+        r_mean, r_lo, r_hi = bootstrap_ci(correlations, seed=ctx.seed, n_boot=n_boot)
+        if math.isfinite(r_mean):
+            cond = {"direction": direction}
+            result.metrics.append(MetricValue("neighbour_correlation", r_mean, r_lo, r_hi, cond))
+
+        def weighted_median(x: np.ndarray) -> float:
+            return float(weighted_quantiles(np.abs(x[live]), w[live], [0.5])[0])
+
+        result.data["directions"][direction] = {
+            "n_pairs": int(len(d)),
+            "median_distance": med,
+            "local_fraction": local,
+            "median_abs_dt_s": float(np.nanmedian(np.abs(dt))),
+            "median_abs_df_erb": float(np.nanmedian(np.abs(df))),
+            "neighbour_correlation": r_mean,
+            "energy": {
+                **stats,
+                "n_pairs": int(live.sum()),
+                "effective_pairs": effective_size(w[live]),
+                "median_abs_dt_s": weighted_median(dtw),
+                "median_abs_df_erb": weighted_median(dfw),
+            },
+        }
+        return band_rows(
+            direction,
+            edges,
+            (places.erb_of(aw)[live], dw[live], w[live]),
+            (places.erb_of(a)[seen], d[seen]),
+        )
 
     @staticmethod
     def _uniform(
