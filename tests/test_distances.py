@@ -277,6 +277,47 @@ def test_kid_of_one_distribution_has_a_real_interval_around_zero() -> None:
     assert far.low > a.high
 
 
+def test_kmeans_finds_separated_clusters() -> None:
+    rng = np.random.default_rng(9)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = np.concatenate([c + 0.1 * rng.normal(size=(30, 2)) for c in centres])
+    found = D.kmeans(x, 3, seed=0)
+    assert np.sort(np.round(found).ravel()).tolist() == np.sort(centres.ravel()).tolist()
+    assert np.array_equal(D.kmeans(x, 3, seed=0), found)
+    with pytest.raises(UserError):
+        D.kmeans(x, 0)
+
+
+def test_ndb_hand_built_case() -> None:
+    # Three far-apart cells; real 30/30/30, generated 60/30/0 of 90 each.
+    rng = np.random.default_rng(10)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    blob = lambda c, n: c + 0.1 * rng.normal(size=(n, 2))  # noqa: E731
+    real = np.concatenate([blob(centres[0], 30), blob(centres[1], 30), blob(centres[2], 30)])
+    fake = np.concatenate([blob(centres[0], 60), blob(centres[1], 30)])
+    res = D.ndb(real, fake, k=3, seed=0)
+    assert res.k == 3 and res.count == 2 and res.fraction == pytest.approx(2 / 3)
+    # By hand: cell A p_r = 1/3, p_g = 2/3, pooled 1/2: z = (1/3)/√(1/4·2/90) = √20 ≈ 4.47;
+    # cell C p_g = 0, pooled 1/6: z = −(1/3)/√(5/36·2/90) = −6; cell B z = 0.
+    z = sorted(res.z)
+    assert z == [pytest.approx(-6.0), pytest.approx(0.0, abs=1e-12), pytest.approx(math.sqrt(20))]
+    # The same fake set against itself differs nowhere.
+    assert D.ndb(real, real, k=3, seed=0).count == 0
+
+
+def test_ndb_threshold_is_the_two_sided_normal_quantile() -> None:
+    # One cell moved from 50/100 to 36/100: z = −0.14/√(0.43·0.57·0.02) ≈ −2.00 > 1.96.
+    centres = np.array([[0.0], [10.0]])
+    real = np.repeat(centres, [50, 50], axis=0)
+    fake = np.repeat(centres, [36, 64], axis=0)
+    res = D.ndb(real, fake, centroids=centres, alpha=0.05)
+    z = -0.14 / math.sqrt(0.43 * 0.57 * 0.02)
+    assert res.z[0] == pytest.approx(z)
+    assert abs(z) > scipy.stats.norm.ppf(0.975)
+    assert res.count == 2
+    assert D.ndb(real, fake, centroids=centres, alpha=0.01).count == 0
+
+
 def test_ndb_subsets_make_candidate_counts_comparable() -> None:
     # Reference 1000 clips of N(0, I); candidates shifted by 0.2 σ, 100 or 2000 of them.
     # One-shot NDB finds far more different bins with 2000 candidates (more test power);
