@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +282,33 @@ def test_gm_piano_releases_after_note_off_and_loops_while_held(gm: SoundFont) ->
 def test_gm_out_of_range_key(gm: SoundFont) -> None:
     with pytest.raises(ValueError, match="no zone for key 120"):
         gm.render_note(0, 120, 100, 1.0, OUT, 1000)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda b: b"RIFX" + b[4:], "not a RIFF sfbk"),
+        (lambda b: b[: len(b) // 2], "truncated"),
+        (lambda b: b.replace(b"pdta", b"xdta"), "no 'pdta' list"),
+        (lambda b: b.replace(b"smpl", b"smpx"), "no 'smpl' chunk"),
+        (lambda b: b.replace(b"shdr", b"shdx"), "no 'shdr' chunk"),
+    ],
+)
+def test_damaged_files_are_refused_with_a_reason(tmp_path: Path, damage, reason: str) -> None:
+    good = write_sf2(tmp_path / "good.sf2").read_bytes()
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(damage(good))
+    with pytest.raises(ValueError, match=reason):
+        SoundFont(bad)
+
+
+def test_parsing_needs_no_audioop(tmp_path: Path) -> None:
+    """Python 3.13 removed ``audioop``: the soundfont must load and render without it."""
+    code = (
+        "import sys; sys.modules['audioop'] = None\n"  # any import of audioop now fails
+        "from grainbench.data.sf2player import load_soundfont\n"
+        "note = load_soundfont().render_note(0, 60, 100, 0.2, 16000, 4096)\n"
+        "assert abs(note).max() > 0.01, 'silent note'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]
