@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import struct
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grainbench.data import sf2riff
 from grainbench.data.sf2player import SoundFont, load_soundfont, windowed_sinc_resample
 
 RATE = 28160  # 440 Hz has a period of exactly 64 samples at this rate
@@ -312,3 +314,32 @@ def test_parsing_needs_no_audioop(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-800:]
+
+
+def _python_313() -> str | None:
+    """A Python 3.13 interpreter on this machine (pyenv's, or on PATH but not a pyenv shim)."""
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
+    if pyenv:
+        return str(pyenv[-1])
+    found = shutil.which("python3.13")
+    return found if found and "shims" not in Path(found).parts else None
+
+
+def test_the_riff_reader_runs_on_python_313(gm: SoundFont) -> None:
+    """The reader is standard library only; run it under 3.13 where the machine has one."""
+    python = _python_313()
+    if python is None:
+        pytest.skip("no Python 3.13 on this machine")
+    reader = Path(sf2riff.__file__)
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('sf2riff', {str(reader)!r})\n"
+        "module = importlib.util.module_from_spec(spec); sys.modules['sf2riff'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        f"hydra = module.read_hydra(open({str(gm.path)!r}, 'rb').read())\n"
+        "print(len(hydra.presets) - 1, len(hydra.samples) - 1, sys.version_info[:2])\n"
+    )
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.split()[:2] == [str(len(gm.presets)), str(len(gm.samples))]
+    assert "(3, 13)" in done.stdout
