@@ -47,6 +47,28 @@ def test_piano_c3_notes_state_the_band_limit(c3) -> None:
     assert "band-limited" in text and "22,050" in text and "TimGM6mb.sf2" in text
 
 
+def test_piano_c3_states_each_clips_band_limit(c3) -> None:
+    limits = np.concatenate([c3.train_band_limits, c3.test_band_limits])
+    assert limits.shape == (20,) and limits.dtype == np.float64
+    assert np.all((limits > 2000.0) & (limits <= 22050.0))
+    # The stated limit is where the content stops: under −50 dB of the clip's energy above it.
+    for clip, limit in zip(np.concatenate([c3.train, c3.test])[:, 0], limits, strict=True):
+        power = np.abs(np.fft.rfft(clip.astype(np.float64))) ** 2
+        above = np.fft.rfftfreq(len(clip), 1 / 44100) > limit
+        assert power[above].sum() < 1e-5 * power.sum()
+    # Acoustic pianos (22,050 Hz samples at about a quarter rate) stop near 2.6 kHz.
+    assert np.min(limits) < 2700.0 < np.max(limits)
+
+
+def test_band_limits_follow_the_setting_and_only_stated_ones_exist(tmp_path: Path) -> None:
+    low = load_dataset(
+        "piano-c3?n=20", sample_rate=16000, n_samples=16384, cache_dir=tmp_path, progress=False
+    )
+    assert np.all(low.test_band_limits <= 8000.0) and np.any(low.train_band_limits == 8000.0)
+    synth = load_dataset("synth-piano?n=10", progress=False)
+    assert synth.train_band_limits is None and synth.test_band_limits is None
+
+
 def test_piano_c3_pitch(c3) -> None:
     x = c3.train[0, 0, 4410:].astype(np.float64)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), 4 * len(x)))

@@ -108,85 +108,173 @@ def test_fit_inverse_n_recovers_an_exact_line() -> None:
         D.fit_inverse_n(np.array([5, 5]), np.array([1.0, 1.0]))
 
 
-def test_fd_infinity_removes_the_sample_size_bias() -> None:
-    # Candidates N(μ, I) against a large N(0, I) reference: FD(n) ≈ ‖μ‖² + b/n with ‖μ‖² = 1.
-    rng = np.random.default_rng(0)
-    d = 16
-    real = rng.normal(size=(50_000, d))
-    mu = np.zeros(d)
-    mu[0] = 1.0
-    fake = rng.normal(size=(4000, d)) + mu
-    res = D.fd_infinity(real, fake, seed=0)
-    assert res.sizes[0] == 500 and res.sizes[-1] == 4000 and len(res.sizes) == 25
-    fd_500 = D.frechet_distance(real, fake[:500])
-    assert abs(res.value - 1.0) < 0.05
-    assert abs(res.value - 1.0) < abs(fd_500 - 1.0)
-    assert res.slope > 0 and 0 < res.r2 <= 1
-    assert D.fd_infinity(real, fake, seed=0).value == res.value
-    assert D.fd_infinity(real, fake, seed=1).value != res.value
+def test_centred_interval_hand_computed() -> None:
+    # Deviations from the replicates' mean (2.5) are −1.5, −0.5, 0.5, 1.5: the 25 % and 75 %
+    # quantiles (level 0.5) are ∓0.75, placed on the estimate 10.
+    assert D.centred_interval(10.0, np.array([1.0, 2.0, 3.0, 4.0]), level=0.5) == (
+        pytest.approx(9.25),
+        pytest.approx(10.75),
+    )
+
+
+@pytest.mark.parametrize("shift", [1.0, 0.3])  # 0.3: the interval reaches below 0
+def test_frechet_distance_ci_matches_an_explicit_bootstrap(shift: float) -> None:
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + shift
+    res = D.frechet_distance_ci(x, y, seed=4, n_boot=50)
+    draw = np.random.default_rng(4)
+    reps = np.array(
+        [_fd_scipy(x[draw.integers(0, 40, 40)], y[draw.integers(0, 30, 30)]) for _ in range(50)]
+    )
+    dev = np.quantile(reps - reps.mean(), [0.025, 0.975])
+    assert res.value == pytest.approx(_fd_scipy(x, y), rel=1e-6)
+    assert (res.low, res.high) == (  # FD ≥ 0: the lower end is clipped there
+        pytest.approx(max(res.value + dev[0], 0.0), rel=1e-6),
+        pytest.approx(res.value + dev[1], rel=1e-6),
+    )
+    assert res.n_boot == 50
+
+
+def _population_case(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Two disjoint sets of 400 from N(0, I) and N(μ, I) in 16 dimensions, ‖μ‖ = 0.8.
+
+    The population FD is the Gaussian closed form, ‖μ‖² = 0.64; at 400 clips a side the
+    sample FD is about 1.0 (its bias is about (d/2)·(1/n₁ + 1/n₂)·… ≈ 0.4).
+    """
+    rng = np.random.default_rng(seed)
+    mu = np.zeros(16)
+    mu[0] = 0.8
+    x, y = rng.normal(size=(400, 16)), rng.normal(size=(400, 16)) + mu
+    pop = D.frechet_distance_gaussians(np.zeros(16), np.eye(16), mu, np.eye(16))
+    assert pop == pytest.approx(0.64)
+    return x, y, pop
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fd_infinity_interval_holds_the_population_value_and_fd_does_not(seed: int) -> None:
+    x, y, pop = _population_case(seed)
+    fd = D.frechet_distance_ci(x, y, seed=seed)
+    inf = D.fd_infinity(x, y, seed=seed)
+    assert inf.reported and inf.r2 >= D.FD_INF_MIN_R2 and inf.n_points == 10
+    assert inf.low <= pop <= inf.high
+    assert not fd.low <= pop <= fd.high and fd.low > pop  # plain FD: biased upward
+    assert abs(inf.value - pop) < abs(fd.value - pop)
+
+
+def test_fd_infinity_of_one_distribution_holds_zero() -> None:
+    rng = np.random.default_rng(21)
+    x, y = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    inf = D.fd_infinity(x, y, seed=0)
+    fd = D.frechet_distance_ci(x, y, seed=0)
+    assert inf.reported and inf.low <= 0.0 <= inf.high
+    assert fd.low > 0.0
 
 
 def test_fd_infinity_matches_a_scipy_reimplementation() -> None:
-    # The same seeded draws, FD by scipy's sqrtm and the fit by np.polyfit.
+    # The same seeded draws (both sides, without replacement), FD by scipy's sqrtm, the fit
+    # by np.polyfit on the per-size means.
     rng = np.random.default_rng(11)
-    real, fake = rng.normal(size=(300, 5)), rng.normal(size=(120, 5)) * 1.5
-    res = D.fd_infinity(real, fake, seed=3, n_points=7)
+    real, fake = rng.normal(size=(60, 5)), rng.normal(size=(120, 5)) * 1.5
+    res = D.fd_infinity(real, fake, seed=3, n_points=7, draws=2, n_boot=1, min_clips=4, min_r2=-1)
     draw = np.random.default_rng(3)
-    sizes = np.unique(np.linspace(60, 120, 7).astype(int))
-    fds = [_fd_scipy(real, fake[draw.integers(0, 120, size=n)]) for n in sizes]
+    sizes = np.unique(np.rint(np.linspace(60, 120, 7)).astype(int))
+    fds = []
+    for n in sizes:
+        runs = []
+        for _ in range(1 if n == 120 else 2):
+            a = draw.choice(60, int(round(n / 2)), replace=False)
+            b = draw.choice(120, n, replace=False)
+            assert len(set(a)) == len(a) and len(set(b)) == len(b)
+            runs.append(_fd_scipy(real[a], fake[b]))
+        fds.append(np.mean(runs))
     slope, intercept = np.polyfit(1.0 / sizes, fds, 1)
-    assert res.sizes == sizes.tolist()
+    assert res.sizes == sizes.tolist() and res.ref_sizes == [int(round(n / 2)) for n in sizes]
     assert res.fds == pytest.approx(fds, rel=1e-6)
     assert (res.value, res.slope) == (
         pytest.approx(intercept, rel=1e-6),
         pytest.approx(slope, rel=1e-6),
     )
+    assert res.fds[-1] == pytest.approx(_fd_scipy(real, fake), rel=1e-6)  # the whole sets
 
 
-def test_fd_infinity_small_sets_use_half_to_all() -> None:
+def test_fd_infinity_is_withheld_when_its_fit_does_not_hold() -> None:
     rng = np.random.default_rng(6)
-    res = D.fd_infinity(rng.normal(size=(40, 3)), rng.normal(size=(40, 3)), seed=0)
-    assert res.sizes[0] == 20 and res.sizes[-1] == 40
+    small = D.fd_infinity(rng.normal(size=(40, 3)), rng.normal(size=(40, 3)), seed=0)
+    assert not small.reported and "40 clips on a side < 100" in small.reason
+    assert np.isnan(small.low) and small.n_boot == 0
+    assert small.sizes[0] == 20 and small.sizes[-1] == 40
+    # Two far-apart sets: FD hardly depends on n, so subset noise swamps the 1/n trend.
+    noisy = D.fd_infinity(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 30.0, seed=0)
+    assert not noisy.reported and noisy.r2 < D.FD_INF_MIN_R2 and "r²" in noisy.reason
+    # More significant directions than clips in the smallest subset: 1/n does not hold.
+    wide = D.fd_infinity(rng.normal(size=(120, 100)), rng.normal(size=(120, 100)), seed=0)
+    assert not wide.reported and "principal directions" in wide.reason
     with pytest.raises(UserError):
         D.fd_infinity(rng.normal(size=(40, 3)), rng.normal(size=(3, 3)))
 
 
+def test_principal_directions_counts_the_variance_share() -> None:
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2000, 5)) * np.array([10.0, 10.0, 10.0, 0.01, 0.01])
+    assert D.principal_directions(x) == 3
+    assert D.principal_directions(np.ones((5, 3))) == 0
+
+
 def _mmd_loops(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased MMD² with (x·y/d + 1)³, written out as plain double loops."""
+    """Unbiased MMD² with (x·y/d + 1)³ (sets of sizes m and n), as plain double loops."""
     m, d = x.shape
+    n = len(y)
 
     def k(a: np.ndarray, b: np.ndarray) -> float:
         return (float(np.dot(a, b)) / d + 1.0) ** 3
 
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
     return xx + yy - 2 * xy
 
 
 def test_kid_matches_direct_loops_and_torchmetrics() -> None:
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 3)) + 0.5
-    ref = _mmd_loops(x, y)
-    assert D.mmd2_poly(x, y) == pytest.approx(ref, rel=1e-10)
+    res = D.kid(x, y, seed=0, n_boot=20)
+    assert res.value == pytest.approx(_mmd_loops(x, y), rel=1e-10)
     tm = float(poly_mmd(torch.from_numpy(x), torch.from_numpy(y)))
-    assert D.mmd2_poly(x, y) == pytest.approx(tm, rel=1e-10)
-    # One subset as large as both sets is a permutation of them: MMD² is unchanged.
-    res = D.kid(x, y, seed=0, n_subsets=3, subset_size=1000)
-    assert res.subset_size == 12
-    assert res.mean == pytest.approx(ref, rel=1e-10)
-    assert res.std == pytest.approx(0.0, abs=1e-12)
+    assert res.value == pytest.approx(tm, rel=1e-10)
+    # Sets of different sizes: torch-fidelity's subsets would average to this.
+    assert D.kid(x, y[:7], n_boot=5).value == pytest.approx(_mmd_loops(x, y[:7]), rel=1e-10)
 
 
-def test_kid_subsets_are_seeded_and_centred_on_zero_for_one_distribution() -> None:
+def test_kid_bootstrap_matches_explicitly_resampled_sets() -> None:
+    # A clip drawn c times counts c times; pairs of positions i ≠ j in a resample can be
+    # two copies of one clip, as in an i.i.d. sample from the empirical distribution.
+    rng = np.random.default_rng(14)
+    x, y = rng.normal(size=(9, 2)), rng.normal(size=(6, 2))
+    res = D.kid(x, y, seed=2, n_boot=30)
+    draw = np.random.default_rng(2)
+    cx = draw.multinomial(9, np.full(9, 1 / 9), size=30)
+    cy = draw.multinomial(6, np.full(6, 1 / 6), size=30)
+    reps = np.array(
+        [
+            _mmd_loops(np.repeat(x, a, axis=0), np.repeat(y, b, axis=0))
+            for a, b in zip(cx, cy, strict=True)
+        ]
+    )
+    dev = np.quantile(reps - reps.mean(), [0.025, 0.975])
+    assert (res.low, res.high) == (
+        pytest.approx(res.value + dev[0], rel=1e-9),
+        pytest.approx(res.value + dev[1], rel=1e-9),
+    )
+
+
+def test_kid_of_one_distribution_has_a_real_interval_around_zero() -> None:
     rng = np.random.default_rng(8)
-    x, y = rng.normal(size=(400, 4)), rng.normal(size=(300, 4))
-    a = D.kid(x, y, seed=1, n_subsets=50, subset_size=100)
-    assert a.subset_size == 100 and a.std > 0
-    assert D.kid(x, y, seed=1, n_subsets=50, subset_size=100) == a
-    assert abs(a.mean) < 3 * a.std
-    far = D.kid(x, y + 1.0, seed=1, n_subsets=50, subset_size=100)
-    assert far.mean > 10 * a.std
+    x, y = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
+    a = D.kid(x, y, seed=1)
+    assert a.low < 0.0 < a.high and a.high - a.low > 0  # equal sizes: no longer zero width
+    assert D.kid(x, y, seed=1) == a
+    far = D.kid(x, y + 1.0, seed=1)
+    assert far.low > a.high
 
 
 def test_kmeans_finds_separated_clusters() -> None:
@@ -228,6 +316,25 @@ def test_ndb_threshold_is_the_two_sided_normal_quantile() -> None:
     assert abs(z) > scipy.stats.norm.ppf(0.975)
     assert res.count == 2
     assert D.ndb(real, fake, centroids=centres, alpha=0.01).count == 0
+
+
+def test_ndb_subsets_make_candidate_counts_comparable() -> None:
+    # Reference 1000 clips of N(0, I); candidates shifted by 0.2 σ, 100 or 2000 of them.
+    # One-shot NDB finds far more different bins with 2000 candidates (more test power);
+    # on subsets of one size both sets score the same within the spread.
+    rng = np.random.default_rng(16)
+    real = rng.normal(size=(1000, 2))
+    few, many = rng.normal(size=(100, 2)) + 0.2, rng.normal(size=(2000, 2)) + 0.2
+    cells = D.kmeans(real, 20, seed=0)
+    one_shot = [D.ndb(real, c, centroids=cells).fraction for c in (few, many)]
+    assert one_shot[1] > one_shot[0] + 0.2
+    a = D.ndb_subsets(real, few, cells, 50, n_subsets=40, seed=0)
+    b = D.ndb_subsets(real, many, cells, 50, n_subsets=40, seed=0)
+    assert (a.k, a.subset_size, a.n_subsets) == (20, 50, 40)
+    assert abs(a.fraction - b.fraction) < max(a.fraction_std, b.fraction_std)
+    assert a.fraction_std > 0 and a.count == pytest.approx(a.fraction * 20)
+    with pytest.raises(UserError):
+        D.ndb_subsets(real, few, cells, 101)
 
 
 def test_pitch_accuracy_hand_computed() -> None:

@@ -128,6 +128,28 @@ def test_ndb_features_shape_and_level() -> None:
     assert np.ptp(per_band[band]) < 1.0  # a steady tone: the same level in every segment
 
 
+def test_standardisation_uses_the_reference_statistics_only() -> None:
+    rng = np.random.default_rng(3)
+    spreads = np.array([1.0, 10.0, 4.0, 0.01, 0.0])  # the last is constant
+    ref = rng.normal(size=(50, 5)) * spreads + np.array([0.0, 5.0, 2.0, -10.0, 3.0])
+    st = E.Standardisation.of(ref)
+    std = ref.std(0, ddof=1)
+    floor = np.median(std[:4])  # the median of the nonzero spreads
+    np.testing.assert_allclose(st.mean, ref.mean(0))
+    np.testing.assert_allclose(st.scale, np.maximum(std, floor))
+    assert st.scale[1] == pytest.approx(std[1]) and st.scale[3] == pytest.approx(floor)
+    assert (st.floor, st.n_reference, st.n_floored) == (pytest.approx(floor), 50, 3)
+    other = rng.normal(size=(30, 5)) * 100.0
+    np.testing.assert_allclose(st.apply(other), (other - ref.mean(0)) / np.maximum(std, floor))
+    own = st.apply(ref)
+    np.testing.assert_allclose(own.mean(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(own[:, 1].std(ddof=1), 1.0)
+    assert E.get_embedding("spectral-stats").raw_units
+    assert not E.get_embedding("crepe-tiny").raw_units
+    with pytest.raises(UserError):
+        E.Standardisation.of(np.ones((1, 3)))
+
+
 def test_crepe_embedding_features_hold_the_pitch_track(clips: np.ndarray) -> None:
     emb = E.get_embedding("crepe-tiny", hop=400)
     feats = emb.features(clips, SR)

@@ -284,6 +284,40 @@ def test_lsd_max_hz_ignores_bins_above_the_limit() -> None:
     assert low.item() < 0.05 * full.item()
 
 
+def test_lsd_per_clip_limits_agree_with_the_reference_clip_by_clip() -> None:
+    x, y = _signals(batch=3, channels=2)
+    limits = np.array([3000.0, np.nan, 6500.0])  # NaN: up to Nyquist
+    got = log_spectral_distance(_t(x), _t(y), SR, max_hz=limits)
+    for i, limit in enumerate(limits):
+        n_bins = None if np.isnan(limit) else int(limit * 2048 / SR) + 1
+        np.testing.assert_allclose(
+            got[i].item(), ref_lsd(x[i : i + 1], y[i : i + 1], n_bins), rtol=2e-4
+        )
+    as_tensor = log_spectral_distance(_t(x), _t(y), SR, max_hz=torch.from_numpy(limits))
+    torch.testing.assert_close(as_tensor, got, rtol=0, atol=0)
+    one = log_spectral_distance(_t(x), _t(y), SR, max_hz=3000.0)
+    each = log_spectral_distance(_t(x), _t(y), SR, max_hz=[3000.0] * 3)
+    torch.testing.assert_close(one, each, rtol=0, atol=0)
+    with pytest.raises(ValueError):
+        log_spectral_distance(_t(x), _t(y), SR, max_hz=[3000.0, 2000.0])
+    with pytest.raises(ValueError):
+        log_spectral_distance(_t(x), _t(y), SR, max_hz=[3000.0, 0.0, np.nan])
+
+
+def test_lsd_in_band_ignores_an_error_above_the_band_limit() -> None:
+    # A clip with content only below 2 kHz; the estimate adds a quiet 5 kHz tone (−30 dB),
+    # faded in and out (a Hann envelope) so that it has no broadband onset click.
+    t = np.arange(N) / SR
+    clean = sum(a * np.sin(2 * np.pi * f * t) for a, f in ((0.3, 300), (0.2, 700), (0.1, 1500)))
+    x = clean[None, None]
+    y = x + 0.01 * np.sin(2 * np.pi * 5000 * t) * scipy.signal.get_window("hann", N)
+    in_band = log_spectral_distance(_t(x), _t(y), SR, max_hz=2000.0).item()
+    full = log_spectral_distance(_t(x), _t(y), SR).item()
+    assert in_band < 1e-3  # the error's leakage below 2 kHz is under the 100 dB floor
+    assert full > 1.0  # a few bins near 5 kHz: ~70 dB above the clip's −100 dB floor
+    np.testing.assert_allclose(full, ref_lsd(x, y), rtol=2e-4)
+
+
 def test_bad_shapes_raise() -> None:
     with pytest.raises(ValueError):
         snr(torch.zeros(2, 1, 10), torch.zeros(2, 1, 11))

@@ -40,11 +40,13 @@ SMALL = {
     "n_gabor": 16,
     "n_wavs": 2,
     "n_grid": 4,
-    "kid_subsets": 20,
+    "fd_boot": 20,
+    "kid_boot": 100,
+    "ndb_subsets": 10,
 }
 # The generation task's own small settings (the oracle generator needs no training).
 SMALL_GENERATION = {"embeddings": ["spectral-stats"], "pitch_model": "crepe-tiny?hop=800"}
-DATA = "synth-piano?n=80"  # 8 test clips: the generation task needs two halves of 4
+DATA = "synth-piano?n=80"  # 8 test clips and 24 held-out training clips: two sides of 16
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import numpy as np
 from grainbench.data import cache
 from grainbench.data.core import (
     AudioDataset,
+    BandLimitedPlan,
     DatasetSource,
     Plan,
     RawClips,
@@ -124,6 +125,16 @@ def _clips(
     return raw, False
 
 
+def _band_limits(plan: Plan, setting: Setting, n_clips: int) -> np.ndarray | None:
+    """The plan's per-clip content limits (Hz, build order), or None when it states none."""
+    if not isinstance(plan, BandLimitedPlan):
+        return None
+    limits = np.asarray(plan.band_limits(setting), dtype=np.float64)
+    if limits.shape != (n_clips,):
+        raise ValueError(f"band limits of shape {limits.shape} for {n_clips} clips")
+    return np.minimum(limits, setting.sample_rate / 2.0)
+
+
 def load_dataset(
     spec: str,
     *,
@@ -147,6 +158,7 @@ def load_dataset(
     raw, _ = _clips(source, plan, setting, cache_dir, progress)
     train_idx, test_idx = split_indices(len(raw.clips), int(seed))
     train, test = raw.clips[train_idx], raw.clips[test_idx]
+    limits = _band_limits(plan, setting, len(raw.clips))
     train_labels, test_labels = raw.labels[train_idx], raw.labels[test_idx]
     params = {
         "dataset": source.name,
@@ -174,4 +186,6 @@ def load_dataset(
         notes=list(raw.notes),
         file_report=[dict(entry) for entry in raw.file_report],
         params=params,
+        train_band_limits=None if limits is None else limits[train_idx],
+        test_band_limits=None if limits is None else limits[test_idx],
     )

@@ -18,7 +18,7 @@ import sys
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -72,6 +72,15 @@ class Plan(Protocol):
         ...
 
 
+@runtime_checkable
+class BandLimitedPlan(Plan, Protocol):
+    """A plan that also states each clip's content limit (optional; piano sources have it)."""
+
+    def band_limits(self, setting: Setting) -> np.ndarray:
+        """Per clip in build order, the highest frequency (Hz) it can contain at ``setting``."""
+        ...
+
+
 class DatasetSource(Protocol):
     """A kind of dataset, as registered in ``grainbench.registry.DATASETS``."""
 
@@ -95,6 +104,12 @@ class AudioDataset:
     clip bytes (train then test) followed by the label bytes. ``notes`` are one-line facts a
     result must carry; ``file_report`` has one ``{path, action, reason}`` dict per input file
     (empty for synthetic sets); ``params`` records every parameter used.
+
+    ``train_band_limits`` / ``test_band_limits`` are float64 ``(N,)``: per clip, the highest
+    frequency in Hz it can contain as the source states it (e.g. a soundfont sample's
+    Nyquist frequency times its playback ratio), at most the Nyquist frequency; NaN for a
+    clip without a stated limit, and None when the source states none. They follow from
+    how the clips were made, so they are not part of the fingerprint.
     """
 
     name: str
@@ -110,6 +125,8 @@ class AudioDataset:
     notes: list[str]
     file_report: list[dict[str, str]]
     params: dict[str, Any]
+    train_band_limits: np.ndarray | None = None
+    test_band_limits: np.ndarray | None = None
 
     @property
     def setting(self) -> Setting:

@@ -189,6 +189,14 @@ class PianoPlan:
             "soundfont": self.font.sha256,
         }
 
+    def band_limits(self, setting: Setting) -> np.ndarray:
+        """Per clip in build order, the highest frequency (Hz) it can contain (:func:`content_limits`).
+
+        Computed from the note parameters alone, without rendering.
+        """
+        notes = draw_notes(self.font, np.array(self.keys), self.seed)
+        return content_limits(self.font, notes, setting.sample_rate)
+
     def build(self, setting: Setting, progress: bool) -> RawClips:
         """Render every note (float64 mix, peak-limited, cast to float32)."""
         require_channels(setting, self.name)
@@ -214,7 +222,7 @@ class PianoPlan:
                 limited += 1
             clips[i] = mix
         peaks = np.max(np.abs(clips), axis=(1, 2))
-        limits = content_limits(self.font, notes, setting.sample_rate)
+        limits = self.band_limits(setting)
         notes_text = [
             f"rendered from {self.font.path.name} (sha256 {self.font.sha256[:12]}) by grainbench's own SF2 player "
             "(no filter, LFOs, modulation envelope, chorus or reverb)",

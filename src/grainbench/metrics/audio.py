@@ -21,10 +21,11 @@ NaNs, so callers should count them if they matter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -103,12 +104,20 @@ def _ratio_db(signal: torch.Tensor, error: torch.Tensor, defined: torch.Tensor) 
 
 
 def _by_chunks(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, x_hat: torch.Tensor
+    fn: Callable[..., torch.Tensor], x: torch.Tensor, x_hat: torch.Tensor, *per_clip: torch.Tensor
 ) -> torch.Tensor:
-    """Apply a per-clip ``fn`` to chunks of clips, bounding the memory of spectrograms."""
-    per_clip = x.shape[1] * x.shape[2]
-    step = max(1, _CHUNK_SAMPLES // per_clip)
-    return torch.cat([fn(x[i : i + step], x_hat[i : i + step]) for i in range(0, len(x), step)])
+    """Apply a per-clip ``fn`` to chunks of clips, bounding the memory of spectrograms.
+
+    ``per_clip`` tensors (first dimension B) are sliced along with the clips.
+    """
+    per_clip_samples = x.shape[1] * x.shape[2]
+    step = max(1, _CHUNK_SAMPLES // per_clip_samples)
+    return torch.cat(
+        [
+            fn(x[i : i + step], x_hat[i : i + step], *(t[i : i + step] for t in per_clip))
+            for i in range(0, len(x), step)
+        ]
+    )
 
 
 def _magnitudes(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -181,21 +190,47 @@ def si_sdr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return _ratio_db(signal, error, energy > 0)
 
 
+def _band_bins(
+    max_hz: float | Sequence[float] | np.ndarray | torch.Tensor | None,
+    batch: int,
+    sample_rate: int,
+    n_fft: int,
+) -> torch.Tensor:
+    """Per clip, how many STFT bins (from 0 Hz) lie at or below its limit: int64 ``(B,)``.
+
+    Bin k sits at k·sample_rate/n_fft Hz; a NaN or None limit keeps every bin to Nyquist.
+    """
+    n_bins = n_fft // 2 + 1
+    if max_hz is None:
+        return torch.full((batch,), n_bins, dtype=torch.int64)
+    limits = torch.as_tensor(np.asarray(max_hz, dtype=np.float64)).reshape(-1)
+    if limits.numel() == 1:
+        limits = limits.expand(batch)
+    if limits.numel() != batch:
+        raise ValueError(f"max_hz needs one limit or one per clip ({batch}), got {limits.numel()}")
+    if bool((limits[~limits.isnan()] <= 0).any()):
+        raise ValueError("log_spectral_distance needs max_hz > 0 (NaN: up to Nyquist)")
+    counts = torch.floor(limits * n_fft / sample_rate).to(torch.float64) + 1
+    counts = torch.where(limits.isnan(), torch.full_like(counts, n_bins), counts)
+    return counts.clamp(1, n_bins).to(torch.int64)
+
+
 def log_spectral_distance(
     x: torch.Tensor,
     x_hat: torch.Tensor,
     sample_rate: int,
     n_fft: int = STFT_N_FFT,
     hop: int = STFT_HOP,
-    max_hz: float | None = None,
+    max_hz: float | Sequence[float] | np.ndarray | torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Log-spectral distance in dB per clip.
+    """Log-spectral distance in dB per clip, optionally up to each clip's band limit.
 
     With P and P̂ the STFT power (periodic Hann window of ``n_fft``, hop ``hop``, frames
-    centred, zero-padded edges) and ``eps = LSD_FLOOR · max P`` (1e-10 of the reference
-    clip's largest bin, i.e. a floor 100 dB below its peak, applied to both):
+    centred, zero-padded edges) over the bins k with k·sample_rate/n_fft ≤ the clip's limit,
+    and ``eps = LSD_FLOOR · max P`` (1e-10 of the reference clip's largest bin in that band,
+    i.e. a floor 100 dB below its peak, applied to both):
     per frame ``sqrt(mean over bins of (10 log10(P + eps) − 10 log10(P̂ + eps))²)``, then
-    the mean over frames (and channels). NaN for a silent reference.
+    the mean over frames (and channels). NaN for a reference silent in the band.
 
     Args:
         x: reference audio (B, channels, n_samples).
@@ -203,33 +238,37 @@ def log_spectral_distance(
         sample_rate: sampling rate in Hz; places the bins for ``max_hz``.
         n_fft: FFT size and window length.
         hop: hop between frames in samples.
-        max_hz: when given, only bins at frequencies ≤ ``max_hz`` count (e.g. the band
-            limit of a band-limited dataset); None uses every bin up to Nyquist.
+        max_hz: the band limit in Hz: one for every clip, or one per clip (a sequence,
+            array or tensor of B values, e.g. a dataset's ``test_band_limits``); NaN or
+            None counts every bin up to Nyquist.
 
     Returns:
         float64 (B,).
     """
-    if sample_rate <= 0 or n_fft < 2 or hop < 1 or (max_hz is not None and max_hz <= 0):
+    if sample_rate <= 0 or n_fft < 2 or hop < 1:
         raise ValueError(
-            f"log_spectral_distance needs sample_rate > 0, n_fft >= 2, hop >= 1, max_hz > 0; "
-            f"got {sample_rate}, {n_fft}, {hop}, {max_hz}"
+            f"log_spectral_distance needs sample_rate > 0, n_fft >= 2, hop >= 1; "
+            f"got {sample_rate}, {n_fft}, {hop}"
         )
     x, x_hat = _prepare(x, x_hat)
-    n_bins = n_fft // 2 + 1
-    if max_hz is not None:
-        n_bins = min(n_bins, int(max_hz * n_fft / sample_rate) + 1)
+    counts = _band_bins(max_hz, x.shape[0], sample_rate, n_fft).to(x.device)
+    top = int(counts.max())
 
-    def chunk(ref: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
-        power = _magnitudes(ref, n_fft, hop)[:, :, :n_bins].square()
-        power_hat = _magnitudes(est, n_fft, hop)[:, :, :n_bins].square()
-        peak = power.flatten(1).amax(1)
+    def chunk(ref: torch.Tensor, est: torch.Tensor, n_bins: torch.Tensor) -> torch.Tensor:
+        power = _magnitudes(ref, n_fft, hop)[:, :, :top].square()
+        power_hat = _magnitudes(est, n_fft, hop)[:, :, :top].square()
+        inside = (torch.arange(top, device=ref.device)[None, :] < n_bins[:, None])[
+            :, None, :, None
+        ]  # (b, 1, bins, 1)
+        peak = torch.where(inside, power, 0.0).flatten(1).amax(1)
         eps = (LSD_FLOOR * peak)[:, None, None, None]
         diff = 10.0 * torch.log10(power + eps) - 10.0 * torch.log10(power_hat + eps)
-        per_frame = diff.square().mean(dim=2).sqrt()  # (b, ch, frames)
+        sq = torch.where(inside, diff.square(), 0.0)
+        per_frame = (sq.sum(dim=2) / n_bins[:, None, None]).sqrt()  # (b, ch, frames)
         value = per_frame.flatten(1).mean(1)
         return torch.where(peak > 0, value, torch.full_like(value, float("nan")))
 
-    return _by_chunks(chunk, x, x_hat)
+    return _by_chunks(chunk, x, x_hat, counts)
 
 
 def spectral_convergence(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,13 @@ _SPECS = [
     # round trip (SPEC 4.1)
     MetricSpec("snr", "dB", True, "signal-to-noise ratio of the round trip"),
     MetricSpec("si_sdr", "dB", True, "scale-invariant signal-to-distortion ratio"),
-    MetricSpec("lsd", "dB", False, "log-spectral distance"),
+    MetricSpec(
+        "lsd",
+        "dB",
+        False,
+        "log-spectral distance (band=signal: up to each clip's stated content limit; "
+        "band=full: every bin to Nyquist)",
+    ),
     MetricSpec("mrstft", "", False, "multi-resolution STFT distance (auraloss)"),
     MetricSpec("spectral_convergence", "dB", True, "20·log10(‖|S|‖ / ‖|S|−|Ŝ|‖)"),
     MetricSpec("max_abs_error", "", False, "largest absolute sample error"),
@@ -99,11 +105,20 @@ _SPECS = [
     MetricSpec("grain_slope", "", None, "slope of sound error (dB) against image PSNR (dB)"),
     MetricSpec("grain_level", "dB", False, "sound ESR at image PSNR 40 dB (the grain level)"),
     # generation (SPEC 4.5)
-    MetricSpec("fd", "", False, "Fréchet distance of embeddings"),
-    MetricSpec("fd_inf", "", False, "Fréchet distance extrapolated to infinite samples"),
+    MetricSpec("fd", "", False, "Fréchet distance of embeddings at the rows' own set sizes"),
+    MetricSpec(
+        "fd_inf",
+        "",
+        False,
+        "FD extrapolated to infinitely many clips on both sides (only where its 1/n fit holds)",
+    ),
     MetricSpec("kid", "", False, "kernel inception distance (unbiased MMD², cubic kernel)"),
-    MetricSpec("ndb", "bins", False, "number of statistically different k-means bins"),
-    MetricSpec("ndb_fraction", "", False, "share of statistically different k-means bins"),
+    MetricSpec(
+        "ndb", "bins", False, "different k-means bins, mean over candidate subsets of one size"
+    ),
+    MetricSpec(
+        "ndb_fraction", "", False, "share of different k-means bins, mean over subsets of one size"
+    ),
     MetricSpec("pitch_accuracy", "", True, "share of clips within 50 cents of the intended note"),
     MetricSpec("pitch_score", "", True, "inception-style score of the CREPE pitch classifier"),
     # throughput (SPEC 4.6)

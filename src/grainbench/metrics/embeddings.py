@@ -21,6 +21,13 @@ Built in (:func:`get_embedding`):
 
 Embeddings of a dataset split are cached on disk per (dataset fingerprint, split,
 embedding and options) under the dataset cache folder, written atomically.
+
+An embedding whose dimensions are in raw, unrelated units (``raw_units``: spectral-stats mixes
+bels and kHz) is standardised before distances are taken (:class:`Standardisation`): each
+dimension is centred and scaled with the *reference* set's mean and standard deviation
+(floored at the median spread), so that FD and KID weigh the features alike and compare
+across representations. Learned embeddings (CREPE, VGGish) are used as they are, as FID and
+FAD use theirs.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import importlib.util
 import math
 import urllib.parse
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +150,9 @@ class Embedding(ABC):
 
     name: str
     dim: int
+    raw_units: bool = False
+    """True when the dimensions are in raw, unrelated units: distances standardise them on
+    the reference set first (:class:`Standardisation`)."""
 
     @property
     def cache_name(self) -> str:
@@ -155,6 +166,54 @@ class Embedding(ABC):
     def embed(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
         """Clips ``(N, ch, n)`` at ``sample_rate`` → float64 ``(N, dim)``."""
         return self.features(audio, sample_rate)["embedding"]
+
+
+@dataclass(frozen=True)
+class Standardisation:
+    """Per-dimension centring and scaling fitted on a reference set of features ``(N, d)``.
+
+    ``mean`` is the reference's mean; ``scale`` its standard deviation (ddof 1), but never
+    below ``floor``, the median of the reference's nonzero per-dimension standard deviations.
+    The floor keeps a dimension on which the real clips barely vary from turning a small
+    absolute change into hundreds of standard deviations: in spectral-stats the top mel
+    bands are digitally silent in every piano-c3 clip (std 0.01 bel), and a png8 round
+    trip's noise there (−69 dB, inaudible) would otherwise be 275 σ and the whole distance.
+    Only the reference's statistics are used: every candidate set is mapped by the same
+    transform.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    floor: float
+    n_reference: int
+    n_floored: int
+
+    @classmethod
+    def of(cls, reference: np.ndarray) -> Standardisation:
+        """The standardisation of ``reference (N ≥ 2, d)``."""
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.ndim != 2 or ref.shape[0] < 2:
+            raise UserError(f"standardisation needs reference features (N ≥ 2, d), got {ref.shape}")
+        std = ref.std(axis=0, ddof=1)
+        spread = std[std > 0]
+        floor = float(np.median(spread)) if spread.size else 1.0
+        return cls(
+            ref.mean(axis=0), np.maximum(std, floor), floor, ref.shape[0], int((std < floor).sum())
+        )
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Features ``(M, d)`` centred and scaled: ``(x − mean) / scale``."""
+        return (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: the method and the reference it was fitted on."""
+        return {
+            "method": "(x − mean) / max(std, floor) per dimension; mean and std (ddof 1) of "
+            "the reference set, floor the median of its nonzero per-dimension stds",
+            "n_reference": self.n_reference,
+            "floor": self.floor,
+            "floored_dimensions": self.n_floored,
+        }
 
 
 class CrepeEmbedding(Embedding):
@@ -210,7 +269,12 @@ class SpectralStatsEmbedding(Embedding):
     The floors make digital silence and inaudible noise (rounding, 16-bit quantisation)
     read alike: a shape statistic of the bare spectrum of a silent frame jumps between
     undefined and "white noise" at any level, however small.
+
+    The dimensions mix bels and kHz with spreads from about 0.01 to 1 (``raw_units``), so
+    distances standardise them on the reference set first.
     """
+
+    raw_units = True
 
     def __init__(self, n_mels: int = 64) -> None:
         self.n_mels = int(n_mels)

@@ -1,14 +1,19 @@
 """Generation quality (SPEC 4.5): train a generator on a representation, score its sounds.
 
-The generator (``ctx.generator``, the SPEC section 2 protocol) is fitted on the encoded
-training clips, with their MIDI labels when every clip has one, and samples ``n_samples``
-images (default: as many as the test set). With labels, the intended notes are the test
-set's labels (drawn from them when ``n_samples`` differs), or drawn from the training
-labels when the test set has notes the generator never saw. The images go
-through the codec (``png8`` by default, as a GAN's images are stored) and are decoded.
+Real clips the generator never sees form a *reference pool*: the test clips plus, when the
+test set is smaller than two sides of ``n_reference`` clips, training clips held out of the
+generator's training set (seeded; at most ``holdout_max_fraction`` of the training clips,
+so a small dataset uses what it has and says so). The pool is split at random into two
+disjoint sides of equal size: A, the *reference*, and B. The generator (``ctx.generator``,
+the SPEC section 2 protocol) is fitted on the remaining training clips' encoded images, with
+their MIDI labels when every clip has one, and samples ``n_samples`` images (default: as
+many as B). With labels, the intended notes are B's labels (drawn from them when
+``n_samples`` differs), or drawn from the training labels when B has notes the generator
+never saw. The images go through the codec (``png8`` by default, as a GAN's images are
+stored) and are decoded. :func:`reference_split` is the split; the result's data records it
+(``reference``: how many clips the generator trained on, how many per side, which ones).
 
-Rows of the table, each a *candidate* set scored against the same *reference* set A, one
-seeded half of the real test clips (the other half is B):
+Rows of the table, each a *candidate* set scored against the same reference A:
 
 - ``generator``: the decoded samples;
 - ``real-vs-real``: B, real clips the generator never saw: the floor of sampling noise;
@@ -16,23 +21,34 @@ seeded half of the real test clips (the other half is B):
   representation and codec can beat (equal to ``real-vs-real`` for a lossless
   representation, up to the codec).
 
-Because all rows share the reference A, their FD∞ and KID (both free of the candidate
-set's size bias) compare directly; plain FD is biased by set size, so the generator row,
-with more candidates, is not comparable to the reference rows on FD alone.
+Metrics per row and embedding (condition ``{"row", "embedding"}``), each with a bootstrap
+interval over clips (both sets resampled, seeded; :func:`grainbench.metrics.distances.centred_interval`):
 
-Metrics per row and embedding (condition ``{"row", "embedding"}``): ``fd``, ``fd_inf``
-(interval: none; the fit's r² is in ``data``; only for rows of at least ``fd_inf_min_clips``
-candidates, since a line fitted over a handful of tiny subsets extrapolates to noise, even
-to negative values), ``kid`` (interval: mean ± std over subsets).
+- ``fd``: Fréchet distance at the rows' own set sizes (biased upward by about c/n; by
+  default every row has as many candidates as A has clips, so the rows share the bias);
+- ``fd_inf``: FD extrapolated to infinitely many clips on both sides (subsets without
+  replacement, a 1/n fit), an estimate of the population FD, so rows of any size compare
+  directly; reported only when the fit holds (r² ≥ ``fd_inf_min_r2``, ≥ ``fd_inf_min_clips``
+  clips per side, subsets larger than the embedding's effective dimension), the fit's r²
+  and points in ``data["fd_inf"]`` either way;
+- ``kid``: the unbiased MMD² (cubic kernel) of the whole sets, free of the set-size bias.
+
+Embeddings in raw units (``spectral-stats``) are standardised with A's mean and standard
+deviation (floored at the median spread) before FD and KID (``data["standardisation"]``).
 Per row: ``ndb`` and ``ndb_fraction`` (k-means on A's log-mel features, embedding
-``log-mel``), ``pitch_accuracy`` (bootstrap interval over clips; only when the intended
-notes are known) and ``pitch_score``, both from the CREPE model ``pitch_model``; and, for
-the rows that pass the codec, ``clipped_fraction``.
+``log-mel``) as the mean ± std (clipped at 0) over ``ndb_subsets`` random candidate subsets
+of one size for every row (half the smallest candidate set: every row gets a real spread,
+and a larger candidate set does not test with more power), ``pitch_accuracy`` (bootstrap
+interval over clips; only when the intended notes are known) and ``pitch_score``, both from
+the CREPE model ``pitch_model``; and, for the rows that pass the codec,
+``clipped_fraction``. The specification is docs/metrics/generation.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +67,7 @@ from grainbench.metrics import distances as dist  # noqa: E402
 from grainbench.metrics.embeddings import (  # noqa: E402
     CrepeEmbedding,
     Embedding,
+    Standardisation,
     cached_features,
     embedding_from_spec,
     ndb_features,
@@ -61,6 +78,9 @@ from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult 
 from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real, Text  # noqa: E402
 
 ROWS = ("generator", "real-vs-real", "roundtrip")
+
+Candidates = dict[str, tuple[torch.Tensor | None, np.ndarray | None, Any]]
+"""Per row: decoded audio (None for real pool clips), pool indices (or None), intended notes."""
 
 
 def _as_list(value: Any) -> list[str]:
@@ -94,6 +114,69 @@ def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]
     return back, float(clipped.double().sum()) / images.numel()
 
 
+@dataclass(frozen=True)
+class ReferenceSplit:
+    """Which real clips the generator trains on and which form the reference sides.
+
+    Pool indices count the test clips first (``0 … n_test − 1``), then the held-out
+    training clips in the order of ``held_out``.
+    """
+
+    fit: np.ndarray
+    held_out: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+    def describe(self, n_test: int, n_reference: int) -> dict[str, Any]:
+        """What a result records about the split (counts, indices, and a note when short)."""
+        side = len(self.a)
+        info: dict[str, Any] = {
+            "generator_trained_on": len(self.fit),
+            "held_out_train_clips": len(self.held_out),
+            "test_clips": n_test,
+            "per_side": side,
+            "n_reference_requested": n_reference,
+            "held_out_train_indices": self.held_out.tolist(),
+            "a_pool_indices": self.a.tolist(),
+            "b_pool_indices": self.b.tolist(),
+        }
+        if side < n_reference:
+            info["note"] = (
+                f"{side} clips per side, fewer than n_reference={n_reference}: the dataset "
+                f"has {n_test} test clips and at most {len(self.held_out)} training clips "
+                "could be held out"
+            )
+        return info
+
+
+def reference_split(
+    n_train: int, n_test: int, n_reference: int, seed: int, holdout_max_fraction: float = 1 / 3
+) -> ReferenceSplit:
+    """The seeded split of real clips into generator training clips and reference sides A, B.
+
+    The pool is every test clip plus ``min(2·n_reference − n_test, ⌊holdout_max_fraction ·
+    n_train⌋)`` training clips (none when the test set is large enough), chosen at random;
+    A and B are disjoint random halves of it (``min(n_reference, pool // 2)`` clips each).
+    The generator fits on the training clips not held out.
+    """
+    if n_reference < 1 or not 0.0 <= holdout_max_fraction < 1.0:
+        raise UserError(
+            "generation needs n_reference ≥ 1 and 0 ≤ holdout_max_fraction < 1, got "
+            f"{n_reference} and {holdout_max_fraction}"
+        )
+    rng = np.random.default_rng(seed)
+    n_held = int(min(max(0, 2 * n_reference - n_test), np.floor(holdout_max_fraction * n_train)))
+    held = np.sort(rng.permutation(n_train)[:n_held])
+    side = min(n_reference, (n_test + n_held) // 2)
+    order = rng.permutation(n_test + n_held)
+    return ReferenceSplit(
+        fit=np.setdiff1d(np.arange(n_train), held),
+        held_out=held,
+        a=np.sort(order[:side]),
+        b=np.sort(order[side : 2 * side]),
+    )
+
+
 class GenerationTask:
     """Fit ``ctx.generator``, sample, decode and score against held-out real clips."""
 
@@ -113,19 +196,24 @@ class GenerationTask:
     ]
 
     def default_params(self) -> dict[str, Any]:
-        """Sample count, embeddings, codec, pitch model and the distances' settings."""
+        """Reference sizes, sample count, embeddings, codec, pitch model, distance settings."""
         return {
+            "n_reference": 200,
+            "holdout_max_fraction": 1 / 3,
             "n_samples": None,
             "embeddings": ["crepe-tiny", "spectral-stats"],
             "codec": "png8",
             "pitch_model": "crepe-tiny",
             "voicing_threshold": 0.5,
-            "kid_subsets": 100,
-            "kid_subset_size": 1000,
-            "fd_inf_points": 25,
-            "fd_inf_min_clips": 50,
+            "fd_boot": 200,
+            "fd_inf_points": 10,
+            "fd_inf_draws": 3,
+            "fd_inf_min_clips": dist.FD_INF_MIN_CLIPS,
+            "fd_inf_min_r2": dist.FD_INF_MIN_R2,
+            "kid_boot": 1000,
             "ndb_bins": 50,
             "ndb_alpha": 0.05,
+            "ndb_subsets": 50,
             "batch_size": 16,
             "n_boot": 1000,
             "n_wavs": 4,
@@ -133,17 +221,22 @@ class GenerationTask:
         }
 
     param_schema = {
+        "n_reference": Int(1),
+        "holdout_max_fraction": Real(0, 0.99),
         "n_samples": Int(4, none=True),
         "embeddings": ListOf(Text(), comma_string=True),
         "codec": Choice(*CODECS),
         "pitch_model": Text(),
         "voicing_threshold": Real(0, 1),
-        "kid_subsets": Int(1, 100_000),
-        "kid_subset_size": Int(2),
+        "fd_boot": Int(1, MAX_BOOT),
         "fd_inf_points": Int(2, 10_000),
+        "fd_inf_draws": Int(1, 1000),
         "fd_inf_min_clips": Int(4),
+        "fd_inf_min_r2": Real(high=1),
+        "kid_boot": Int(1, MAX_BOOT),
         "ndb_bins": Int(1),
         "ndb_alpha": Real(0, 1, low_open=True),
+        "ndb_subsets": Int(1, 100_000),
         "batch_size": Int(1),
         "n_boot": Int(1, MAX_BOOT),
         "n_wavs": Int(0),
@@ -151,42 +244,54 @@ class GenerationTask:
     }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
-        """Fit, sample, decode, and score the three rows with every embedding."""
+        """Split, fit, sample, decode, and score the three rows with every embedding."""
         if ctx.generator is None:
             raise UserError("the generation task needs a generator: --gen gmm|oracle|FILE.py:Class")
         ds, rep = ctx.dataset, ctx.rep
         sr, bs = int(rep.sample_rate), int(params["batch_size"])
-        test = torch.from_numpy(ds.test)
-        if len(test) < 8:
+        n_reference = int(params["n_reference"])
+        split = reference_split(
+            len(ds.train),
+            len(ds.test),
+            n_reference,
+            ctx.seed,
+            float(params["holdout_max_fraction"]),
+        )
+        if len(split.a) < 4:
             raise UserError(
-                f"the generation task needs at least 8 test clips (two halves of 4), got {len(test)}"
+                "the generation task needs at least 8 real clips outside the generator's "
+                f"training set (two sides of 4), got {2 * len(split.a)}"
             )
         result = TaskResult()
         rng = np.random.default_rng(ctx.seed)
 
         train_labels = np.asarray(ds.train_labels, dtype=np.int64)
-        test_labels = np.asarray(ds.test_labels, dtype=np.int64)
-        labelled = bool(len(train_labels)) and bool((train_labels >= 0).all())
-        train_images = _batched(rep.encode, torch.from_numpy(ds.train), bs, ctx, "encode train")
-        _call(ctx, "fit", train_images, torch.from_numpy(train_labels) if labelled else None)
-        del train_images
+        pool = torch.from_numpy(np.concatenate([ds.test, ds.train[split.held_out]]))
+        pool_labels = np.concatenate(
+            [np.asarray(ds.test_labels, np.int64), train_labels[split.held_out]]
+        )
+        fit_labels = train_labels[split.fit]
+        labelled = bool(len(fit_labels)) and bool((fit_labels >= 0).all())
+        fit_audio = torch.from_numpy(ds.train[split.fit])
+        train_images = _batched(rep.encode, fit_audio, bs, ctx, "encode train")
+        _call(ctx, "fit", train_images, torch.from_numpy(fit_labels) if labelled else None)
+        del train_images, fit_audio
 
-        n = len(test) if params["n_samples"] is None else int(params["n_samples"])
+        b_labels = pool_labels[split.b] if (pool_labels >= 0).all() else None
+        n = len(split.b) if params["n_samples"] is None else int(params["n_samples"])
         if n < 4:
             raise UserError(f"generation.n_samples must be at least 4, got {n}")
         intended: np.ndarray | None = None
-        pool = test_labels if np.isin(test_labels, train_labels).all() else train_labels
+        seen = b_labels is not None and bool(np.isin(b_labels, fit_labels).all())
+        source = b_labels if seen else fit_labels
         if labelled:
-            intended = pool.copy() if n == len(pool) else rng.choice(pool, n)
+            intended = source.copy() if n == len(source) else rng.choice(source, n)
         images = self._sample(ctx, n, intended, rep.image_shape)
         codec = str(params["codec"])
         stored, gen_clipped = _stored(codec, images)
         generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
 
-        order = rng.permutation(len(test))
-        half = len(test) // 2
-        a_idx, b_idx = np.sort(order[:half]), np.sort(order[half:])
-        b_images = _batched(rep.encode, test[b_idx], bs, ctx, "encode test")
+        b_images = _batched(rep.encode, pool[split.b], bs, ctx, "encode reference")
         b_stored, rt_clipped = _stored(codec, b_images)
         roundtrip = _batched(rep.decode, b_stored, bs, ctx, "decode round trip")
         result.metrics += [
@@ -194,23 +299,26 @@ class GenerationTask:
             MetricValue("clipped_fraction", rt_clipped, condition={"row": "roundtrip"}),
         ]
 
-        b_labels = test_labels[b_idx] if (test_labels >= 0).all() else None
-        candidates = {
+        candidates: Candidates = {
             "generator": (generated, None, intended),
-            "real-vs-real": (None, b_idx, b_labels),
+            "real-vs-real": (None, split.b, b_labels),
             "roundtrip": (roundtrip, None, b_labels),
         }
         data: dict[str, Any] = {
+            "reference": split.describe(len(ds.test), n_reference),
+            "rows": {
+                row: {
+                    "n_candidates": n if row == "generator" else len(split.b),
+                    "n_reference": len(split.a),
+                }
+                for row in ROWS
+            },
             "n_generated": n,
-            "n_reference": int(half),
-            "n_real_candidates": int(len(b_idx)),
             "codec": codec,
             "labelled": intended is not None,
-            "intended_from": None
-            if intended is None
-            else ("test" if pool is test_labels else "train"),
+            "intended_from": None if intended is None else ("real-candidates" if seen else "train"),
+            "standardisation": {},
             "fd_inf": {},
-            "kid_subset_size": {},
         }
         embeds = [embedding_from_spec(s, str(ctx.device)) for s in _as_list(params["embeddings"])]
         pitch = embedding_from_spec(str(params["pitch_model"]), str(ctx.device))
@@ -221,10 +329,10 @@ class GenerationTask:
         pitch = next((e for e in embeds if e.cache_name == pitch.cache_name), pitch)
         feats: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         for emb in dict.fromkeys([*embeds, pitch]):
-            feats[emb.cache_name] = self._features(ctx, emb, candidates, a_idx, sr)
+            feats[emb.cache_name] = self._features(ctx, emb, candidates, split, sr)
         for emb in embeds:
             self._distances(ctx, params, emb, feats[emb.cache_name], result, data)
-        self._ndb(ctx, params, test, a_idx, candidates, sr, result, data)
+        self._ndb(ctx, params, pool, split, candidates, sr, result, data)
         self._pitch(ctx, params, pitch, feats[pitch.cache_name], candidates, result, data)
         self._artifacts(ctx, images, generated, sr, params, result)
         result.data = data
@@ -255,19 +363,24 @@ class GenerationTask:
 
     @staticmethod
     def _features(
-        ctx: RunContext,
-        emb: Embedding,
-        candidates: dict[str, tuple[torch.Tensor | None, np.ndarray | None, Any]],
-        a_idx: np.ndarray,
-        sr: int,
+        ctx: RunContext, emb: Embedding, candidates: Candidates, split: ReferenceSplit, sr: int
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Features of the reference ("reference") and each row's candidates."""
+        """Features of the reference ("reference") and each row's candidates.
+
+        The pool's features come from the disk cache: the test split's, and the held-out
+        training clips' under a split name that names them.
+        """
         ds = ctx.dataset
-        test_feats = cached_features(emb, ds.test, sr, ds.fingerprint, "test")
-        out = {"reference": {k: v[a_idx] for k, v in test_feats.items()}}
+        parts = [cached_features(emb, ds.test, sr, ds.fingerprint, "test")]
+        if len(split.held_out):
+            digest = hashlib.sha256(split.held_out.astype("<i8").tobytes()).hexdigest()[:12]
+            audio = np.ascontiguousarray(ds.train[split.held_out])
+            parts.append(cached_features(emb, audio, sr, ds.fingerprint, f"heldout-{digest}"))
+        pool = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out = {"reference": {k: v[split.a] for k, v in pool.items()}}
         for row, (audio, idx, _) in candidates.items():
             if audio is None:
-                out[row] = {k: v[idx] for k, v in test_feats.items()}
+                out[row] = {k: v[idx] for k, v in pool.items()}
             else:
                 out[row] = emb.features(audio, sr)
         return out
@@ -281,64 +394,96 @@ class GenerationTask:
         result: TaskResult,
         data: dict[str, Any],
     ) -> None:
-        """FD, FD∞ (rows with enough candidates) and KID of every row against the reference."""
+        """FD, FD∞ (where its fit holds) and KID of every row against the reference.
+
+        Raw-unit embeddings are first standardised with the reference's statistics only.
+        """
         ref = feats["reference"]["embedding"]
+        scaling = Standardisation.of(ref) if emb.raw_units else None
+        data["standardisation"][emb.name] = None if scaling is None else scaling.describe()
+        if scaling is not None:
+            ref = scaling.apply(ref)
+        boot = int(params["fd_boot"])
         for row in ROWS:
             cand = feats[row]["embedding"]
+            if scaling is not None:
+                cand = scaling.apply(cand)
             cond = {"row": row, "embedding": emb.name}
-            key = f"{row}/{emb.name}"
-            result.metrics.append(
-                MetricValue("fd", dist.frechet_distance(ref, cand), condition=cond)
-            )
-            if len(cand) >= int(params["fd_inf_min_clips"]):
-                fd_inf = dist.fd_infinity(
-                    ref, cand, seed=ctx.seed, n_points=int(params["fd_inf_points"])
-                )
-                result.metrics.append(MetricValue("fd_inf", fd_inf.value, condition=cond))
-                data["fd_inf"][key] = {
-                    "slope": fd_inf.slope,
-                    "r2": fd_inf.r2,
-                    "sizes": fd_inf.sizes,
-                    "fds": fd_inf.fds,
-                }
-            else:
-                data["fd_inf"][key] = {"skipped": f"{len(cand)} clips < fd_inf_min_clips"}
-            k = dist.kid(
+            fd = dist.frechet_distance_ci(ref, cand, seed=ctx.seed, n_boot=boot)
+            result.metrics.append(MetricValue("fd", fd.value, fd.low, fd.high, condition=cond))
+            inf = dist.fd_infinity(
                 ref,
                 cand,
                 seed=ctx.seed,
-                n_subsets=int(params["kid_subsets"]),
-                subset_size=int(params["kid_subset_size"]),
+                n_points=int(params["fd_inf_points"]),
+                draws=int(params["fd_inf_draws"]),
+                n_boot=boot,
+                min_r2=float(params["fd_inf_min_r2"]),
+                min_clips=int(params["fd_inf_min_clips"]),
             )
-            result.metrics.append(
-                MetricValue("kid", k.mean, k.mean - k.std, k.mean + k.std, condition=cond)
-            )
-            data["kid_subset_size"][key] = k.subset_size
+            if inf.reported:
+                result.metrics.append(
+                    MetricValue("fd_inf", inf.value, inf.low, inf.high, condition=cond)
+                )
+            data["fd_inf"][f"{row}/{emb.name}"] = {
+                "reported": inf.reported,
+                "reason": inf.reason,
+                "value": inf.value,
+                "r2": inf.r2,
+                "n_points": inf.n_points,
+                "draws_per_point": inf.draws,
+                "slope": inf.slope,
+                "sizes": inf.sizes,
+                "ref_sizes": inf.ref_sizes,
+                "fds": inf.fds,
+            }
+            k = dist.kid(ref, cand, seed=ctx.seed, n_boot=int(params["kid_boot"]))
+            result.metrics.append(MetricValue("kid", k.value, k.low, k.high, condition=cond))
 
     @staticmethod
     def _ndb(
         ctx: RunContext,
         params: dict[str, Any],
-        test: torch.Tensor,
-        a_idx: np.ndarray,
-        candidates: dict[str, tuple[torch.Tensor | None, np.ndarray | None, Any]],
+        pool: torch.Tensor,
+        split: ReferenceSplit,
+        candidates: Candidates,
         sr: int,
         result: TaskResult,
         data: dict[str, Any],
     ) -> None:
-        """NDB of every row, on k-means cells of the reference's log-mel features."""
-        ref = ndb_features(test[a_idx], sr)
+        """NDB of every row on candidate subsets of one size, in cells of A's log-mel features."""
+        ref = ndb_features(pool[split.a], sr)
         k = min(int(params["ndb_bins"]), len(ref))
         centroids = dist.kmeans(ref, k, seed=ctx.seed)
-        for row, (audio, idx, _) in candidates.items():
-            cand = ndb_features(test[idx] if audio is None else audio, sr)
-            r = dist.ndb(ref, cand, alpha=float(params["ndb_alpha"]), centroids=centroids)
+        cands = {
+            row: ndb_features(pool[idx] if audio is None else audio, sr)
+            for row, (audio, idx, _) in candidates.items()
+        }
+        size = min(len(c) for c in cands.values()) // 2
+        for row, cand in cands.items():
+            r = dist.ndb_subsets(
+                ref,
+                cand,
+                centroids,
+                size,
+                n_subsets=int(params["ndb_subsets"]),
+                alpha=float(params["ndb_alpha"]),
+                seed=ctx.seed,
+            )
             cond = {"row": row, "embedding": "log-mel"}
             result.metrics += [
-                MetricValue("ndb", r.count, condition=cond),
-                MetricValue("ndb_fraction", r.fraction, condition=cond),
+                MetricValue(name, mean, max(mean - std, 0.0), mean + std, condition=cond)
+                for name, mean, std in (
+                    ("ndb", r.count, r.count_std),
+                    ("ndb_fraction", r.fraction, r.fraction_std),
+                )
             ]
-        data["ndb_bins"] = k
+        data["ndb"] = {
+            "bins": k,
+            "subset_size": size,
+            "n_subsets": int(params["ndb_subsets"]),
+            "interval": "mean ± std over the subsets, clipped at 0",
+        }
 
     @staticmethod
     def _pitch(
@@ -346,7 +491,7 @@ class GenerationTask:
         params: dict[str, Any],
         pitch: CrepeEmbedding,
         feats: dict[str, dict[str, np.ndarray]],
-        candidates: dict[str, tuple[torch.Tensor | None, np.ndarray | None, Any]],
+        candidates: Candidates,
         result: TaskResult,
         data: dict[str, Any],
     ) -> None:
