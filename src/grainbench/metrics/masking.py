@@ -57,7 +57,7 @@ against the frames.
 
 The closed form :meth:`MaskingModel.cosine_analysis` gives the band energies of cosine atoms
 (whole-clip DCT and FFT pixels) without synthesising them, equal to the sampled analysis to
-float64 rounding.
+float rounding (computed in float64, stored in float32).
 """
 
 from __future__ import annotations
@@ -150,19 +150,14 @@ def _hann_amplitude(turns: torch.Tensor, turn: float, size: int) -> torch.Tensor
     whole turn every other term vanishes and the sum is ``L·c_s``, so
     ``D = L·c_s·cos(νL/2)``.
     """
-    dtype = turns.dtype
     cot_sum = torch.zeros_like(turns)
     whole_sum = torch.zeros_like(turns)
     shift = turn / size
     for s, c in _HANN:
-        r = turns + s * shift
-        r = torch.where(r >= turn / 2, r - turn, torch.where(r < -turn / 2, r + turn, r))
-        whole = r.abs() < 1e-6 * shift
-        safe = torch.where(whole, torch.ones_like(r), r)
-        cot = 1.0 / torch.tan(math.pi * safe / turn)
-        cot_sum += c * torch.where(whole, torch.zeros_like(cot), cot)
-        whole_sum += c * whole.to(dtype)
-    half = math.pi * size * turns / turn  # νL/2
+        r = turns + s * shift  # within (−turn, turn): a whole turn only at 0; cot has period π
+        whole_sum += c * (r.abs() < 1e-6 * shift).to(turns.dtype)
+        cot_sum += c / torch.tan((math.pi / turn) * r)  # ±inf on a whole turn: not selected
+    half = (math.pi * size / turn) * turns  # νL/2
     return torch.where(
         whole_sum != 0, size * whole_sum * torch.cos(half), cot_sum * torch.sin(half)
     )
@@ -209,7 +204,7 @@ class MaskingModel:
         return {
             "frame_s": self.frame_length / self.sample_rate,
             "frame_length": self.frame_length,
-            "max_hop_s": self.frame_length / HOPS_PER_FRAME / self.sample_rate,
+            "hop_s": self.frame_length / HOPS_PER_FRAME / self.sample_rate,  # at least
             "fft_size": self.n_fft,
             "filters": self.n_bands,
             "filters_per_erb": FILTERS_PER_ERB,
