@@ -1,4 +1,4 @@
-"""The ERB scale and 1-ERB bands against hand-computed values."""
+"""The ERB scale and the roex(p) auditory filters against hand-computed values and scipy."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.integrate import quad
 
 from grainbench.metrics.erb import (
-    erb_band_centres_hz,
-    erb_band_count,
-    erb_band_matrix,
     erb_bandwidth,
+    erb_filter_centres_hz,
     erb_rate_to_hz,
     hz_to_erb_rate,
+    roex_weight,
 )
 
 
@@ -43,21 +43,38 @@ def test_erb_rate_grows_by_one_per_bandwidth() -> None:
         assert slope == pytest.approx(1.0 / erb_bandwidth(f), rel=5e-3)
 
 
-def test_bands_cover_the_spectrum_once() -> None:
-    sr, n_fft = 16000, 512
-    assert erb_band_count(sr) == math.ceil(21.4 * math.log10(1 + 0.00437 * 8000))
-    mat = erb_band_matrix(n_fft, sr)
-    assert mat.shape == (n_fft // 2 + 1, erb_band_count(sr))
-    assert torch.equal(mat.sum(1), torch.ones(n_fft // 2 + 1))
-    # bin 32 is 1000 Hz, in band floor(E(1000)) = 15
-    assert int(mat[32].argmax()) == math.floor(21.4 * math.log10(5.37)) == 15
-    band_of_bin = mat.argmax(1)
-    assert bool((band_of_bin[1:] >= band_of_bin[:-1]).all())
+def test_roex_filter_shape_and_bandwidth_against_the_closed_form() -> None:
+    fc = np.array([100.0, 1000.0, 5000.0])
+    p = 4.0 * fc / (24.7 * (4.37 * fc / 1000.0 + 1.0))
+    for f, pp in zip(fc, p, strict=True):
+        for g in (0.0, 0.01, 0.1, 0.4):
+            expected = (1.0 + pp * g) * math.exp(-pp * g)
+            assert roex_weight(np.array(f * (1 + g)), np.array(f)) == pytest.approx(expected)
+            assert roex_weight(np.array(f * (1 - g)), np.array(f)) == pytest.approx(expected)
+        # its equivalent rectangular bandwidth is the ERB (numerical integral over 0 Hz…∞)
+        area = quad(lambda x, c=f: float(roex_weight(np.array(x), np.array(c))), 0, f, limit=200)[0]
+        area += quad(lambda x, c=f: float(roex_weight(np.array(x), np.array(c))), f, np.inf)[0]
+        assert area == pytest.approx(erb_bandwidth(f) * (1 - math.exp(-pp) * (2 + pp) / 4), 1e-6)
+    # a quarter ERB away: (1 + 1)·e^{-1}
+    f = 1000.0
+    assert roex_weight(np.array(f + erb_bandwidth(f) / 4), np.array(f)) == pytest.approx(
+        2 * math.exp(-1), rel=1e-12
+    )
 
 
-def test_band_centres_are_half_erb_into_each_band() -> None:
-    centres = erb_band_centres_hz(16000)
-    top = hz_to_erb_rate(8000.0)
+def test_filter_centres_are_evenly_spaced_in_erb_rate() -> None:
+    centres = erb_filter_centres_hz(8000.0, 3)
     rates = hz_to_erb_rate(centres)
-    np.testing.assert_allclose(rates[:-1], np.arange(len(centres) - 1) + 0.5, rtol=1e-12)
-    assert rates[-1] == pytest.approx((len(centres) - 1 + top) / 2)
+    np.testing.assert_allclose(rates, np.arange(1, len(centres) + 1) / 3, rtol=1e-12)
+    assert len(centres) == math.floor(3 * 21.4 * math.log10(1 + 0.00437 * 8000))
+    assert centres[-1] <= 8000.0
+
+
+@pytest.mark.parametrize(("per_erb", "tol"), [(2, 0.03), (3, 0.015), (4, 0.01)])
+def test_filter_bank_summed_over_filters_is_flat(per_erb: int, tol: float) -> None:
+    # Σ_i W_i(f)·(1/per_erb) approximates ∫W dE = 1 between 200 Hz and 7 kHz: within 3 % at
+    # 2 filters per ERB, 1.5 % at 3 (the masking model's), 1 % at 4
+    centres = erb_filter_centres_hz(22050.0, per_erb)
+    f = np.linspace(200.0, 7000.0, 2001)
+    total = roex_weight(f[:, None], centres[None, :]).sum(1) / per_erb
+    np.testing.assert_allclose(total, 1.0, atol=tol)

@@ -75,8 +75,8 @@ MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 CHUNK_SAMPLES = 1 << 23
 """Audio samples (all signals of a batch together) processed at once: bounds memory."""
 
-COSINE_CHUNK = 1024
-"""Atoms analysed at once in closed form (memory ≈ 0.2 MB per atom at 44.1 kHz)."""
+COSINE_CHUNK = 128
+"""Atoms analysed at once in closed form (memory ≈ 1 MB per atom at 44.1 kHz)."""
 
 STRATA_PER_AXIS = 8
 """Pixel samples are stratified over an 8×8 grid of image regions per channel."""
@@ -621,7 +621,7 @@ class PerturbationTask:
             "n_measured": int(len(measured)),
             "all_pixels": complete,
             "multipliers": list(MULTIPLIERS),
-            "masking": {"frame_length": analyser.model.n_fft, "bands": analyser.model.n_bands},
+            "masking": analyser.model.describe(),
             "energy_weight": {
                 "rule": energy.rule,
                 "n_clips": energy.n_clips,
