@@ -24,7 +24,6 @@ from grainbench.tasks.perturbation import (
     PerturbationMaps,
     PixelErrors,
     measure,
-    sample_pixels,
 )
 from grainbench.threads import available_cores, use_threads
 
@@ -44,21 +43,27 @@ def data():
 
 
 def _setup(rep, data, n_clips: int, n_pixels: int):
+    """Base images and decodes, and pixels drawn from the whole image (every plane)."""
     with torch.no_grad():
         images = rep.encode(torch.from_numpy(data.test[:n_clips]))
         decoded = rep.decode(images)
-    pixels = sample_pixels(tuple(rep.image_shape), n_pixels, 0)[0]
+    total = int(np.prod(rep.image_shape))
+    pixels = np.sort(np.random.default_rng(0).choice(total, n_pixels, replace=False))
     return images, decoded, pixels
 
 
 def _maps(
-    rep, images, decoded, pixels, brute: bool, monkeypatch, deltas=DELTAS
+    rep, images, decoded, pixels, monkeypatch, deltas=DELTAS, mode=None, brute=False
 ) -> PerturbationMaps:
+    """The maps as ``measure`` makes them, or with the errors' ``mode`` forced, or by
+    brute-force decoding at every δ (``brute``: mode "decode" without forward mode)."""
+    errors = PixelErrors(rep)
+    errors.mode = "decode" if brute else (mode or errors.mode)
     with monkeypatch.context() as m:
-        if brute:  # every δ by brute force, as before forward mode
+        if brute:
             m.setattr(perturbation, "FIRST_ORDER_MAX_DELTA", -1.0)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples)
-        return measure(PixelErrors(rep), analyser, images, decoded, pixels, deltas)
+        return measure(errors, analyser, images, decoded, pixels, deltas)
 
 
 def _assert_same(a: PerturbationMaps, b: PerturbationMaps, di: int) -> None:
@@ -90,14 +95,40 @@ def test_jacobian_columns_refuse_numpy_decodes() -> None:
         jacobian_columns(decode, torch.zeros(1, 1, 2, 2), torch.tensor([0]), (1, 4))
 
 
-def test_stft_magif_forward_mode_matches_brute_force(data, monkeypatch) -> None:
-    """Forward mode serves δ = 2/255 and agrees with the real decode within the check
-    tolerance wherever the float32 decode resolves the error; δ = 0.05 stays brute force."""
+@pytest.fixture(scope="module")
+def magif(data):
     rep = load_representation("stft-magif", SR, N)
     rep.fit(torch.from_numpy(data.train))
-    images, decoded, pixels = _setup(rep, data, 2, 24)
-    fast = _maps(rep, images, decoded, pixels, False, monkeypatch, DELTAS[:1])
-    brute = _maps(rep, images, decoded, pixels, True, monkeypatch, DELTAS[:1])
+    return rep
+
+
+def test_stft_magif_exact_errors_match_decoding(magif, data, monkeypatch) -> None:
+    """stft-magif's errors from its spectrum (mode "magif") are the decode's, to the float32
+    rounding of ``decode(image + δ·1_p) − decode(image)``."""
+    assert PixelErrors(magif).mode == "magif"
+    images, decoded, pixels = _setup(magif, data, 2, 24)
+    fast = _maps(magif, images, decoded, pixels, monkeypatch)
+    brute = _maps(magif, images, decoded, pixels, monkeypatch, brute=True)
+    assert fast.first_order == [None, None]
+    seen = np.isfinite(brute.esr) & (brute.esr >= -90.0)
+    assert seen[..., 0].sum() >= 8 and seen[..., 1].sum() >= 16
+    half = magif.image_shape[1] * magif.image_shape[2]
+    assert (pixels < half).any() and (pixels >= half).any()  # magnitude and IF pixels
+    for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
+        diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
+        assert float(diff.max()) <= atol, name
+    for name in ("time_spread", "freq_spread"):
+        a, b = getattr(fast, name)[seen], getattr(brute, name)[seen]
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_forward_mode_matches_brute_force(magif, data, monkeypatch) -> None:
+    """stft-magif decoded (mode forced to "decode"): forward mode serves δ = 2/255 and
+    agrees with the real decode within the check tolerance wherever the float32 decode
+    resolves the error."""
+    images, decoded, pixels = _setup(magif, data, 2, 24)
+    fast = _maps(magif, images, decoded, pixels, monkeypatch, DELTAS[:1], mode="decode")
+    brute = _maps(magif, images, decoded, pixels, monkeypatch, DELTAS[:1], brute=True)
     note = fast.first_order[0]
     assert note["served"] and note["check_pairs"] == 2 * perturbation.CHECK_PIXELS
     served = note["pairs"]["forward"] + note["pairs"]["decoded"]
@@ -122,12 +153,14 @@ def test_mel_griffinlim_falls_back_to_brute_force(data, monkeypatch) -> None:
     rep = load_representation("mel-griffinlim", SR, N)
     rep.fit(torch.from_numpy(data.train[:8]))
     images, decoded, pixels = _setup(rep, data, 1, 10)
-    fast = _maps(rep, images, decoded, pixels, False, monkeypatch, DELTAS[:1])
+    fast = _maps(rep, images, decoded, pixels, monkeypatch, DELTAS[:1])
     note = fast.first_order[0]
     assert not note["served"] and "pairs" not in note
     assert note["derivative_rel_error"]["median"] > CHECK_TOLERANCE
-    brute = _maps(rep, images, decoded, pixels, True, monkeypatch, DELTAS[:1])
-    _assert_same(fast, brute, 0)
+    some = [0, 3, 6, 9]  # compared with brute force (check pixels and others)
+    brute = _maps(rep, images, decoded, pixels[some], monkeypatch, DELTAS[:1], brute=True)
+    for name, _ in METRICS:
+        np.testing.assert_array_equal(getattr(fast, name)[:, some], getattr(brute, name))
 
 
 def test_griffin_lim_decode_is_deterministic_per_image(data) -> None:
@@ -177,10 +210,10 @@ class DetachedCubic(NumpyCubic):
 def test_plugins_without_a_derivative_keep_brute_force(data, monkeypatch, plugin, reason) -> None:
     rep = Representation(plugin(), f"test:{plugin.__name__}", "0")
     images, decoded, pixels = _setup(rep, data, 2, 16)
-    fast = _maps(rep, images, decoded, pixels, False, monkeypatch)
+    fast = _maps(rep, images, decoded, pixels, monkeypatch)
     assert not fast.first_order[0]["served"] and reason in fast.first_order[0]["reason"]
     assert fast.first_order[1] is None  # 0.05 is never served by forward mode
-    brute = _maps(rep, images, decoded, pixels, True, monkeypatch)
+    brute = _maps(rep, images, decoded, pixels, monkeypatch, brute=True)
     _assert_same(fast, brute, 0)
     _assert_same(fast, brute, 1)
     # the cube is exact here: ‖e‖ = ‖(v + δ)³ − v³‖ for the pixel's value v
@@ -192,20 +225,20 @@ def test_plugins_without_a_derivative_keep_brute_force(data, monkeypatch, plugin
         np.testing.assert_allclose(fast.esr[..., di][live], esr.numpy()[live], atol=0.01)
 
 
-def test_maps_do_not_depend_on_the_thread_count(data) -> None:
-    rep = load_representation("stft-magif", SR, N)
-    rep.fit(torch.from_numpy(data.train))
-    images, decoded, pixels = _setup(rep, data, 1, 16)
+@pytest.mark.parametrize("mode", ["magif", "decode"])
+def test_maps_do_not_depend_on_the_thread_count(magif, data, monkeypatch, mode) -> None:
+    """The exact path and forward mode (with brute force beside it) give the same maps
+    with 1 and 2 torch threads."""
+    images, decoded, pixels = _setup(magif, data, 1, 16)
     before = torch.get_num_threads()
     maps = []
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            analyser = ErrorAnalyser(SR, N)
-            maps.append(measure(PixelErrors(rep), analyser, images, decoded, pixels, DELTAS))
+            maps.append(_maps(magif, images, decoded, pixels, monkeypatch, mode=mode))
     finally:
         torch.set_num_threads(before)
-    assert maps[0].first_order[0]["served"]
+    assert maps[0].first_order == maps[1].first_order
     for name, _ in METRICS:
         np.testing.assert_allclose(getattr(maps[0], name), getattr(maps[1], name), rtol=1e-6)
 

@@ -4,7 +4,7 @@ For base clips and a set of pixels p, the error ``e_p = decode(image + δ·1_p) 
 is measured: ESR, proportionality (slope over δ·{1/4, 1/2, 1, 2, 4}), time spread,
 frequency spread (ERB) and audibility (worst-frame NMR, :mod:`grainbench.metrics.masking`).
 
-How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
+How ``e_p`` is computed (:class:`PixelErrors`), exactly except where forward mode serves:
 
 - **staged** representations made of linear transform stages, then at most one element-wise
   :class:`~grainbench.stages.Compand`, then permutation layouts (``Fold``/``Arrange``): a
@@ -14,8 +14,18 @@ How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
   this is exact: no cancellation, no approximation;
 - other **linear** representations (``rep.linear``, e.g. plugins): ``e_p = δ·a_p`` with
   ``a_p = decode(1_p) − decode(0)``, the same for every base;
-- anything else (polar FFT, plugins that are not linear): the real decode of the perturbed
-  image minus the decode of the base, batched (many perturbed images per decode call).
+- a **magnitude / instantaneous-frequency** stage followed by permutation layouts
+  (``stft-magif``): exact errors from the base's spectrum, one or two inverse STFTs per
+  pixel and base for every δ (:mod:`grainbench.tasks.magif_errors`);
+- anything else (polar FFT, Griffin–Lim, harmonic-noise, plugins that are not linear):
+  the real decode of the perturbed image minus the decode of the base, many perturbed
+  images of one base per decode call (:class:`DecodedMeasure`). A δ up to one 8-bit step
+  (2/255) is served by **forward mode** instead when the decode is differentiable and
+  agrees with it: Jacobian columns (:mod:`grainbench.tasks.forward`) plus one real decode
+  at 4δ give a quadratic error curve for the maps and the proportionality; a seeded
+  brute-force check states the agreement in the task's data (``first_order``) and
+  decides, with a per-pixel fall-back to decoding. docs/performance.md has the method,
+  its tolerance and what it costs.
 
 In the first two cases every shape statistic (time and frequency spread, the atom's band
 energies) is computed once per pixel and the bases and δs only scale it. For a whole-clip
@@ -57,9 +67,11 @@ from grainbench.metrics.grain import (
 from grainbench.metrics.masking import MaskingModel
 from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
+from grainbench.stages.tf import MagIF
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.forward import NotDifferentiable, jacobian_columns, raw_decode
+from grainbench.tasks.magif_errors import MagIFErrors
 
 MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """δ multipliers of the proportionality fit."""
@@ -162,7 +174,9 @@ class PixelErrors:
     """Exact one-pixel errors of a representation, by the cheapest exact route.
 
     ``mode`` is ``"staged"`` or ``"linear"`` (both *factorised*: ``e = gain·atom`` with an
-    atom that does not depend on the base) or ``"decode"`` (brute force); see the module doc.
+    atom that does not depend on the base), ``"magif"`` (exact errors from the spectrum,
+    :mod:`grainbench.tasks.magif_errors`) or ``"decode"`` (by decoding, with forward mode
+    for small δ: :class:`DecodedMeasure`); see the module doc.
     """
 
     def __init__(self, rep: Any, device: torch.device | str = "cpu") -> None:
@@ -176,6 +190,14 @@ class PixelErrors:
             self.mode = "staged"
         elif bool(getattr(rep, "linear", False)):
             self.mode = "linear"
+        elif (
+            isinstance(staged, StagedRepresentation)
+            and self.compand is None
+            and [type(s) for s in self.pre] == [MagIF]
+            and self._init_layout()
+        ):
+            self.mode = "magif"
+            self.magif = MagIFErrors(self.pre[0])
 
     def _init_staged(self, staged: StagedRepresentation) -> bool:
         """Split the stages into linear transform → element-wise companding → permutations.
@@ -191,6 +213,11 @@ class PixelErrors:
         self.pre = stages[: cut - 1] if self.compand is not None else stages[:cut]
         if not self.pre or not all(s.linear for s in self.pre):
             return False
+        return self._init_layout()
+
+    def _init_layout(self) -> bool:
+        """Map pixels to coefficients through the layout stages (``post``); True when the
+        layout is a permutation."""
         index = torch.arange(self.n_pixels, dtype=torch.float32, device=self.device)
         coeff_of = self._unlayout(index.reshape(1, *self.image_shape))
         flat = coeff_of.reshape(-1).round().long()
@@ -212,7 +239,7 @@ class PixelErrors:
     @property
     def factorised(self) -> bool:
         """True when ``e = gain·atom`` with a base-independent atom (staged or linear)."""
-        return self.mode != "decode"
+        return self.mode in ("staged", "linear")
 
     def _onehot_images(
         self, pixels: torch.Tensor, scale: torch.Tensor | float = 1.0
@@ -298,11 +325,15 @@ class PixelErrors:
     def decoded_errors(
         self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
     ) -> torch.Tensor:
-        """Brute force: ``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base.
+        """``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base.
 
-        The perturbed images are decoded :data:`DECODE_SAMPLES` audio samples at a time.
+        By decoding the perturbed images, :data:`DECODE_SAMPLES` audio samples at a time;
+        for mode ``"magif"`` computed exactly from the spectrum instead.
         """
         pixels = pixels.to(self.device)
+        if self.mode == "magif":
+            planes = self._unlayout(image.to(self.device)[None])[0]
+            return self.magif.errors(planes, self.coeff_position[pixels], deltas)
         p, d = len(pixels), len(deltas)
         scale = deltas.to(self.device, torch.float32).repeat(p)
         moved = image.to(self.device)[None] + self._onehot_images(
@@ -529,14 +560,16 @@ def _agreement(rows: np.ndarray) -> dict[str, Any]:
 
 
 class DecodedMeasure:
-    """The per-pixel metrics of a representation without a factorised form (mode "decode").
+    """The per-pixel metrics of a representation without a factorised form.
 
-    **Brute force** (every δ above :data:`FIRST_ORDER_MAX_DELTA`; any δ whose decode has no
-    forward-mode derivative or fails the check): ``e = decode(image + mδ·1_p) − decode(image)``
-    for every multiplier m, many perturbed images of one base per decode call, the base's
-    own decode computed once.
+    **Brute force** (mode "magif" at every δ, where :meth:`PixelErrors.decoded_errors` is
+    exact without decoding; mode "decode" at every δ above :data:`FIRST_ORDER_MAX_DELTA`
+    and any δ whose decode has no forward-mode derivative or fails the check):
+    ``e = decode(image + mδ·1_p) − decode(image)`` for every multiplier m and every such δ
+    of a pixel together, many perturbed images of one base per decode call, the base's own
+    decode computed once.
 
-    **Forward mode** (δ ≤ :data:`FIRST_ORDER_MAX_DELTA`): each pixel's Jacobian column
+    **Forward mode** (mode "decode", δ ≤ :data:`FIRST_ORDER_MAX_DELTA`): each pixel's Jacobian column
     ``J = ∂decode/∂x_p`` (:mod:`grainbench.tasks.forward`) and one real decode at the largest
     multiplier ``s₄ = 4δ`` give the quadratic error curve ``e(s) = s·J + (s/s₄)²·r`` with
     ``r = e(s₄) − s₄·J``: exact at s₄, exact to first order as s → 0, second-order in
@@ -568,13 +601,13 @@ class DecodedMeasure:
         """Maps ``(B, P, D)`` of flat pixel indices ``pix`` at every δ."""
         shape = (self.images.shape[0], len(pix), len(deltas))
         self.out = {name: np.full(shape, np.nan) for name, _ in METRICS}
-        notes: list[dict[str, Any] | None] = []
+        notes: list[dict[str, Any] | None] = [None] * len(deltas)
+        forward = self.errors.mode == "decode"
+        brute = [di for di, x in enumerate(deltas) if not (forward and x <= FIRST_ORDER_MAX_DELTA)]
+        self._brute(pix, np.arange(len(pix)), {di: deltas[di] for di in brute})
         for di, delta in enumerate(deltas):
-            if delta <= FIRST_ORDER_MAX_DELTA:
-                notes.append(self._forward(pix, di, delta, seed))
-            else:
-                self._brute(pix, np.arange(len(pix)), di, delta)
-                notes.append(None)
+            if di not in brute:
+                notes[di] = self._forward(pix, di, delta, seed)
         return PerturbationMaps(**self.out, first_order=notes)
 
     @staticmethod
@@ -605,24 +638,29 @@ class DecodedMeasure:
 
     def _decoded_values(self, bi: int, err: torch.Tensor) -> dict:
         """Metrics from brute-force errors ``(P, M, ch, n)`` of base ``bi``."""
-        norms = err.double().pow(2).sum(dim=(-1, -2)).sqrt()
+        norms = torch.linalg.vector_norm(err, dim=(-1, -2)).double()
         return self._values(bi, err[:, MULTIPLIERS.index(1.0)], norms)
 
     def _brute(
         self,
         pix: torch.Tensor,
         positions: np.ndarray,
-        di: int,
-        delta: float,
+        deltas: dict[int, float],
         bases: Sequence[int] | None = None,
     ) -> None:
-        """Brute force for ``pix[positions]`` on ``bases`` (default: every base)."""
-        ds = self._multiplied(delta)
+        """Brute force for ``pix[positions]`` at ``deltas`` (index → δ) on ``bases`` (default:
+        every base), all δs of a pixel in one call."""
+        if not deltas or not len(positions):
+            return
+        ds = torch.cat([self._multiplied(x) for x in deltas.values()])
+        size = max(1, self.size // len(deltas))
         bases = range(self.images.shape[0]) if bases is None else bases
-        jobs = [(bi, positions[sl]) for bi in bases for sl in chunks(len(positions), self.size)]
+        jobs = [(bi, positions[sl]) for bi in bases for sl in chunks(len(positions), size)]
         for bi, pos in self.progress(jobs, desc="perturbation decodes"):
             err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[pos], ds)
-            self._store(bi, pos, di, self._decoded_values(bi, err))
+            err = err.unflatten(1, (len(deltas), len(MULTIPLIERS)))
+            for k, di in enumerate(deltas):
+                self._store(bi, pos, di, self._decoded_values(bi, err[:, k]))
 
     @staticmethod
     def _curve(
@@ -662,8 +700,8 @@ class DecodedMeasure:
             try:
                 columns = self.errors.columns(self.images[bi : bi + 1], pix[check])
             except NotDifferentiable as exc:
-                self._brute(pix, rest, di, delta, range(bi))
-                self._brute(pix, np.arange(p), di, delta, range(bi, b))
+                self._brute(pix, rest, {di: delta}, range(bi))
+                self._brute(pix, np.arange(p), {di: delta}, range(bi, b))
                 return {"served": False, "reason": f"no forward-mode derivative: {exc}"}
             err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[check], ds)
             real = self._decoded_values(bi, err)
@@ -671,7 +709,7 @@ class DecodedMeasure:
             rows.append(self._compare(bi, err, columns, delta, real["proportionality"]))
         note = _agreement(torch.cat(rows).cpu().numpy())
         if not note["served"]:
-            self._brute(pix, rest, di, delta)
+            self._brute(pix, rest, {di: delta})
             return note
         top = len(MULTIPLIERS) - 1
         counts = {"forward": 0, "decoded": 0}
