@@ -19,7 +19,6 @@ from grainbench.tasks.forward import NotDifferentiable, jacobian_columns
 from grainbench.tasks.perturbation import (
     CHECK_TOLERANCE,
     METRICS,
-    MULTIPLIERS,
     ErrorAnalyser,
     PerturbationMaps,
     PixelErrors,
@@ -278,8 +277,3 @@ def test_threads_option(tmp_path, monkeypatch) -> None:
     finally:
         machine_info.cache_clear()
         torch.set_num_threads(before)
-
-
-def test_multipliers_cover_the_curve_anchor() -> None:
-    """The curve is anchored at the largest multiplier, 4δ, and reads δ at multiplier 1."""
-    assert max(MULTIPLIERS) == MULTIPLIERS[-1] == 4.0 and 1.0 in MULTIPLIERS

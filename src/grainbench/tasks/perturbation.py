@@ -549,7 +549,10 @@ def _agreement(rows: np.ndarray) -> dict[str, Any]:
         "curve_rel_error": _quantiles(rel_curve[used]),
         "slope_difference": _quantiles(slope_diff[used]),
     }
-    if not used.any() or 2 * used.sum() < resolved.sum():
+    if not resolved.any():
+        note.update(served=False, reason=f"no check pair above {CHECK_FLOOR_DB} dB")
+        return note
+    if 2 * used.sum() < resolved.sum():
         note.update(served=False, reason="most check pairs bend too much for the curve")
         return note
     worst = max(note["curve_rel_error"]["p90"], note["slope_difference"]["p90"])
@@ -711,15 +714,15 @@ class DecodedMeasure:
         if not note["served"]:
             self._brute(pix, rest, {di: delta})
             return note
-        top = len(MULTIPLIERS) - 1
+        top = MULTIPLIERS.index(max(MULTIPLIERS))
+        others = [k for k in range(len(MULTIPLIERS)) if k != top]
         counts = {"forward": 0, "decoded": 0}
         jobs = [(bi, rest[sl]) for bi in range(b) for sl in chunks(len(rest), self.size)]
         for bi, pos in self.progress(jobs, desc="perturbation derivatives"):
             idx = pix[pos]
             columns = self._columns(bi, idx)
-            e_top = self.errors.decoded_errors(self.images[bi], self.decoded[bi], idx, ds[top:])[
-                :, 0
-            ]
+            image, decoded = self.images[bi], self.decoded[bi]
+            e_top = self.errors.decoded_errors(image, decoded, idx, ds[top : top + 1])[:, 0]
             if columns is None:
                 usable = torch.zeros(len(idx), dtype=torch.bool)
             else:
@@ -729,10 +732,8 @@ class DecodedMeasure:
                     self._store(bi, pos[ok], di, self._values(bi, at_delta[usable], norms[usable]))
             bad = ~usable.cpu()
             if bad.any():
-                others = self.errors.decoded_errors(
-                    self.images[bi], self.decoded[bi], idx[bad], ds[:top]
-                )
-                err = torch.cat([others, e_top[bad.to(e_top.device), None]], dim=1)
+                err = e_top[bad.to(e_top.device), None].repeat(1, len(MULTIPLIERS), 1, 1)
+                err[:, others] = self.errors.decoded_errors(image, decoded, idx[bad], ds[others])
                 self._store(bi, pos[bad.numpy()], di, self._decoded_values(bi, err))
             counts["forward"] += int(usable.sum())
             counts["decoded"] += int(bad.sum())
@@ -752,7 +753,9 @@ class DecodedMeasure:
         unit = MULTIPLIERS.index(1.0)
         real = err[:, unit].double()
         size = real.pow(2).sum(dim=(-1, -2)).sqrt()
-        at_delta, norms, usable = self._curve(columns, err[:, -1], delta)
+        at_delta, norms, usable = self._curve(
+            columns, err[:, MULTIPLIERS.index(max(MULTIPLIERS))], delta
+        )
 
         def rel(x: torch.Tensor) -> torch.Tensor:
             return (x - real).pow(2).sum(dim=(-1, -2)).sqrt() / size
