@@ -43,6 +43,9 @@ _SPECS = [
     MetricSpec("local_fraction", "", True, "share of neighbour pairs with distance ≤ 1"),
     MetricSpec("gabor_ratio", "", False, "atom σt·σf relative to the Gabor limit 1/(4π)"),
     MetricSpec("neighbour_correlation", "", True, "mean Pearson correlation of neighbours"),
+    MetricSpec(
+        "wrap_fraction", "", False, "share of a phase part's neighbour pairs that jump over ±π"
+    ),
     MetricSpec("time_centroid", "s", None, "energy-weighted time centroid of an atom"),
     MetricSpec("freq_centroid", "ERB", None, "energy-weighted ERB-rate centroid of an atom"),
     # transfer (SPEC 4.4)
@@ -60,6 +63,17 @@ _SPECS = [
     # throughput (SPEC 4.6)
     MetricSpec("encode_rtf", "×", True, "real-time factor of encode (audio s per wall s)"),
     MetricSpec("decode_rtf", "×", True, "real-time factor of decode (audio s per wall s)"),
+    MetricSpec("encode_images_per_s", "1/s", True, "images encoded per wall second"),
+    MetricSpec("decode_images_per_s", "1/s", True, "images decoded per wall second"),
+    MetricSpec(
+        "encode_vs_library", "×", False, "encode time over the same-size library transform's"
+    ),
+    MetricSpec("decode_vs_library", "×", False, "decode time over the same-size library inverse's"),
+    MetricSpec("encode_peak_memory", "MiB", False, "memory one encode call needs at its peak"),
+    MetricSpec("decode_peak_memory", "MiB", False, "memory one decode call needs at its peak"),
+    MetricSpec("train_images_per_s", "1/s", True, "generator training images per wall second"),
+    MetricSpec("train_s_per_kimg", "s", False, "generator training seconds per 1000 images"),
+    MetricSpec("sample_clips_per_s", "1/s", True, "clips sampled and decoded per wall second"),
     MetricSpec("wall_time", "s", False, "wall-clock time"),
 ]
 

@@ -108,6 +108,10 @@ class Compand(Stage):
             ops = [("mul", math.log1p(self.mu)), ("expm1",), ("mul", self.scale.double() / self.mu)]
         return self._merge(y, self._chain(v.abs(), [*ops, ("copysign", v)]))
 
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
+        """Element-wise: every part stays where it is."""
+        return masks
+
     def describe(self) -> dict[str, Any]:
         """Parameters for results (including the fitted scale)."""
         d: dict[str, Any] = {"stage": "Compand", "kind": self.kind, "scale": float(self.scale)}

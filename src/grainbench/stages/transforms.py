@@ -166,6 +166,8 @@ def _unpacked_ifft(packed: torch.Tensor, n: int) -> torch.Tensor:
 class RealImagFFT(Stage):
     """Whole-clip FFT as two planes: real parts, then imaginary parts (orthonormal packing)."""
 
+    plane_names = ("real", "imag")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 real, plane 1 imaginary."""
         packed = _packed_fft(x)
@@ -186,6 +188,8 @@ class PolarFFT(Stage):
     """
 
     linear = False
+    plane_names = ("magnitude", "phase")
+    phase_planes = ("phase",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 magnitude, plane 1 phase/π."""

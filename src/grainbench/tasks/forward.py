@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from grainbench import guard
+
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """A decode: images ``(B, C, H, W)`` → audio ``(B, ch, n)``."""
 
@@ -32,8 +34,17 @@ class NotDifferentiable(Exception):
 def raw_decode(rep: Any) -> Decode:
     """The decode to differentiate: a validated plugin's own ``decode`` (the checking
     wrapper of :class:`grainbench.plugins.Representation` runs it under ``no_grad`` and
-    rejects tensors it cannot inspect), else the representation's ``decode``."""
-    return getattr(rep, "plugin", rep).decode
+    rejects tensors it cannot inspect), else the representation's ``decode``; called through
+    :func:`grainbench.guard.call`, so that whatever it throws (``SystemExit``, a time-out)
+    is an ordinary error here, which :func:`jacobian_columns` turns into
+    :class:`NotDifferentiable`."""
+    plugin = getattr(rep, "plugin", rep)
+    what = f"representation {getattr(rep, 'name', type(plugin).__name__)}: decode (forward mode)"
+
+    def decode(images: torch.Tensor) -> torch.Tensor:
+        return guard.call(what, plugin.decode, images)
+
+    return decode
 
 
 def jacobian_columns(

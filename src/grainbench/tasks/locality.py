@@ -27,10 +27,12 @@ import torch
 from grainbench.errors import UserError
 from grainbench.metrics.erb import hz_to_erb_rate
 from grainbench.metrics.grain import atom_moments, bootstrap_percentile
+from grainbench.metrics.phase import phase_wrap_shares
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import MAX_BOOT, Int, Ratio, Real
 from grainbench.tasks.perturbation import (
     CHUNK_SAMPLES,
     COSINE_CHUNK,
@@ -112,6 +114,16 @@ class LocalityTask:
             "n_boot": 1000,
             "batch_size": 32,
         }
+
+    param_schema = {
+        "n_pixels": Int(1, words=("all",)),
+        "delta": Ratio(),
+        "time_scale_s": Real(0, low_open=True),
+        "freq_scale_erb": Real(0, low_open=True),
+        "n_gabor": Int(1),
+        "n_boot": Int(1, MAX_BOOT),
+        "batch_size": Int(1),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Atom centroids of anchors and neighbours, distances, Gabor ratios, correlations."""
@@ -207,6 +219,14 @@ class LocalityTask:
             extra,
             (tau, phi),
         )
+        # wrap edges of phase parts (grainbench.metrics.phase), per training clip
+        batch = int(params["batch_size"])
+        for (part, direction), shares in phase_wrap_shares(
+            rep, ctx.dataset.train, ctx.device, batch
+        ).items():
+            share, lo, hi = bootstrap_ci(shares, seed=ctx.seed, n_boot=n_boot)
+            cond = {"direction": direction, "part": part}
+            result.metrics.append(MetricValue("wrap_fraction", share, lo, hi, cond))
         return result
 
     @staticmethod

@@ -72,6 +72,7 @@ from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.forward import NotDifferentiable, jacobian_columns, raw_decode
 from grainbench.tasks.magif_errors import MagIFErrors
+from grainbench.tasks.params import MAX_BOOT, Int, ListOf, Ratio
 
 MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """δ multipliers of the proportionality fit."""
@@ -863,6 +864,13 @@ class PerturbationTask:
     def default_params(self) -> dict[str, Any]:
         """Base clips, pixels (count or ``"all"``), δs, bootstrap resamples."""
         return {"n_clips": 8, "n_pixels": 1024, "deltas": ["2/255", "0.05"], "n_boot": 1000}
+
+    param_schema = {
+        "n_clips": Int(1),
+        "n_pixels": Int(1, words=("all",)),
+        "deltas": ListOf(Ratio()),
+        "n_boot": Int(1, MAX_BOOT),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Measure every sampled pixel on every base clip; write maps, heatmaps and summaries."""

@@ -1,0 +1,65 @@
+"""Wrap edges of phase images: where neighbouring phase pixels jump across ±π.
+
+A phase part stores angles divided by π, in (−1, 1]. Two neighbouring pixels whose values
+differ by more than 1 (π rad) are closer going the other way round the circle: the image
+has a *wrap edge* there, a jump of nearly 2 between angles that are nearly equal. A
+convolution sees the jump, not the circle, and an image error that smooths across it (a
+blur, an interpolating generator) turns two nearly equal angles into their mean, half a
+turn away from both: a phase error near π at full amplitude. The share of wrap edges
+among a phase part's neighbour pairs is a locality statistic of the layout (SPEC 4.3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from grainbench.parts import image_parts, phase_parts
+
+#: neighbour offsets (row, column) inside one image channel
+DIRECTIONS = {"right": (0, 1), "down": (1, 0)}
+
+
+def wrap_share(images: torch.Tensor, mask: torch.Tensor, direction: str) -> torch.Tensor:
+    """Per image, the share of neighbour pairs inside ``mask`` that are wrap edges.
+
+    ``images (B, C, H, W)`` hold angles/π in the part; ``mask`` (bool ``(C, H, W)``) is the
+    part. A pair is a pixel and its neighbour in ``direction`` (``right`` or ``down``, same
+    channel), both in the part; it is a wrap edge when their values differ by more than 1.
+    Returns float64 ``(B,)``; NaN when the part has no such pair.
+    """
+    dh, dw = DIRECTIONS[direction]
+    _, _, h, w = images.shape
+    a = images[:, :, : h - dh, : w - dw].double()
+    b = images[:, :, dh:, dw:].double()
+    m = mask.to(images.device)
+    pairs = m[:, : h - dh, : w - dw] & m[:, dh:, dw:]
+    n_pairs = int(pairs.sum())
+    if n_pairs == 0:
+        return torch.full((images.shape[0],), float("nan"), dtype=torch.float64)
+    wraps = (((a - b).abs() > 1.0) & pairs).flatten(1).sum(1)
+    return (wraps.double() / n_pairs).cpu()
+
+
+def phase_wrap_shares(
+    rep: Any, audio: np.ndarray, device: torch.device, batch_size: int = 32
+) -> dict[tuple[str, str], np.ndarray]:
+    """Wrap-edge shares of every phase part of ``rep``'s images of ``audio`` ``(N, ch, n)``.
+
+    Returns ``{(part, direction): per-clip shares (N,)}`` for each part the representation
+    declares as a phase part (:func:`grainbench.parts.phase_parts`); ``{}`` when none.
+    Clips are encoded ``batch_size`` at a time.
+    """
+    names = phase_parts(rep)
+    if not names:
+        return {}
+    masks = image_parts(rep)
+    out: dict[tuple[str, str], list[np.ndarray]] = {(p, d): [] for p in names for d in DIRECTIONS}
+    for start in range(0, len(audio), max(1, batch_size)):
+        with torch.no_grad():
+            images = rep.encode(torch.from_numpy(audio[start : start + batch_size]).to(device))
+        for part, direction in out:
+            out[part, direction].append(wrap_share(images, masks[part], direction).numpy())
+    return {key: np.concatenate(v) for key, v in out.items()}
