@@ -33,6 +33,10 @@ class MagIFErrors:
     def __init__(self, stage: MagIF) -> None:
         self.stage = stage
 
+    def dense(self, shape: tuple[int, ...], coeffs: torch.Tensor) -> torch.Tensor:
+        """Which of ``coeffs`` must be decoded in full: none."""
+        return torch.zeros(len(coeffs), dtype=torch.bool, device=coeffs.device)
+
     def _magnitude(self, y0: torch.Tensor) -> torch.Tensor:
         """Log-magnitude plane values → magnitudes, float64 (as ``MagIF`` decodes them)."""
         peak = self.stage.peak.double()

@@ -67,10 +67,12 @@ from grainbench.metrics.grain import (
 from grainbench.metrics.masking import MaskingModel
 from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
+from grainbench.stages.parametric import HarmonicNoise
 from grainbench.stages.tf import MagIF
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.forward import NotDifferentiable, jacobian_columns, raw_decode
+from grainbench.tasks.harmonic_errors import HarmonicNoiseErrors
 from grainbench.tasks.magif_errors import MagIFErrors
 from grainbench.tasks.params import MAX_BOOT, Int, ListOf, Ratio
 
@@ -103,6 +105,12 @@ at δ, ≈ 0.4 dB in ESR and audibility; and ±0.05 in the proportionality slope
 CHECK_FLOOR_DB = -140.0
 """Check pairs with a real error under −140 dB (ESR) do not count: the float32 decode's
 rounding noise (−150 to −170 dB of the clip for the built-in decoders) is within 10–30 dB."""
+
+EXACT: dict[type, Any] = {MagIF: MagIFErrors, HarmonicNoise: HarmonicNoiseErrors}
+"""Stages (first in a representation, then permutation layouts) whose one-pixel errors are
+computed from their parts: stage type → errors class (``dense``, ``errors``)."""
+
+EXACT_MODES = ("magif", "harmonic")
 
 LINEAR_TOLERANCE = 0.25
 """A pair uses the quadratic curve only when ``‖e(4δ) − 4δ·J‖ ≤ 0.25·‖e(4δ)‖``."""
@@ -175,9 +183,9 @@ class PixelErrors:
     """Exact one-pixel errors of a representation, by the cheapest exact route.
 
     ``mode`` is ``"staged"`` or ``"linear"`` (both *factorised*: ``e = gain·atom`` with an
-    atom that does not depend on the base), ``"magif"`` (exact errors from the spectrum,
-    :mod:`grainbench.tasks.magif_errors`) or ``"decode"`` (by decoding, with forward mode
-    for small δ: :class:`DecodedMeasure`); see the module doc.
+    atom that does not depend on the base), ``"magif"`` or ``"harmonic"`` (exact errors from
+    the stage's parts, :data:`EXACT`) or ``"decode"`` (by decoding, with forward mode for
+    small δ: :class:`DecodedMeasure`); see the module doc.
     """
 
     def __init__(self, rep: Any, device: torch.device | str = "cpu") -> None:
@@ -194,11 +202,11 @@ class PixelErrors:
         elif (
             isinstance(staged, StagedRepresentation)
             and self.compand is None
-            and [type(s) for s in self.pre] == [MagIF]
+            and [type(s) for s in self.pre] in ([MagIF], [HarmonicNoise])
             and self._init_layout()
         ):
-            self.mode = "magif"
-            self.magif = MagIFErrors(self.pre[0])
+            self.mode = "magif" if isinstance(self.pre[0], MagIF) else "harmonic"
+            self.exact = EXACT[type(self.pre[0])](self.pre[0])
 
     def _init_staged(self, staged: StagedRepresentation) -> bool:
         """Split the stages into linear transform → element-wise companding → permutations.
@@ -329,12 +337,26 @@ class PixelErrors:
         """``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base.
 
         By decoding the perturbed images, :data:`DECODE_SAMPLES` audio samples at a time;
-        for mode ``"magif"`` computed exactly from the spectrum instead.
+        in modes ``"magif"`` and ``"harmonic"`` computed exactly from the stage's own parts
+        instead (:data:`EXACT`), except for the pixels those decode in full (f0 rows).
         """
         pixels = pixels.to(self.device)
-        if self.mode == "magif":
-            planes = self._unlayout(image.to(self.device)[None])[0]
-            return self.magif.errors(planes, self.coeff_position[pixels], deltas)
+        if self.mode not in EXACT_MODES:
+            return self._decoded(image, decoded, pixels, deltas)
+        planes = self._unlayout(image.to(self.device)[None])[0]
+        coeffs = self.coeff_position[pixels]
+        dense = self.exact.dense(tuple(planes.shape), coeffs)
+        out = torch.empty(len(pixels), len(deltas), *decoded.shape, device=self.device)
+        if bool((~dense).any()):
+            out[~dense] = self.exact.errors(planes, coeffs[~dense], deltas)
+        if bool(dense.any()):
+            out[dense] = self._decoded(image, decoded, pixels[dense], deltas)
+        return out
+
+    def _decoded(
+        self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`decoded_errors` by decoding the perturbed images."""
         p, d = len(pixels), len(deltas)
         scale = deltas.to(self.device, torch.float32).repeat(p)
         moved = image.to(self.device)[None] + self._onehot_images(

@@ -1,5 +1,6 @@
-"""Perturbation maps of decoded representations: forward mode against brute force, the
-fall-backs (Griffin–Lim, NumPy decodes, tangents that vanish) and thread independence."""
+"""Perturbation maps of representations without a factorised form: the exact paths
+(stft-magif, harmonic-noise) and forward mode against brute force, the fall-backs
+(Griffin–Lim, NumPy decodes, tangents that vanish) and thread independence."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 import torch
 
 import grainbench.tasks.perturbation as perturbation
+from grainbench.baselines.harmonic_noise import harmonic_noise
 from grainbench.cli import build_parser, main
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_representation
 from grainbench.results import machine_info
+from grainbench.stages.parametric import yin_f0
 from grainbench.tasks.forward import NotDifferentiable, jacobian_columns
 from grainbench.tasks.perturbation import (
     CHECK_TOLERANCE,
@@ -113,6 +116,30 @@ def test_stft_magif_exact_errors_match_decoding(magif, data, monkeypatch) -> Non
     assert seen[..., 0].sum() >= 8 and seen[..., 1].sum() >= 16
     half = magif.image_shape[1] * magif.image_shape[2]
     assert (pixels < half).any() and (pixels >= half).any()  # magnitude and IF pixels
+    for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
+        diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
+        assert float(diff.max()) <= atol, name
+    for name in ("time_spread", "freq_spread"):
+        a, b = getattr(fast, name)[seen], getattr(brute, name)[seen]
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_harmonic_noise_exact_errors_match_decoding(data, monkeypatch) -> None:
+    """harmonic-noise (mode "harmonic"): amplitude and noise pixels from the stage's parts,
+    f0 pixels decoded; every map as decoding gives it, where float32 decoding resolves it."""
+    rep = Representation(harmonic_noise(SR, N, f0_estimator=yin_f0), "harmonic-noise", "0")
+    rep.fit(torch.from_numpy(data.train[:8]))
+    assert PixelErrors(rep).mode == "harmonic"
+    images, decoded, _ = _setup(rep, data, 1, 1)
+    w = rep.image_shape[2]
+    rows = np.array([0, 1, 2, 10, 30, 64, 65, 80, 100, 127])  # f0, harmonics, noise bands
+    pixels = rows * w + np.random.default_rng(0).integers(0, w, len(rows))
+    fast = _maps(rep, images, decoded, pixels, monkeypatch)
+    brute = _maps(rep, images, decoded, pixels, monkeypatch, brute=True)
+    assert fast.first_order == [None, None]
+    np.testing.assert_array_equal(np.isnan(fast.esr), np.isnan(brute.esr))
+    seen = np.isfinite(brute.esr) & (brute.esr >= -90.0)
+    assert seen[..., 0].sum() >= 4 and seen[..., 1].sum() >= 6
     for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
         diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
         assert float(diff.max()) <= atol, name
