@@ -17,7 +17,11 @@ How ``e_p`` is computed (:class:`PixelErrors`), exactly except where forward mod
 - a **magnitude / instantaneous-frequency** stage followed by permutation layouts
   (``stft-magif``): exact errors from the base's spectrum, one or two inverse STFTs per
   pixel and base for every δ (:mod:`grainbench.tasks.magif_errors`);
-- anything else (polar FFT, Griffin–Lim, harmonic-noise, plugins that are not linear):
+- a **harmonic-plus-noise** stage followed by permutation layouts (``harmonic-noise``):
+  an amplitude pixel's error is one harmonic's oscillator times its amplitude change, a
+  noise pixel's the change of the shaped noise alone; f0 pixels are decoded
+  (:mod:`grainbench.tasks.harmonic_errors`);
+- anything else (polar FFT, Griffin–Lim, plugins that are not linear):
   the real decode of the perturbed image minus the decode of the base, many perturbed
   images of one base per decode call (:class:`DecodedMeasure`). A δ up to one 8-bit step
   (2/255) is served by **forward mode** instead when the decode is differentiable and
