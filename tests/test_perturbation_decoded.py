@@ -97,6 +97,16 @@ def test_jacobian_columns_refuse_numpy_decodes() -> None:
         jacobian_columns(decode, torch.zeros(1, 1, 2, 2), torch.tensor([0]), (1, 4))
 
 
+def _assert_close(fast: PerturbationMaps, brute: PerturbationMaps, seen: np.ndarray) -> None:
+    """The exact paths' maps equal brute force's where ``seen`` (resolved by float32)."""
+    for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
+        diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
+        assert float(diff.max()) <= atol, name
+    for name in ("time_spread", "freq_spread"):
+        a, b = getattr(fast, name)[seen], getattr(brute, name)[seen]
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def magif(data):
     rep = load_representation("stft-magif", SR, N)
@@ -116,12 +126,7 @@ def test_stft_magif_exact_errors_match_decoding(magif, data, monkeypatch) -> Non
     assert seen[..., 0].sum() >= 8 and seen[..., 1].sum() >= 16
     half = magif.image_shape[1] * magif.image_shape[2]
     assert (pixels < half).any() and (pixels >= half).any()  # magnitude and IF pixels
-    for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
-        diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
-        assert float(diff.max()) <= atol, name
-    for name in ("time_spread", "freq_spread"):
-        a, b = getattr(fast, name)[seen], getattr(brute, name)[seen]
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    _assert_close(fast, brute, seen)
 
 
 def test_harmonic_noise_exact_errors_match_decoding(data, monkeypatch) -> None:
@@ -140,12 +145,7 @@ def test_harmonic_noise_exact_errors_match_decoding(data, monkeypatch) -> None:
     np.testing.assert_array_equal(np.isnan(fast.esr), np.isnan(brute.esr))
     seen = np.isfinite(brute.esr) & (brute.esr >= -90.0)
     assert seen[..., 0].sum() >= 4 and seen[..., 1].sum() >= 6
-    for name, atol in (("esr", 0.01), ("audibility", 0.05), ("proportionality", 2e-3)):
-        diff = np.abs(getattr(fast, name) - getattr(brute, name))[seen]
-        assert float(diff.max()) <= atol, name
-    for name in ("time_spread", "freq_spread"):
-        a, b = getattr(fast, name)[seen], getattr(brute, name)[seen]
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    _assert_close(fast, brute, seen)
 
 
 def test_forward_mode_matches_brute_force(magif, data, monkeypatch) -> None:
