@@ -4,6 +4,7 @@ local executor, the pool) that are killed mid-way and resumed."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -407,6 +408,31 @@ def test_sweep_runs_are_the_commands_it_prints(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr()
     assert "reusing finished result" in out.err
     assert "1 runs, 1 finished" in out.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "workers", "threads"),
+    [
+        (["--workers", "2"], 2, 4),
+        (["--workers", "3"], 3, 2),
+        (["--workers", "16"], 16, 1),
+        (["--threads", "2"], 4, 2),
+        ([], 8, 1),
+        (["--workers", "2", "--threads", "1"], 2, 1),
+        (["--workers", "2", "--executor", "slurm"], 2, 1),
+    ],
+)
+def test_parallel_runs_share_the_cores(
+    tmp_path: Path, monkeypatch, extra: list[str], workers: int, threads: int
+) -> None:
+    """On 8 cores, ``--workers N`` alone gives each run 8 // N torch threads, not every core."""
+    from grainbench.commands import sweep as command
+
+    monkeypatch.setattr(command, "available_cores", lambda: 8)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    opts = command._options(parser.parse_args(["grid.toml", *extra]), tmp_path)
+    assert (opts.workers, opts.threads) == (workers, threads)
 
 
 def test_slurm_without_slurm_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:

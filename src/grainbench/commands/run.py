@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grainbench.results import render_terminal
 from grainbench.runner import RunSpec, parse_params, run_benchmark
+from grainbench.threads import use_threads
 
 NAME = "run"
 HELP = "run tasks on a representation (built-in name or file.py:Class) and write the result"
@@ -79,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop with exit 2 when one plugin call (encode, decode, fit, sample) runs "
         "longer (POSIX, see docs/guarantees.md)",
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: every core)"
+    )
 
 
 def _gen_options(items: list[str]) -> dict[str, object]:
@@ -98,6 +102,7 @@ def _print_dataset_report(dataset: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run, print a table (or the JSON), and say where the files are."""
+    use_threads(args.threads)
     spec = RunSpec(
         rep=args.rep,
         data=args.data,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from grainbench.leaderboard import DEFAULT_ENTRIES, DEFAULT_OUT
 from grainbench.sweep import plan, submit_runs, sweep
 from grainbench.sweep.execute import EXECUTORS, Options
 from grainbench.sweep.grid import Grid, load_grid
+from grainbench.threads import available_cores
 
 NAME = "sweep"
 HELP = "run a TOML grid of runs (reps × datasets × seeds × gens), resuming, locally or on Slurm"
@@ -32,10 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="runs at a time (default: the CPU count ÷ --threads; on Slurm: array tasks)",
+        help="runs at a time (default: the cores ÷ --threads; on Slurm: array tasks)",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads per run (Slurm: CPUs per task)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per run (default: the cores ÷ --workers, at least 1; "
+        "Slurm: CPUs per task, default 1)",
     )
     parser.add_argument(
         "--time", type=int, default=240, help="minutes per run under submitit (default: 240)"
@@ -64,18 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, root: Path) -> Options:
-    for option in ("threads", "time", "mem"):
-        if getattr(args, option) < 1:
+    """Executor options; parallel runs share this machine's cores (threads = cores ÷ workers)."""
+    for option in ("threads", "workers", "time", "mem"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
             raise UserError(f"--{option} must be at least 1")
     if args.gpus < 0:
         raise UserError("--gpus must not be negative")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
-    workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
+    cores = available_cores()
+    threads = args.threads
+    if threads is None:
+        threads = 1 if args.executor == "slurm" or not args.workers else cores // args.workers
+    workers = args.workers or max(1, cores // threads)
     return Options(
         executor=args.executor,
         workers=workers,
-        threads=args.threads,
+        threads=max(1, threads),
         logs=args.logs or root / "logs",
         time_min=args.time,
         mem_gb=args.mem,

@@ -4,7 +4,7 @@ For base clips and a set of pixels p, the error ``e_p = decode(image + δ·1_p) 
 is measured: ESR, proportionality (slope over δ·{1/4, 1/2, 1, 2, 4}), time spread,
 frequency spread (ERB) and audibility (worst-frame NMR, :mod:`grainbench.metrics.masking`).
 
-How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
+How ``e_p`` is computed (:class:`PixelErrors`), exactly except where forward mode serves:
 
 - **staged** representations made of linear transform stages, then at most one element-wise
   :class:`~grainbench.stages.Compand`, then permutation layouts (``Fold``/``Arrange``): a
@@ -14,8 +14,22 @@ How ``e_p`` is computed (:class:`PixelErrors`), always exactly:
   this is exact: no cancellation, no approximation;
 - other **linear** representations (``rep.linear``, e.g. plugins): ``e_p = δ·a_p`` with
   ``a_p = decode(1_p) − decode(0)``, the same for every base;
-- anything else (polar FFT, plugins that are not linear): the real decode of the perturbed
-  image minus the decode of the base, batched (many perturbed images per decode call).
+- a **magnitude / instantaneous-frequency** stage followed by permutation layouts
+  (``stft-magif``): exact errors from the base's spectrum, one or two inverse STFTs per
+  pixel and base for every δ (:mod:`grainbench.tasks.magif_errors`);
+- a **harmonic-plus-noise** stage followed by permutation layouts (``harmonic-noise``):
+  an amplitude pixel's error is one harmonic's oscillator times its amplitude change, a
+  noise pixel's the change of the shaped noise alone; f0 pixels are decoded
+  (:mod:`grainbench.tasks.harmonic_errors`);
+- anything else (polar FFT, Griffin–Lim, plugins that are not linear):
+  the real decode of the perturbed image minus the decode of the base, many perturbed
+  images of one base per decode call (:class:`DecodedMeasure`). A δ up to one 8-bit step
+  (2/255) is served by **forward mode** instead when the decode is differentiable and
+  agrees with it: Jacobian columns (:mod:`grainbench.tasks.forward`) plus one real decode
+  at 4δ give a quadratic error curve for the maps and the proportionality; a seeded
+  brute-force check states the agreement in the task's data (``first_order``) and
+  decides, with a per-pixel fall-back to decoding. docs/performance.md has the method,
+  its tolerance and what it costs.
 
 In the first two cases every shape statistic (time and frequency spread, the atom's band
 energies) is computed once per pixel and the bases and δs only scale it. For a whole-clip
@@ -39,7 +53,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -64,9 +78,14 @@ from grainbench.metrics.weighted import energy_weighted
 from grainbench.pixel_energy import PixelEnergy, dataset_pixel_energy
 from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
+from grainbench.stages.parametric import HarmonicNoise
+from grainbench.stages.tf import MagIF
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.energy_sample import EnergyDesign, energy_design
+from grainbench.tasks.forward import NotDifferentiable, jacobian_columns, raw_decode
+from grainbench.tasks.harmonic_errors import HarmonicNoiseErrors
+from grainbench.tasks.magif_errors import MagIFErrors
 from grainbench.tasks.params import MAX_BOOT, Int, ListOf, Ratio
 
 MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -80,6 +99,33 @@ COSINE_CHUNK = 128
 
 STRATA_PER_AXIS = 8
 """Pixel samples are stratified over an 8×8 grid of image regions per channel."""
+
+DECODE_SAMPLES = 1 << 18
+"""Audio samples per decode call of the brute force (4 clips of 65,536): Griffin–Lim runs
+1.6× slower per clip at 40 clips a call than at 1 (its working set leaves the cache)."""
+
+FIRST_ORDER_MAX_DELTA = 2 / 255 + 1e-12
+"""δs up to one 8-bit step may be served by forward mode (:class:`DecodedMeasure`)."""
+
+CHECK_PIXELS = 8
+"""Seeded pixels decoded by brute force on every base to check forward mode."""
+
+CHECK_TOLERANCE = 0.05
+"""Forward mode must agree with the real decode to 5 % (relative error of the error signal
+at δ, ≈ 0.4 dB in ESR and audibility; and ±0.05 in the proportionality slope)."""
+
+CHECK_FLOOR_DB = -140.0
+"""Check pairs with a real error under −140 dB (ESR) do not count: the float32 decode's
+rounding noise (−150 to −170 dB of the clip for the built-in decoders) is within 10–30 dB."""
+
+EXACT: dict[type, Any] = {MagIF: MagIFErrors, HarmonicNoise: HarmonicNoiseErrors}
+"""Stages (first in a representation, then permutation layouts) whose one-pixel errors are
+computed from their parts: stage type → errors class (``dense``, ``errors``)."""
+
+EXACT_MODES = ("magif", "harmonic")
+
+LINEAR_TOLERANCE = 0.25
+"""A pair uses the quadratic curve only when ``‖e(4δ) − 4δ·J‖ ≤ 0.25·‖e(4δ)‖``."""
 
 METRICS = (
     ("esr", "dB"),
@@ -149,7 +195,9 @@ class PixelErrors:
     """Exact one-pixel errors of a representation, by the cheapest exact route.
 
     ``mode`` is ``"staged"`` or ``"linear"`` (both *factorised*: ``e = gain·atom`` with an
-    atom that does not depend on the base) or ``"decode"`` (brute force); see the module doc.
+    atom that does not depend on the base), ``"magif"`` or ``"harmonic"`` (exact errors from
+    the stage's parts, :data:`EXACT`) or ``"decode"`` (by decoding, with forward mode for
+    small δ: :class:`DecodedMeasure`); see the module doc.
     """
 
     def __init__(self, rep: Any, device: torch.device | str = "cpu") -> None:
@@ -163,6 +211,14 @@ class PixelErrors:
             self.mode = "staged"
         elif bool(getattr(rep, "linear", False)):
             self.mode = "linear"
+        elif (
+            isinstance(staged, StagedRepresentation)
+            and self.compand is None
+            and [type(s) for s in self.pre] in ([MagIF], [HarmonicNoise])
+            and self._init_layout()
+        ):
+            self.mode = "magif" if isinstance(self.pre[0], MagIF) else "harmonic"
+            self.exact = EXACT[type(self.pre[0])](self.pre[0])
 
     def _init_staged(self, staged: StagedRepresentation) -> bool:
         """Split the stages into linear transform → element-wise companding → permutations.
@@ -178,6 +234,11 @@ class PixelErrors:
         self.pre = stages[: cut - 1] if self.compand is not None else stages[:cut]
         if not self.pre or not all(s.linear for s in self.pre):
             return False
+        return self._init_layout()
+
+    def _init_layout(self) -> bool:
+        """Map pixels to coefficients through the layout stages (``post``); True when the
+        layout is a permutation."""
         index = torch.arange(self.n_pixels, dtype=torch.float32, device=self.device)
         coeff_of = self._unlayout(index.reshape(1, *self.image_shape))
         flat = coeff_of.reshape(-1).round().long()
@@ -199,7 +260,7 @@ class PixelErrors:
     @property
     def factorised(self) -> bool:
         """True when ``e = gain·atom`` with a base-independent atom (staged or linear)."""
-        return self.mode != "decode"
+        return self.mode in ("staged", "linear")
 
     def _onehot_images(
         self, pixels: torch.Tensor, scale: torch.Tensor | float = 1.0
@@ -285,15 +346,46 @@ class PixelErrors:
     def decoded_errors(
         self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
     ) -> torch.Tensor:
-        """Brute force: ``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base."""
+        """``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base.
+
+        By decoding the perturbed images, :data:`DECODE_SAMPLES` audio samples at a time;
+        in modes ``"magif"`` and ``"harmonic"`` computed exactly from the stage's own parts
+        instead (:data:`EXACT`), except for the pixels those decode in full (f0 rows).
+        """
         pixels = pixels.to(self.device)
+        if self.mode not in EXACT_MODES:
+            return self._decoded(image, decoded, pixels, deltas)
+        planes = self._unlayout(image.to(self.device)[None])[0]
+        coeffs = self.coeff_position[pixels]
+        dense = self.exact.dense(tuple(planes.shape), coeffs)
+        out = torch.empty(len(pixels), len(deltas), *decoded.shape, device=self.device)
+        if bool((~dense).any()):
+            out[~dense] = self.exact.errors(planes, coeffs[~dense], deltas)
+        if bool(dense.any()):
+            out[dense] = self._decoded(image, decoded, pixels[dense], deltas)
+        return out
+
+    def _decoded(
+        self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`decoded_errors` by decoding the perturbed images."""
         p, d = len(pixels), len(deltas)
         scale = deltas.to(self.device, torch.float32).repeat(p)
         moved = image.to(self.device)[None] + self._onehot_images(
             pixels.repeat_interleave(d), scale
         )
-        out = self.rep.decode(moved) - decoded.to(self.device)[None]
+        step = max(1, DECODE_SAMPLES // int(decoded.numel()))
+        out = torch.cat([self.rep.decode(moved[sl]) for sl in chunks(len(moved), step)])
+        out = out - decoded.to(self.device)[None]
         return out.reshape(p, d, *out.shape[1:])
+
+    def columns(self, image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """Forward-mode Jacobian columns ``(P, ch, n)`` of ``pixels`` at one base image
+        ``(1, C, H, W)``; raises :class:`~grainbench.tasks.forward.NotDifferentiable`."""
+        out_shape = (int(self.rep.n_channels), int(self.rep.n_samples))
+        return jacobian_columns(
+            raw_decode(self.rep), image.to(self.device), pixels.to(self.device), out_shape
+        )
 
 
 @dataclass
@@ -433,15 +525,286 @@ def _log_ratio(x: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(x)
 
 
+def _slope(norms: torch.Tensor) -> torch.Tensor:
+    """Least-squares slope of ``log norms`` against ``log MULTIPLIERS`` (last axis)."""
+    log_m = torch.log(torch.tensor(MULTIPLIERS, dtype=torch.float64, device=norms.device))
+    log_m = log_m - log_m.mean()
+    y = torch.log(norms)
+    return ((y - y.mean(-1, keepdim=True)) * log_m).sum(-1) / (log_m * log_m).sum()
+
+
 @dataclass
 class PerturbationMaps:
-    """Per-pixel values ``(B, P, D)`` (bases × pixels × δs) of every metric."""
+    """Per-pixel values ``(B, P, D)`` (bases × pixels × δs) of every metric.
+
+    ``first_order`` has one entry per δ: for a δ served by forward mode (decoded
+    representations, δ ≤ :data:`FIRST_ORDER_MAX_DELTA`), its check against brute force
+    (:class:`DecodedMeasure`); None where the δ was measured exactly.
+    """
 
     esr: np.ndarray
     proportionality: np.ndarray
     time_spread: np.ndarray
     freq_spread: np.ndarray
     audibility: np.ndarray
+    first_order: list[dict[str, Any] | None] = field(default_factory=list)
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float] | None:
+    v = values[np.isfinite(values)]
+    if not v.size:
+        return None
+    return {
+        "median": float(np.median(v)),
+        "p90": float(np.percentile(v, 90)),
+        "max": float(v.max()),
+    }
+
+
+def _agreement(rows: np.ndarray) -> dict[str, Any]:
+    """Whether forward mode serves a δ, from its check pairs ``rows (pairs, 5)`` (see
+    :meth:`DecodedMeasure._compare`), with the agreement stated.
+
+    Pairs whose real error is under :data:`CHECK_FLOOR_DB` are left out: there the float32
+    brute-force decode carries rounding noise of the same order as the error. Forward mode
+    serves the δ when at least half of the other pairs may use the curve and, over those,
+    the 90th percentiles of the curve's relative error at δ and of its slope's difference
+    from the real one are within :data:`CHECK_TOLERANCE`.
+    """
+    esr, rel_derivative, rel_curve, slope_diff, usable = rows.T
+    resolved = np.isfinite(esr) & (esr >= CHECK_FLOOR_DB)
+    used = resolved & (usable > 0)
+    note: dict[str, Any] = {
+        "tolerance": CHECK_TOLERANCE,
+        "floor_db": CHECK_FLOOR_DB,
+        "check_pairs": int(len(rows)),
+        "resolved_pairs": int(resolved.sum()),
+        "curve_pairs": int(used.sum()),
+        "derivative_rel_error": _quantiles(rel_derivative[resolved]),
+        "curve_rel_error": _quantiles(rel_curve[used]),
+        "slope_difference": _quantiles(slope_diff[used]),
+    }
+    if not resolved.any():
+        note.update(served=False, reason=f"no check pair above {CHECK_FLOOR_DB} dB")
+        return note
+    if 2 * used.sum() < resolved.sum():
+        note.update(served=False, reason="most check pairs bend too much for the curve")
+        return note
+    worst = max(note["curve_rel_error"]["p90"], note["slope_difference"]["p90"])
+    note["served"] = worst <= CHECK_TOLERANCE
+    if not note["served"]:
+        note["reason"] = "the curve disagrees with the decode beyond the tolerance"
+    return note
+
+
+class DecodedMeasure:
+    """The per-pixel metrics of a representation without a factorised form.
+
+    **Brute force** (mode "magif" at every δ, where :meth:`PixelErrors.decoded_errors` is
+    exact without decoding; mode "decode" at every δ above :data:`FIRST_ORDER_MAX_DELTA`
+    and any δ whose decode has no forward-mode derivative or fails the check):
+    ``e = decode(image + mδ·1_p) − decode(image)`` for every multiplier m and every such δ
+    of a pixel together, many perturbed images of one base per decode call, the base's own
+    decode computed once.
+
+    **Forward mode** (mode "decode", δ ≤ :data:`FIRST_ORDER_MAX_DELTA`): each pixel's Jacobian column
+    ``J = ∂decode/∂x_p`` (:mod:`grainbench.tasks.forward`) and one real decode at the largest
+    multiplier ``s₄ = 4δ`` give the quadratic error curve ``e(s) = s·J + (s/s₄)²·r`` with
+    ``r = e(s₄) − s₄·J``: exact at s₄, exact to first order as s → 0, second-order in
+    between. The maps at δ use ``e(δ)``, the proportionality the curve's norms at every
+    multiplier. A pair (base, pixel) whose column is zero or not finite, or whose curve bends
+    by more than :data:`LINEAR_TOLERANCE` at s₄ (``‖r‖ > 0.25·‖e(s₄)‖``), is decoded at every
+    multiplier instead. Before that, :data:`CHECK_PIXELS` seeded pixels are decoded by brute
+    force on every base (their values are those brute force gives) and the curve is compared
+    with them; forward mode serves the δ only when the comparison passes (see ``_agreement``).
+    """
+
+    def __init__(
+        self,
+        errors: PixelErrors,
+        analyser: ErrorAnalyser,
+        images: torch.Tensor,
+        decoded: torch.Tensor,
+        progress: Any,
+    ) -> None:
+        self.errors, self.analyser, self.progress = errors, analyser, progress
+        self.images, self.decoded = images, decoded
+        self.ref_energy = decoded.double().pow(2).sum(dim=(-1, -2))  # (B,)
+        self.inv_masks = 1.0 / analyser.masks(decoded)
+        n = analyser.n_samples * int(decoded.shape[1])
+        self.size = max(1, CHUNK_SAMPLES // (n * len(MULTIPLIERS)))
+        self.out: dict[str, np.ndarray] = {}
+
+    def measure(self, pix: torch.Tensor, deltas: Sequence[float], seed: int) -> PerturbationMaps:
+        """Maps ``(B, P, D)`` of flat pixel indices ``pix`` at every δ."""
+        shape = (self.images.shape[0], len(pix), len(deltas))
+        self.out = {name: np.full(shape, np.nan) for name, _ in METRICS}
+        notes: list[dict[str, Any] | None] = [None] * len(deltas)
+        forward = self.errors.mode == "decode"
+        brute = [di for di, x in enumerate(deltas) if not (forward and x <= FIRST_ORDER_MAX_DELTA)]
+        self._brute(pix, np.arange(len(pix)), {di: deltas[di] for di in brute})
+        for di, delta in enumerate(deltas):
+            if di not in brute:
+                notes[di] = self._forward(pix, di, delta, seed)
+        return PerturbationMaps(**self.out, first_order=notes)
+
+    @staticmethod
+    def _multiplied(delta: float) -> torch.Tensor:
+        return torch.tensor([delta * m for m in MULTIPLIERS], dtype=torch.float64)
+
+    def _store(
+        self, bi: int, positions: np.ndarray, di: int, values: dict[str, torch.Tensor]
+    ) -> None:
+        """Write per-pixel ``values`` of base ``bi``; NaN where the error is exactly zero."""
+        live = (values["energy"] > 0).cpu().numpy()
+        for name, _ in METRICS:
+            v = values[name].double().cpu().numpy()
+            self.out[name][bi, positions, di] = np.where(live, v, np.nan)
+
+    def _values(self, bi: int, unit_errors: torch.Tensor, norms: torch.Tensor) -> dict:
+        """Metrics of errors ``(P, ch, n)`` at δ on base ``bi``, norms ``(P, M)`` for the slope."""
+        stats = self.analyser.shape(unit_errors)
+        ratio = ErrorAnalyser.worst_ratio(stats.bands, self.inv_masks[bi : bi + 1])[:, 0]
+        return {
+            "energy": stats.energy,
+            "esr": _log_ratio(stats.energy / self.ref_energy[bi]),
+            "audibility": _log_ratio(ratio),
+            "proportionality": _slope(norms),
+            "time_spread": stats.time_spread,
+            "freq_spread": stats.freq_spread,
+        }
+
+    def _decoded_values(self, bi: int, err: torch.Tensor) -> dict:
+        """Metrics from brute-force errors ``(P, M, ch, n)`` of base ``bi``."""
+        norms = torch.linalg.vector_norm(err, dim=(-1, -2)).double()
+        return self._values(bi, err[:, MULTIPLIERS.index(1.0)], norms)
+
+    def _brute(
+        self,
+        pix: torch.Tensor,
+        positions: np.ndarray,
+        deltas: dict[int, float],
+        bases: Sequence[int] | None = None,
+    ) -> None:
+        """Brute force for ``pix[positions]`` at ``deltas`` (index → δ) on ``bases`` (default:
+        every base), all δs of a pixel in one call."""
+        if not deltas or not len(positions):
+            return
+        ds = torch.cat([self._multiplied(x) for x in deltas.values()])
+        size = max(1, self.size // len(deltas))
+        bases = range(self.images.shape[0]) if bases is None else bases
+        jobs = [(bi, positions[sl]) for bi in bases for sl in chunks(len(positions), size)]
+        for bi, pos in self.progress(jobs, desc="perturbation decodes"):
+            err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[pos], ds)
+            err = err.unflatten(1, (len(deltas), len(MULTIPLIERS)))
+            for k, di in enumerate(deltas):
+                self._store(bi, pos, di, self._decoded_values(bi, err[:, k]))
+
+    @staticmethod
+    def _curve(
+        columns: torch.Tensor, top: torch.Tensor, delta: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The quadratic error curve of columns ``J (P, ch, n)`` through the real errors
+        ``top (P, ch, n)`` at ``4δ``: its errors at δ ``(P, ch, n)`` float64, its norms at every
+        multiplier ``(P, M)`` and whether each pair may use it ``(P,)``."""
+        m = torch.tensor(MULTIPLIERS, dtype=torch.float64, device=columns.device)
+        s, w = m * delta, (m / max(MULTIPLIERS)) ** 2  # (M,)
+        jac, e_top = columns.double(), top.double()
+        r = e_top - (max(MULTIPLIERS) * delta) * jac
+        jj = jac.pow(2).sum(dim=(-1, -2))[:, None]
+        jr = (jac * r).sum(dim=(-1, -2))[:, None]
+        rr = r.pow(2).sum(dim=(-1, -2))[:, None]
+        norms = (s.pow(2) * jj + 2.0 * s * w * jr + w.pow(2) * rr).clamp_min(0.0).sqrt()
+        unit = MULTIPLIERS.index(1.0)
+        at_delta = delta * jac + float(w[unit]) * r
+        bend = rr[:, 0].sqrt() / e_top.pow(2).sum(dim=(-1, -2)).sqrt()
+        usable = torch.isfinite(jac).all(-1).all(-1) & (jj[:, 0] > 0) & (bend <= LINEAR_TOLERANCE)
+        return at_delta, norms, usable
+
+    def _columns(self, bi: int, idx: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return self.errors.columns(self.images[bi : bi + 1], idx)
+        except NotDifferentiable:
+            return None
+
+    def _forward(self, pix: torch.Tensor, di: int, delta: float, seed: int) -> dict[str, Any]:
+        """Check forward mode on seeded pixels, then serve δ by it (or by brute force)."""
+        p, b = len(pix), self.images.shape[0]
+        check = np.sort(np.random.default_rng(seed).choice(p, min(CHECK_PIXELS, p), replace=False))
+        rest = np.setdiff1d(np.arange(p), check)
+        ds = self._multiplied(delta)
+        rows = []
+        for bi in self.progress(range(b), desc="perturbation check"):
+            try:
+                columns = self.errors.columns(self.images[bi : bi + 1], pix[check])
+            except NotDifferentiable as exc:
+                self._brute(pix, rest, {di: delta}, range(bi))
+                self._brute(pix, np.arange(p), {di: delta}, range(bi, b))
+                return {"served": False, "reason": f"no forward-mode derivative: {exc}"}
+            err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[check], ds)
+            real = self._decoded_values(bi, err)
+            self._store(bi, check, di, real)
+            rows.append(self._compare(bi, err, columns, delta, real["proportionality"]))
+        note = _agreement(torch.cat(rows).cpu().numpy())
+        if not note["served"]:
+            self._brute(pix, rest, {di: delta})
+            return note
+        top = MULTIPLIERS.index(max(MULTIPLIERS))
+        others = [k for k in range(len(MULTIPLIERS)) if k != top]
+        counts = {"forward": 0, "decoded": 0}
+        jobs = [(bi, rest[sl]) for bi in range(b) for sl in chunks(len(rest), self.size)]
+        for bi, pos in self.progress(jobs, desc="perturbation derivatives"):
+            idx = pix[pos]
+            columns = self._columns(bi, idx)
+            image, decoded = self.images[bi], self.decoded[bi]
+            e_top = self.errors.decoded_errors(image, decoded, idx, ds[top : top + 1])[:, 0]
+            if columns is None:
+                usable = torch.zeros(len(idx), dtype=torch.bool)
+            else:
+                at_delta, norms, usable = self._curve(columns, e_top, delta)
+                ok = usable.cpu().numpy()
+                if ok.any():
+                    self._store(bi, pos[ok], di, self._values(bi, at_delta[usable], norms[usable]))
+            bad = ~usable.cpu()
+            if bad.any():
+                err = e_top[bad.to(e_top.device), None].repeat(1, len(MULTIPLIERS), 1, 1)
+                err[:, others] = self.errors.decoded_errors(image, decoded, idx[bad], ds[others])
+                self._store(bi, pos[bad.numpy()], di, self._decoded_values(bi, err))
+            counts["forward"] += int(usable.sum())
+            counts["decoded"] += int(bad.sum())
+        note["pairs"] = counts
+        return note
+
+    def _compare(
+        self,
+        bi: int,
+        err: torch.Tensor,
+        columns: torch.Tensor,
+        delta: float,
+        real_slope: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per check pair ``(P, 5)``: ESR of the real error (dB), relative error of ``δ·J``
+        and of the curve at δ, the slope difference, and whether the curve is usable."""
+        unit = MULTIPLIERS.index(1.0)
+        real = err[:, unit].double()
+        size = real.pow(2).sum(dim=(-1, -2)).sqrt()
+        at_delta, norms, usable = self._curve(
+            columns, err[:, MULTIPLIERS.index(max(MULTIPLIERS))], delta
+        )
+
+        def rel(x: torch.Tensor) -> torch.Tensor:
+            return (x - real).pow(2).sum(dim=(-1, -2)).sqrt() / size
+
+        return torch.stack(
+            [
+                _log_ratio(size.pow(2) / self.ref_energy[bi]),
+                rel(delta * columns.double()),
+                rel(at_delta),
+                (_slope(norms) - real_slope).abs(),
+                usable.double(),
+            ],
+            dim=-1,
+        )
 
 
 def measure(
@@ -452,72 +815,49 @@ def measure(
     pixels: np.ndarray,
     deltas: Sequence[float],
     progress: Any = None,
+    seed: int = 0,
 ) -> PerturbationMaps:
     """Every per-pixel metric for base ``images``/``decoded`` clips, ``pixels`` and ``deltas``.
 
     Returns arrays ``(B, P, D)``; a pixel whose error is exactly zero gets NaN everywhere.
+    ``seed`` draws the pixels that check the forward-mode path (decoded representations).
     """
     progress = progress or (lambda it, **_: it)
     dev = errors.device
     images, decoded = images.to(dev), decoded.to(dev)
     b, p, d = images.shape[0], len(pixels), len(deltas)
+    pix = torch.from_numpy(np.asarray(pixels, dtype=np.int64))
+    if not errors.factorised:
+        run = DecodedMeasure(errors, analyser, images, decoded, progress)
+        return run.measure(pix, deltas, seed)
     ref_energy = decoded.double().pow(2).sum(dim=(-1, -2))  # (B,)
     inv_masks = 1.0 / analyser.masks(decoded)
     all_deltas = torch.tensor([x * m for x in deltas for m in MULTIPLIERS], dtype=torch.float64)
     unit = MULTIPLIERS.index(1.0)
-    log_m = torch.log(torch.tensor(MULTIPLIERS, dtype=torch.float64))
-    log_m = log_m - log_m.mean()
     out = {name: np.full((b, p, d), np.nan) for name, _ in METRICS}
-    pix = torch.from_numpy(np.asarray(pixels, dtype=np.int64))
-
-    def slope(norms: torch.Tensor) -> torch.Tensor:  # (..., len(MULTIPLIERS))
-        y = torch.log(norms)
-        return ((y - y.mean(-1, keepdim=True)) * log_m).sum(-1) / (log_m * log_m).sum()
-
     n = analyser.n_samples * int(decoded.shape[1])
-    if errors.factorised:
-        gains = errors.gains(images, pix, all_deltas).abs().reshape(b, p, d, len(MULTIPLIERS))
-        closed = errors.cosines(pix[:1]) is not None and analyser.model.supports_cosines(
-            analyser.n_samples
-        )
-        size = COSINE_CHUNK if closed else max(1, CHUNK_SAMPLES // n)
-        for sl in progress(list(chunks(p, size)), desc="perturbation atoms"):
-            stats = analyser.shape_of_pixels(errors, pix[sl], int(decoded.shape[1]))
-            ratio = ErrorAnalyser.worst_ratio(stats.bands, inv_masks).T[:, :, None]  # (B, P, 1)
-            g = gains[:, sl]
-            g1 = g[..., unit]  # (B, P, D)
-            e_energy = g1.pow(2) * stats.energy[None, :, None]
-            live = (e_energy > 0).cpu().numpy()
-            values = {
-                "esr": _log_ratio(e_energy / ref_energy[:, None, None]),
-                "audibility": _log_ratio(g1.pow(2) * ratio),
-                "proportionality": slope(g),
-                "time_spread": stats.time_spread[None, :, None].expand_as(g1),
-                "freq_spread": stats.freq_spread[None, :, None].expand_as(g1),
-            }
-            for name, v in values.items():
-                out[name][:, sl] = np.where(live, v.double().cpu().numpy(), np.nan)
-        return PerturbationMaps(**out)
-    size = max(1, CHUNK_SAMPLES // (n * len(MULTIPLIERS)))
-    jobs = [(bi, di, sl) for bi in range(b) for di in range(d) for sl in chunks(p, size)]
-    for bi, di, sl in progress(jobs, desc="perturbation decodes"):
-        idx = pix[sl]
-        ds = all_deltas[di * len(MULTIPLIERS) : (di + 1) * len(MULTIPLIERS)]
-        err = errors.decoded_errors(images[bi], decoded[bi], idx, ds)  # (P, M, ch, n)
-        norms = err.double().pow(2).sum(dim=(-1, -2)).sqrt()  # (P, M)
-        stats = analyser.shape(err[:, unit])
-        live = (norms[:, unit] > 0).cpu().numpy()
-        ratio = ErrorAnalyser.worst_ratio(stats.bands, inv_masks[bi : bi + 1])[:, 0]
+    gains = errors.gains(images, pix, all_deltas).abs().reshape(b, p, d, len(MULTIPLIERS))
+    closed = errors.cosines(pix[:1]) is not None and analyser.model.supports_cosines(
+        analyser.n_samples
+    )
+    size = COSINE_CHUNK if closed else max(1, CHUNK_SAMPLES // n)
+    for sl in progress(list(chunks(p, size)), desc="perturbation atoms"):
+        stats = analyser.shape_of_pixels(errors, pix[sl], int(decoded.shape[1]))
+        ratio = ErrorAnalyser.worst_ratio(stats.bands, inv_masks).T[:, :, None]  # (B, P, 1)
+        g = gains[:, sl]
+        g1 = g[..., unit]  # (B, P, D)
+        e_energy = g1.pow(2) * stats.energy[None, :, None]
+        live = (e_energy > 0).cpu().numpy()
         values = {
-            "esr": _log_ratio(stats.energy / ref_energy[bi]),
-            "audibility": _log_ratio(ratio),
-            "proportionality": slope(norms),
-            "time_spread": stats.time_spread,
-            "freq_spread": stats.freq_spread,
+            "esr": _log_ratio(e_energy / ref_energy[:, None, None]),
+            "audibility": _log_ratio(g1.pow(2) * ratio),
+            "proportionality": _slope(g),
+            "time_spread": stats.time_spread[None, :, None].expand_as(g1),
+            "freq_spread": stats.freq_spread[None, :, None].expand_as(g1),
         }
         for name, v in values.items():
-            out[name][bi, sl, di] = np.where(live, v.double().cpu().numpy(), np.nan)
-    return PerturbationMaps(**out)
+            out[name][:, sl] = np.where(live, v.double().cpu().numpy(), np.nan)
+    return PerturbationMaps(**out, first_order=[None] * d)
 
 
 def to_map(values: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -608,7 +948,14 @@ class PerturbationTask:
         errors = PixelErrors(rep, ctx.device)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples, ctx.device)
         maps = measure(
-            errors, analyser, images, decoded, measured, [v for _, v in deltas], ctx.progress
+            errors,
+            analyser,
+            images,
+            decoded,
+            measured,
+            [v for _, v in deltas],
+            ctx.progress,
+            ctx.seed,
         )
         uniform_at = np.searchsorted(measured, pixels)
         design_at = np.searchsorted(measured, design.pixels)
@@ -629,6 +976,9 @@ class PerturbationTask:
                 "n_energy_pixels": design.n_energy,
             },
             "summary": {},
+            "first_order": {
+                lab: fo for (lab, _), fo in zip(deltas, maps.first_order, strict=True) if fo
+            },
         }
         for di, (label, _) in enumerate(deltas):
             tag = label.replace("/", "over")

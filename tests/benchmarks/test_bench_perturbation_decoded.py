@@ -1,0 +1,65 @@
+"""Perturbation maps of representations without a factorised form, against brute force.
+
+The map at the small setting (synth-piano, 16 kHz, 16,384 samples; 2 base clips,
+δ ∈ {2/255, 0.05}) as ``grainbench run`` makes it, and in the same process by decoding
+every perturbed image (the reference); the ratio ``map / brute force`` is in each
+benchmark's ``extra_info``. Goals: stft-magif (exact errors from its spectrum) at most half
+the brute force; stft-magif-mel (forward mode for 2/255) less than it; mel-griffinlim
+(forward mode declines, the check's decodes and columns are the overhead) at most 15 % more.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import grainbench.tasks.perturbation as perturbation
+from grainbench.data import load_dataset
+from grainbench.plugins import load_representation
+from grainbench.tasks.perturbation import ErrorAnalyser, PixelErrors, measure
+
+SR, N = 16000, 16384
+DELTAS = [2 / 255, 0.05]
+CASES = {"stft-magif": (48, 0.5), "stft-magif-mel": (48, 1.0), "mel-griffinlim": (12, 1.15)}
+"""Representation → (sampled pixels, the largest ratio forward / brute force allowed)."""
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(
+        "synth-piano?n=20", sample_rate=SR, n_samples=N, n_channels=1, seed=0, progress=False
+    )
+
+
+def _map(rep, images, decoded, pixels, brute: bool = False):
+    errors = PixelErrors(rep)
+    if brute:
+        errors.mode = "decode"
+    analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples)
+    return measure(errors, analyser, images, decoded, pixels, DELTAS)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_perturbation_map_against_brute_force(benchmark, data, monkeypatch, name: str) -> None:
+    n_pixels, goal = CASES[name]
+    rep = load_representation(name, SR, N)
+    rep.fit(torch.from_numpy(data.train))
+    with torch.no_grad():
+        images = rep.encode(torch.from_numpy(data.test[:2]))
+        decoded = rep.decode(images)
+    total = int(np.prod(rep.image_shape))
+    pixels = np.sort(np.random.default_rng(0).choice(total, n_pixels, replace=False))
+    _map(rep, images[:1], decoded[:1], pixels[:2])  # warm-up: first forward-mode call
+    with monkeypatch.context() as m:
+        m.setattr(perturbation, "FIRST_ORDER_MAX_DELTA", -1.0)
+        start = time.perf_counter()
+        brute = _map(rep, images, decoded, pixels, brute=True)
+        brute_s = time.perf_counter() - start
+    fast = benchmark.pedantic(_map, args=(rep, images, decoded, pixels), rounds=1, iterations=1)
+    ratio = benchmark.stats.stats.mean / brute_s
+    benchmark.extra_info.update(brute_force_s=brute_s, ratio=ratio, notes=fast.first_order)
+    assert np.array_equal(np.isnan(fast.esr), np.isnan(brute.esr))
+    assert ratio <= goal
