@@ -397,6 +397,23 @@ def test_train_and_export_commands(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_train_command_loads_the_data_at_a_fixed_representation_setting(tmp_path: Path) -> None:
+    """dct-2x131072 is stereo 44.1 kHz × 131,072 samples whatever the config's clip setting
+    (tiny: 16 kHz × 1,024): the data are loaded at the representation's setting, as
+    ``grainbench run`` loads them (this refused before)."""
+    from grainbench.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--rep", "dct-2x131072", "--config", "tiny", "--data", "synth-piano?n=8"]
+    argv += ["--kimg", "0.002", "--eval", "none", "--wavs", "0", "--eval-samples", "2"]
+    assert main([*argv, "--out", str(out), "--no-progress", "--set", "batch=2"]) == 0
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["image_shape"] == [1, 2, 131072] and summary["step"] == 1
+    meta = summary["metadata"]
+    assert (meta["sample_rate"], meta["n_samples"], meta["n_channels"]) == (44100, 131072, 2)
+
+
+@pytest.mark.slow
 def test_killed_cli_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
     """A training process killed with SIGKILL resumes from its last checkpoint and ends with
     the same weights as an uninterrupted run."""

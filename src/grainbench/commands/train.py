@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         to_class_indices,
     )
     from grainbench.baselines.generators.stylegan.snapshots import SnapshotWriter
-    from grainbench.data import load_dataset
+    from grainbench.data import dataset_defaults, load_dataset
     from grainbench.plugins import load_representation
     from grainbench.results import machine_info, write_json
 
@@ -170,21 +170,22 @@ def run(args: argparse.Namespace) -> int:
             torch.backends.cudnn.benchmark = True
         progress = not args.no_progress and info.is_main and sys.stderr.isatty()
         sr_default, n_default = CLIP_SETTING[args.config]
-        sample_rate = args.sample_rate or sr_default
-        n_samples = args.n_samples or n_default
+        own_sr, own_n, _ = dataset_defaults(args.data)
+        rep = load_representation(
+            args.rep,
+            args.sample_rate or sr_default or own_sr,
+            args.n_samples or n_default or own_n,
+        )
+        # the data at the representation's setting (a fixed one, such as dct-2x131072's
+        # stereo 131,072 samples, wins over the config's), as `grainbench run` loads it
         ds = load_dataset(
             args.data,
-            sample_rate=sample_rate,
-            n_samples=n_samples,
+            sample_rate=rep.sample_rate,
+            n_samples=rep.n_samples,
+            n_channels=rep.n_channels,
             seed=args.seed,
             progress=progress,
         )
-        rep = load_representation(args.rep, ds.sample_rate, ds.n_samples)
-        if rep.n_channels != ds.n_channels or rep.n_samples != ds.n_samples:
-            raise UserError(
-                f"representation {rep.name} wants {rep.n_channels}×{rep.n_samples} samples, the data has "
-                f"{ds.n_channels}×{ds.n_samples}: pass --n-samples / --sample-rate or choose another dataset"
-            )
         train_audio = torch.from_numpy(np.ascontiguousarray(ds.train))
         rep.fit(train_audio)
         encoder: Any = rep
