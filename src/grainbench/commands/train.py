@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kimg", type=float, default=None, help="train until this many thousand images (total)"
     )
     parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop training after this many wall seconds, short of --kimg (one process only)",
+    )
+    parser.add_argument(
         "--out", type=Path, required=True, help="run folder: checkpoints, samples, logs"
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
@@ -261,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress=progress,
             metadata=metadata,
+            max_seconds=args.max_seconds,
             snapshot_hook=hook,
             **overrides,
         )
@@ -276,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
                 "kimg": trainer.nimg / 1000,
                 "target_kimg": gen.kimg if args.kimg is None else args.kimg,
                 "default_kimg": DEFAULT_KIMG[(args.config, args.gen)],
+                "max_seconds": args.max_seconds,
+                "stopped_at_time_limit": trainer.stopped_at_time_limit,
                 "step": trainer.step,
                 "wall_s": wall,
                 "last_stats": trainer.stats,
