@@ -91,6 +91,58 @@ def test_resume_after_interruption_is_bitwise_identical(tmp_path: Path, arch: st
     assert any(k.startswith("opt_G/") for k in a) and "augment/p" in a
 
 
+class _Clock:
+    """A stand-in for the ``time`` module whose clock moves one second per reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+
+def test_time_limit_stops_training_with_a_final_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from grainbench.baselines.generators.stylegan import train as train_module
+
+    # start at 1 s; step 1 checks 2 s (1 s in), step 2 checks 4 s (3 s in), the next check
+    # 6 s (5 s in ≥ 4.5): two steps of 4 images, short of the 6 that kimg asks
+    monkeypatch.setattr(train_module, "time", _Clock())
+    t = Trainer(_cfg(), _images(), seed=0, out_dir=tmp_path, progress=False)
+    t.train(0.024, time_limit_s=4.5)
+    assert t.step == 2 and t.nimg == 8 and t.stopped_at_time_limit
+    # checkpoints every 3 steps: step 0, then the state reached at the limit
+    assert [int(p.name) for p in list_checkpoints(tmp_path)] == [0, 2]
+    t.train(0.024, time_limit_s=1e9)  # the rest, within the limit
+    assert t.step == 6 and not t.stopped_at_time_limit
+
+
+def test_time_limit_is_refused_under_ddp() -> None:
+    from grainbench.baselines.generators.stylegan.ddp import DistInfo
+
+    t = Trainer(_cfg(), _images(), seed=0, progress=False)
+    t.info = DistInfo(world_size=2)  # as a rank of two sees itself (no process group here)
+    with pytest.raises(UserError, match="one process"):
+        t.train(0.004, time_limit_s=10)
+
+
+def test_generator_max_seconds_is_checked_and_described() -> None:
+    with pytest.raises(UserError, match="max_seconds"):
+        StyleGANGenerator((1, 16, 16), config="tiny", max_seconds=0, progress=False)
+    gen = StyleGANGenerator(
+        (1, 16, 16), config="tiny", kimg=0.008, max_seconds=1e9, device="cpu", progress=False
+    )
+    before = gen.describe()
+    assert before["kimg_trained"] is None and before["stopped_at_time_limit"] is None
+    gen.fit(_images(12).numpy())
+    after = gen.describe()
+    assert after["max_seconds"] == 1e9 and not after["stopped_at_time_limit"]
+    assert after["kimg_trained"] == pytest.approx(0.008)  # 2 steps of the tiny config's 4
+
+
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
     x = _images()
     t = Trainer(_cfg(), x, seed=0, out_dir=tmp_path, progress=False)
@@ -342,6 +394,23 @@ def test_train_and_export_commands(tmp_path: Path) -> None:
     info = json.loads((tmp_path / "g.pt.json").read_text())
     assert info["output"]["kind"] == "waveform" and info["output"]["shape"] == ["B", 1, 256]
     assert info["check"]["ok"]
+
+
+@pytest.mark.slow
+def test_train_command_loads_the_data_at_a_fixed_representation_setting(tmp_path: Path) -> None:
+    """dct-2x131072 is stereo 44.1 kHz × 131,072 samples whatever the config's clip setting
+    (tiny: 16 kHz × 1,024): the data are loaded at the representation's setting, as
+    ``grainbench run`` loads them (this refused before)."""
+    from grainbench.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--rep", "dct-2x131072", "--config", "tiny", "--data", "synth-piano?n=8"]
+    argv += ["--kimg", "0.002", "--eval", "none", "--wavs", "0", "--eval-samples", "2"]
+    assert main([*argv, "--out", str(out), "--no-progress", "--set", "batch=2"]) == 0
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["image_shape"] == [1, 2, 131072] and summary["step"] == 1
+    meta = summary["metadata"]
+    assert (meta["sample_rate"], meta["n_samples"], meta["n_channels"]) == (44100, 131072, 2)
 
 
 @pytest.mark.slow

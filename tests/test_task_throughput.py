@@ -107,21 +107,26 @@ def test_rtf_and_ratios_follow_their_definitions_on_a_hand_made_timing() -> None
 
 
 def test_generator_metrics_follow_their_definitions() -> None:
-    """Steps of 16 images taking 2 s: 8 images/s, 125 s per kimg; sampling 16 clips in 4 s."""
+    """A cycle of four 16-image steps, one slowed by a regulariser (2, 2, 2, 6 s): 64 images
+    in 12 s, 5.33 images/s, 187.5 s per kimg (the median step, 2 s, would say 125: it
+    leaves out the regularisation a long run pays for); sampling 16 clips in 4 s, 1 in 0.5 s."""
     record = {
         "kind": "stylegan",
         "device": "cpu",
         "train_images": 16,
-        "train_step_s": [2.0] * 7,
-        "sample_batch": 16,
-        "sample_s": [4.0] * 3,
+        "train_step_s": [6.0, 2.0, 2.0, 2.0],
+        "train_peak_bytes": 3 * 2**20,
+        "sample_s": {"16": [4.0] * 3, "1": [0.5] * 6},
     }
     got = {m.key: m for m in generator_metrics(record)}
-    assert got["train_images_per_s[device=cpu]"].value == 8.0
-    assert got["train_s_per_kimg[device=cpu]"].value == 125.0
-    assert got["train_s_per_kimg[device=cpu]"].low == 125.0
-    assert got["sample_clips_per_s[device=cpu]"].value == 4.0
-    assert got["sample_clips_per_s[device=cpu]"].low is None  # 3 samples: no interval
+    assert got["train_images_per_s[device=cpu]"].value == pytest.approx(64 / 12)
+    assert got["train_s_per_kimg[device=cpu]"].value == pytest.approx(187.5)
+    assert got["train_s_per_kimg[device=cpu]"].low is None  # steps differ by design
+    assert got["train_peak_memory[device=cpu]"].value == 3.0
+    assert got["sample_clips_per_s[batch=16,device=cpu]"].value == 4.0
+    assert got["sample_clips_per_s[batch=16,device=cpu]"].low is None  # 3 samples: no interval
+    assert got["sample_clips_per_s[batch=1,device=cpu]"].value == 2.0
+    assert got["sample_clips_per_s[batch=1,device=cpu]"].low == 2.0
 
 
 @pytest.fixture(scope="module")
@@ -185,15 +190,18 @@ def test_a_batch_over_max_call_s_is_skipped(tmp_path: Path, small, one_thread) -
 def test_generic_generator_is_fitted_and_sampled(tmp_path: Path, small, one_thread) -> None:
     rep, data = small
     gen = GENERATORS.get("gmm")(tuple(rep.image_shape), n_components=4, n_mixtures=2)
-    params = {"batches": [1], "repeats": 2, "gen_fit_clips": 8, "gen_sample_batch": 3}
+    params = {"batches": [1], "repeats": 2, "gen_fit_clips": 8, "gen_sample_batches": [1, 3]}
     params["devices"] = ["cpu"]
     result = run_task("throughput", rep, data, tmp_path, "throughput", params, generator=gen)
     g = result.data["generator"]
-    assert g["kind"] == "generic" and g["train_images"] == 8 and len(g["sample_s"]) == 2
+    assert g["kind"] == "generic" and g["train_images"] == 8
+    assert sorted(g["sample_s"]) == ["1", "3"] and len(g["sample_s"]["3"]) == 2
     got = {m.key: m.value for m in result.metrics}
     assert got["train_images_per_s[device=cpu]"] == pytest.approx(8 / g["fit_s"])
     assert got["train_s_per_kimg[device=cpu]"] == pytest.approx(1000 / (8 / g["fit_s"]))
-    assert got["sample_clips_per_s[device=cpu]"] == pytest.approx(3 / np.median(g["sample_s"]))
+    for batch in (1, 3):
+        want = batch / np.median(g["sample_s"][str(batch)])
+        assert got[f"sample_clips_per_s[batch={batch},device=cpu]"] == pytest.approx(want)
 
 
 @pytest.mark.parametrize(
@@ -249,12 +257,16 @@ def test_stylegan_generator_is_timed_at_its_own_config(tmp_path: Path, one_threa
     rep.fit(torch.from_numpy(data.train))
     gen = GENERATORS.get("stylegan2")(tuple(rep.image_shape), config="tiny", progress=False)
     params = {"batches": [1], "repeats": 2, "devices": ["cpu"], "gen_steps": 2}
-    params["gen_sample_batch"] = 2
+    params["gen_sample_batches"] = [2]
     result = run_task("throughput", rep, data, tmp_path, "throughput", params, generator=gen)
     g = result.data["generator"]
     assert g["kind"] == "stylegan" and g["config"] == "tiny" and g["sample_decoded"]
-    assert len(g["train_step_s"]) == 2 and len(g["sample_s"]) == 2
+    # tiny: R1 every 4 steps, no path length: 2 steps are rounded up to one whole cycle
+    assert g["regularisation_cycle"] == 4 and len(g["train_step_s"]) == 4
+    assert len(g["sample_s"]["2"]) == 2
     got = {m.key: m.value for m in result.metrics}
-    step = float(np.median(g["train_step_s"]))
-    assert got["train_images_per_s[device=cpu]"] == pytest.approx(g["batch"] / step)
-    assert got["sample_clips_per_s[device=cpu]"] == pytest.approx(2 / np.median(g["sample_s"]))
+    rate = 4 * g["batch"] / sum(g["train_step_s"])
+    assert got["train_images_per_s[device=cpu]"] == pytest.approx(rate)
+    assert got["train_peak_memory[device=cpu]"] > 0
+    want = 2 / np.median(g["sample_s"]["2"])
+    assert got["sample_clips_per_s[batch=2,device=cpu]"] == pytest.approx(want)

@@ -107,10 +107,12 @@ def bench_generators(
     steps: int = 8,
     device: str = "cpu",
     progress: Callable[[str], None] | None = None,
+    sample_batches: Sequence[int] = (16,),
 ) -> list[dict[str, Any]]:
-    """Training img/s (with FLOPs per image) and sampling clips/s of StyleGAN ``archs`` with
-    the named ``config``, on images of ``rep`` at the config's clip setting (its own for
-    the Ki configs); sampling includes ``rep``'s decode."""
+    """Training img/s (with FLOPs per image) and sampling clips/s at each of
+    ``sample_batches`` of StyleGAN ``archs`` with the named ``config``, on images of ``rep``
+    at the config's clip setting (its own for the Ki configs); sampling includes ``rep``'s
+    decode."""
     from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING
     from grainbench.baselines.generators.stylegan.throughput import bench_stylegan
     from grainbench.errors import UserError
@@ -133,6 +135,7 @@ def bench_generators(
             tuple(representation.image_shape),
             steps=steps,
             decode=representation.plugin.decode,
+            sample_batches=sample_batches,
             device=device,
         )
         out.append({"rep": representation.name, **r})
@@ -241,15 +244,17 @@ def render_markdown(record: dict[str, Any]) -> str:
         lines += ["", "## Generators (training on noise images; sampling includes the decode)", ""]
         lines += [
             "| generator | config | representation | image | device, threads | train img/s "
-            "| train GFLOP/img | GFLOP/s reached | sample clips/s |",
-            "|" + "---|" * 9,
+            "| train GFLOP/img | GFLOP/s reached | train step peak MiB "
+            "| sample clips/s (batch: clips/s) |",
+            "|" + "---|" * 10,
         ]
         for g in record["generators"]:
             shape = "×".join(str(v) for v in g["image_shape"])
+            sampled = ", ".join(f"{b}: {v:.1f}" for b, v in g["sample_clips_per_s"].items())
             lines.append(
                 f"| {g['arch']} | {g['config']} | {g['rep']} | {shape} | {g['device']}, "
                 f"{g['threads']} | {g['train_img_per_s']:.2f} | {g['train_GFLOP_per_image']:.2f} "
-                f"| {g['achieved_GFLOP_per_s']:.1f} | {g['sample_clips_per_s']:.1f} |"
+                f"| {g['achieved_GFLOP_per_s']:.1f} | {_mib(g['train_peak_bytes'])} | {sampled} |"
             )
     goals = goal_verdicts(record)
     if goals:

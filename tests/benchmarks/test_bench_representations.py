@@ -187,7 +187,8 @@ def test_bench_command_times_stylegan_training_and_sampling(tmp_path: Path) -> N
     record = json.loads((tmp_path / "bench.json").read_text())
     (g,) = record["generators"]
     assert g["arch"] == "stylegan2" and g["image_shape"] == [1, 32, 32]  # tiny: 1,024 samples
-    assert g["train_img_per_s"] > 0 and g["sample_clips_per_s"] > 0 and g["sample_decoded"]
+    assert g["train_img_per_s"] > 0 and g["sample_decoded"] and g["train_peak_bytes"] > 0
+    assert list(g["sample_clips_per_s"]) == ["1"] and g["sample_clips_per_s"]["1"] > 0  # --batch
     # a training step is G and D forwards and backwards on fakes and reals: between 3× and
     # 12× one G plus one D forward per image (backward ≈ 2× forward)
     one = g["G_forward_GFLOP_per_image"] + g["D_forward_GFLOP_per_image"]

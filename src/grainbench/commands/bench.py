@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="representation(s), comma-separated or repeated (default: all built-ins)",
     )
-    parser.add_argument("--batch", default="1,64", help="batch sizes (default: 1,64)")
+    parser.add_argument(
+        "--batch", default="1,64", help="batch sizes, also --gen's sampling (default: 1,64)"
+    )
     parser.add_argument(
         "--repeats",
         type=int,
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             args.gen_steps,
             args.device,
             progress=lambda name: print(f"bench: {name}", file=sys.stderr),
+            sample_batches=_ints(args.batch),
         )
     write_json(args.out / "bench.json", record)
     text = render_markdown(record)

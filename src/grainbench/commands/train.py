@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kimg", type=float, default=None, help="train until this many thousand images (total)"
     )
     parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop training after this many wall seconds, short of --kimg (one process only)",
+    )
+    parser.add_argument(
         "--out", type=Path, required=True, help="run folder: checkpoints, samples, logs"
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
@@ -150,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         to_class_indices,
     )
     from grainbench.baselines.generators.stylegan.snapshots import SnapshotWriter
-    from grainbench.data import load_dataset
+    from grainbench.data import dataset_defaults, load_dataset
     from grainbench.plugins import load_representation
     from grainbench.results import machine_info, write_json
 
@@ -170,21 +176,22 @@ def run(args: argparse.Namespace) -> int:
             torch.backends.cudnn.benchmark = True
         progress = not args.no_progress and info.is_main and sys.stderr.isatty()
         sr_default, n_default = CLIP_SETTING[args.config]
-        sample_rate = args.sample_rate or sr_default
-        n_samples = args.n_samples or n_default
+        own_sr, own_n, _ = dataset_defaults(args.data)
+        rep = load_representation(
+            args.rep,
+            args.sample_rate or sr_default or own_sr,
+            args.n_samples or n_default or own_n,
+        )
+        # the data at the representation's setting (a fixed one, such as dct-2x131072's
+        # stereo 131,072 samples, wins over the config's), as `grainbench run` loads it
         ds = load_dataset(
             args.data,
-            sample_rate=sample_rate,
-            n_samples=n_samples,
+            sample_rate=rep.sample_rate,
+            n_samples=rep.n_samples,
+            n_channels=rep.n_channels,
             seed=args.seed,
             progress=progress,
         )
-        rep = load_representation(args.rep, ds.sample_rate, ds.n_samples)
-        if rep.n_channels != ds.n_channels or rep.n_samples != ds.n_samples:
-            raise UserError(
-                f"representation {rep.name} wants {rep.n_channels}×{rep.n_samples} samples, the data has "
-                f"{ds.n_channels}×{ds.n_samples}: pass --n-samples / --sample-rate or choose another dataset"
-            )
         train_audio = torch.from_numpy(np.ascontiguousarray(ds.train))
         rep.fit(train_audio)
         encoder: Any = rep
@@ -260,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress=progress,
             metadata=metadata,
+            max_seconds=args.max_seconds,
             snapshot_hook=hook,
             **overrides,
         )
@@ -275,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
                 "kimg": trainer.nimg / 1000,
                 "target_kimg": gen.kimg if args.kimg is None else args.kimg,
                 "default_kimg": DEFAULT_KIMG[(args.config, args.gen)],
+                "max_seconds": args.max_seconds,
+                "stopped_at_time_limit": trainer.stopped_at_time_limit,
                 "step": trainer.step,
                 "wall_s": wall,
                 "last_stats": trainer.stats,

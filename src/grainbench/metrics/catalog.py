@@ -134,6 +134,9 @@ _SPECS = [
     MetricSpec("decode_peak_memory", "MiB", False, "memory one decode call needs at its peak"),
     MetricSpec("train_images_per_s", "1/s", True, "generator training images per wall second"),
     MetricSpec("train_s_per_kimg", "s", False, "generator training seconds per 1000 images"),
+    MetricSpec(
+        "train_peak_memory", "MiB", False, "memory one generator training step needs at its peak"
+    ),
     MetricSpec("sample_clips_per_s", "1/s", True, "clips sampled and decoded per wall second"),
     MetricSpec("wall_time", "s", False, "wall-clock time"),
 ]

@@ -23,11 +23,15 @@ Times are medians over ``repeats`` interleaved rounds after one warm-up call, ea
 in the data. The data also hold each first stage's own time (the *overhead* of encode over
 it) and the same-size library transforms' times.
 
-With a generator, on the generator's device: a StyleGAN's training images/s and s/kimg
-over ``gen_steps`` steps on noise images at its own config, and its sampling clips/s with
-the decode (:func:`~grainbench.baselines.generators.stylegan.throughput.bench_stylegan`);
-any other generator is fitted once on ``gen_fit_clips`` encoded training clips (images/s
-of that fit) and sampled, with the decode, in batches of ``gen_sample_batch``.
+With a generator, on the generator's device: a StyleGAN's training images/s and s/kimg on
+noise images at its own config, over ``gen_steps`` steps rounded up to whole lazy
+regularisation cycles (the rate of a long run, R1 and path-length steps included; no
+interval), the memory one training step with every regulariser needs
+(``train_peak_memory``), and its sampling clips/s with the decode at each batch size of
+``gen_sample_batches``
+(:func:`~grainbench.baselines.generators.stylegan.throughput.bench_stylegan`); any other
+generator is fitted once on ``gen_fit_clips`` encoded training clips (images/s of that
+fit) and sampled, with the decode, at each batch size of ``gen_sample_batches``.
 
 ``wall_time[task=…]``: the wall time of every task finished in the run folder (the
 runner's ``tasks/<task>.json``; run this task last, as SPEC order does) and of this one.
@@ -344,11 +348,12 @@ def measure_generator(
 ) -> dict[str, Any]:
     """Training and sampling speed of ``generator`` on ``plugin``'s images (module docstring).
 
-    Returns ``{"kind", "device", "train_images", "train_step_s" | "fit_s", "sample_batch",
-    "sample_s"}`` (seconds per step / fit / sampling call) plus the StyleGAN details.
+    Returns ``{"kind", "device", "train_images", "train_step_s" | "fit_s", "sample_s"}``
+    (seconds per step / fit; ``sample_s`` maps each sampling batch size, as a string, to
+    its calls' seconds) plus the StyleGAN details.
     """
     repeats, budget_s = int(params["repeats"]), float(params["budget_s"])
-    batch = int(params["gen_sample_batch"])
+    batches = [int(b) for b in params["gen_sample_batches"]]
     cfg = _stylegan_config(generator)
     if cfg is not None:
         from grainbench.baselines.generators.stylegan.throughput import bench_stylegan
@@ -361,7 +366,7 @@ def measure_generator(
             shape,
             steps=int(params["gen_steps"]),
             decode=lambda images: plugin.decode(images.to(device)),
-            sample_batch=batch,
+            sample_batches=batches,
             device=dev,
             seed=seed,
             sample_repeats=repeats,
@@ -372,42 +377,56 @@ def measure_generator(
     fit_labels = None if labels is None else labels[:n]
     fit_s = timed(lambda: generator.fit(images, fit_labels), device)
 
-    def sample() -> torch.Tensor:
+    def sample(batch: int) -> torch.Tensor:
         with torch.no_grad():
             return plugin.decode(torch.as_tensor(generator.sample(batch, seed=seed)).to(device))
 
-    samples, rounds = time_rounds({"sample": sample}, repeats, budget_s, device)
+    thunks: dict[str, Thunk] = {str(b): (lambda b=b: sample(b)) for b in batches}
+    samples, rounds = time_rounds(thunks, repeats, budget_s, device)
     return {
         "kind": "generic",
         "device": str(device),
         "train_images": n,
         "fit_s": fit_s,
-        "sample_batch": batch,
-        "sample_s": samples["sample"],
+        "sample_s": samples,
         "sample_rounds": rounds,
     }
 
 
 def generator_metrics(record: dict[str, Any]) -> list[MetricValue]:
-    """``train_images_per_s``, ``train_s_per_kimg`` and ``sample_clips_per_s`` rows."""
-    cond = {"device": torch.device(record["device"]).type}
+    """``train_images_per_s``, ``train_s_per_kimg``, ``train_peak_memory`` (when measured)
+    and, per sampling batch size, ``sample_clips_per_s`` rows.
+
+    A StyleGAN's training rate is images over the summed seconds of its timed steps (whole
+    regularisation cycles, whose steps differ by design: no interval); another generator's
+    is its one fit's."""
+    device = torch.device(record["device"]).type
+    cond = {"device": device}
     if record["kind"] == "stylegan":
-        step, step_iv = _interval(record["train_step_s"])
+        images = record["train_images"] * len(record["train_step_s"])
+        seconds = float(sum(record["train_step_s"]))
     else:
-        step, step_iv = record["fit_s"], None
-    per_image = record["train_images"]
-    sample, sample_iv = _interval(record["sample_s"])
-    clips = record["sample_batch"]
-    return [
-        MetricValue("train_images_per_s", per_image / step, *_inverse(per_image, step_iv), cond),
-        MetricValue(
-            "train_s_per_kimg",
-            1000 * step / per_image,
-            *((None, None) if step_iv is None else (1000 * v / per_image for v in step_iv)),
-            cond,
-        ),
-        MetricValue("sample_clips_per_s", clips / sample, *_inverse(clips, sample_iv), cond),
+        images, seconds = record["train_images"], record["fit_s"]
+    rows = [
+        MetricValue("train_images_per_s", images / seconds, condition=cond),
+        MetricValue("train_s_per_kimg", 1000 * seconds / images, condition=cond),
     ]
+    if record.get("train_peak_bytes") is not None:
+        rows.append(
+            MetricValue("train_peak_memory", record["train_peak_bytes"] / 2**20, None, None, cond)
+        )
+    for batch, calls in record["sample_s"].items():
+        sample, sample_iv = _interval(calls)
+        clips = int(batch)
+        rows.append(
+            MetricValue(
+                "sample_clips_per_s",
+                clips / sample,
+                *_inverse(clips, sample_iv),
+                {"batch": clips, "device": device},
+            )
+        )
+    return rows
 
 
 def finished_wall_times(run_dir: Path, own: str) -> dict[str, float]:
@@ -457,8 +476,9 @@ class ThroughputTask:
         "decode_rtf[batch=64,device=cuda]",
         "train_s_per_kimg[device=cpu]",
         "train_s_per_kimg[device=cuda]",
-        "sample_clips_per_s[device=cpu]",
-        "sample_clips_per_s[device=cuda]",
+        "train_peak_memory[device=cuda]",
+        "sample_clips_per_s[batch=64,device=cpu]",
+        "sample_clips_per_s[batch=64,device=cuda]",
     ]
 
     def default_params(self) -> dict[str, Any]:
@@ -471,7 +491,7 @@ class ThroughputTask:
             "devices": ["cpu", "cuda"],
             "gen_steps": 8,
             "gen_fit_clips": 128,
-            "gen_sample_batch": 16,
+            "gen_sample_batches": [1, 64],
         }
 
     param_schema = {
@@ -482,7 +502,7 @@ class ThroughputTask:
         "devices": ListOf(Choice("cpu", "cuda")),
         "gen_steps": Int(1),
         "gen_fit_clips": Int(1),
-        "gen_sample_batch": Int(1),
+        "gen_sample_batches": ListOf(Int(1)),
     }
     uses_generator = True
 

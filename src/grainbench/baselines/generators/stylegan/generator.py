@@ -88,7 +88,9 @@ class StyleGANGenerator:
     Options: ``arch`` (``stylegan2`` | ``stylegan3``), ``config`` (``tiny`` | ``cpu`` |
     ``cpu-sparse`` | ``ki`` | ``ki-sg3``), ``kimg`` (default per config, see :data:`DEFAULT_KIMG`), ``seed``,
     ``device`` (``auto``, ``cpu``, ``cuda``…), ``out_dir`` (checkpoints, samples and log; none
-    by default), ``resume`` (continue from ``out_dir``'s last checkpoint), ``progress``,
+    by default), ``resume`` (continue from ``out_dir``'s last checkpoint), ``max_seconds``
+    (stop training after that many wall seconds, short of ``kimg``: :meth:`describe` gives
+    the images reached), ``progress``,
     ``truncation_psi`` (sampling), and any :class:`StyleGANConfig` field as an override
     (e.g. ``batch=8``, ``augment_ops="gain,noise,sign"``).
     """
@@ -103,6 +105,7 @@ class StyleGANGenerator:
         device: str | torch.device | None = "auto",
         out_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        max_seconds: float | None = None,
         progress: bool = True,
         truncation_psi: float = 1.0,
         dist: DistInfo | None = None,
@@ -128,6 +131,9 @@ class StyleGANGenerator:
         self.device = dist.device if dist is not None else resolve_device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.resume = bool(resume)
+        if max_seconds is not None and not float(max_seconds) > 0:
+            raise UserError(f"StyleGAN max_seconds must be positive, got {max_seconds}")
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
         self.progress = bool(progress)
         self.truncation_psi = float(truncation_psi)
         self.metadata = dict(metadata or {})
@@ -159,7 +165,7 @@ class StyleGANGenerator:
         )
         if self.resume:
             self.trainer.resume_latest()
-        self.trainer.train(self.kimg)
+        self.trainer.train(self.kimg, time_limit_s=self.max_seconds)
         self.G = self.trainer.G_ema
 
     def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
@@ -195,11 +201,16 @@ class StyleGANGenerator:
         return self
 
     def describe(self) -> dict[str, Any]:
-        """Architecture, config and training length, for results."""
+        """Architecture, config, training length asked for (``kimg``, ``max_seconds``) and
+        reached (``kimg_trained``, ``stopped_at_time_limit``; None before training), for results."""
+        trainer = self.trainer
         return {
             "arch": self.cfg.arch,
             "config": self.cfg.to_dict(),
             "kimg": self.kimg,
+            "max_seconds": self.max_seconds,
+            "kimg_trained": None if trainer is None else trainer.nimg / 1000,
+            "stopped_at_time_limit": None if trainer is None else trainer.stopped_at_time_limit,
             "seed": self.seed,
             "image_shape": list(self.image_shape),
             "classes": self.classes,

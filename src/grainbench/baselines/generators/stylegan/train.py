@@ -278,6 +278,7 @@ class Trainer:
         self.stats: dict[str, float] = {}
         self._last_r1 = float("nan")
         self._last_rt = float("nan")
+        self.stopped_at_time_limit = False
 
     # ------------------------------------------------------------------ one step
     def _draw(self) -> dict[str, Any]:
@@ -430,12 +431,20 @@ class Trainer:
         """Steps needed to show ``kimg`` thousand images (at least one)."""
         return max(1, math.ceil(kimg * 1000 / self.cfg.batch))
 
-    def train(self, kimg: float, stop_after_steps: int | None = None) -> dict[str, float]:
+    def train(
+        self, kimg: float, stop_after_steps: int | None = None, time_limit_s: float | None = None
+    ) -> dict[str, float]:
         """Train until ``kimg`` thousand images have been shown in total (resumed runs count
         from their checkpoint). Writes a checkpoint (and calls the snapshot hook) every
         ``snapshot_kimg`` and at the end. ``stop_after_steps`` ends early after that many
         steps of this call (no final checkpoint: used to simulate an interruption).
-        Returns the last step's statistics."""
+        ``time_limit_s`` ends early once this call has trained that many wall seconds (the
+        step under way finishes; then the final checkpoint and snapshot, and
+        ``stopped_at_time_limit`` is set); one process only, since ranks timing themselves
+        would stop at different steps. Returns the last step's statistics."""
+        if time_limit_s is not None and self.info.world_size > 1:
+            raise UserError("a StyleGAN time limit needs one process; DDP runs stop at kimg")
+        self.stopped_at_time_limit = False
         total = self.steps_for_kimg(kimg)
         snap = max(1, round(self.cfg.snapshot_kimg * 1000 / self.cfg.batch))
         bar = None
@@ -451,6 +460,9 @@ class Trainer:
         done = 0
         while self.step < total:
             if stop_after_steps is not None and done >= stop_after_steps:
+                break
+            if time_limit_s is not None and time.perf_counter() - t0 >= time_limit_s:
+                self.stopped_at_time_limit = True
                 break
             stats = self.train_step()
             done += 1
@@ -471,6 +483,8 @@ class Trainer:
                 )
             if self.step % snap == 0 or self.step == total:
                 self.snapshot()
+        if self.stopped_at_time_limit and self.step % snap != 0:
+            self.snapshot()  # the state reached, as the final checkpoint
         if bar is not None:
             bar.close()
         return self.stats
