@@ -108,20 +108,18 @@ def project(
     return result
 
 
-def fit_generator(ctx: RunContext, batch: int) -> None:
-    """Fit ``ctx.generator`` on the encoded training clips (with MIDI labels when every
-    clip has one), as the generation task does; once per run (``fit_once``) when the
-    runner's :class:`~grainbench.fitonce.FitOnce` wraps it."""
-    ds = ctx.dataset
-    labels = np.asarray(ds.train_labels, dtype=np.int64)
+def fit_generator(
+    generator: Any, spec: str | None, rep: Any, dataset: Any, batch: int, device: torch.device
+) -> None:
+    """Fit ``generator`` on ``dataset``'s training clips encoded by ``rep`` (with MIDI labels
+    when every clip has one), as the generation task does; once per run (``fit_once``)
+    when the runner's :class:`~grainbench.fitonce.FitOnce` wraps it."""
+    labels = np.asarray(dataset.train_labels, dtype=np.int64)
     labelled = bool(len(labels)) and bool((labels >= 0).all())
-    images = _in_batches(ctx.rep.encode, torch.from_numpy(ds.train), batch, ctx.device)
-    fit = getattr(ctx.generator, "fit_once", None) or ctx.generator.fit
+    images = _in_batches(rep.encode, torch.from_numpy(dataset.train), batch, device)
+    fit = getattr(generator, "fit_once", None) or generator.fit
     guard.call(
-        f"generator {ctx.generator_spec}: fit",
-        fit,
-        images,
-        torch.from_numpy(labels) if labelled else None,
+        f"generator {spec}: fit", fit, images, torch.from_numpy(labels) if labelled else None
     )
 
 
@@ -211,7 +209,7 @@ class RealizedTask:
         n = len(ds.test) if params["n_clips"] is None else min(int(params["n_clips"]), len(ds.test))
         if n < 1:
             raise UserError("the realized task needs at least one test clip")
-        fit_generator(ctx, bs)
+        fit_generator(ctx.generator, ctx.generator_spec, rep, ds, bs, ctx.device)
         clips = torch.from_numpy(ds.test[:n])
         test_labels = np.asarray(ds.test_labels[:n], dtype=np.int64)
         labels = torch.from_numpy(test_labels) if (test_labels >= 0).all() else None

@@ -206,7 +206,10 @@ class StyleGANGenerator:
         idx = None
         if self.classes:
             if labels is None:
-                raise UserError("a pitch-conditional StyleGAN projects only with labels")
+                raise UserError(
+                    "a pitch-conditional StyleGAN projects only with labels (MIDI pitches; "
+                    "grainbench apply: --pitch MIDI)"
+                )
             idx = to_class_indices(labels, self.classes)
         self.G.eval()
         return project_images(
@@ -221,9 +224,21 @@ class StyleGANGenerator:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], device: str | torch.device | None = "auto"
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device | None = "auto",
+        **options: Any,
     ) -> StyleGANGenerator:
-        """A generator ready to sample from a checkpoint (run folder or checkpoint folder)."""
+        """A generator ready to sample (and project) from a checkpoint (run folder or
+        checkpoint folder); ``options`` are sampling and projection options
+        (``truncation_psi``, ``project_w_steps``, ``project_wplus_steps``, ``project_lr``)."""
+        allowed = {"truncation_psi", "project_w_steps", "project_wplus_steps", "project_lr"}
+        extra = sorted(set(options) - allowed)
+        if extra:
+            raise UserError(
+                f"a loaded StyleGAN takes no option(s) {', '.join(extra)}; it takes: "
+                f"{', '.join(sorted(allowed))}"
+            )
         dev = resolve_device(device)
         G, meta = load_generator(path, "G_ema", dev)
         cfg = StyleGANConfig.from_dict(meta["config"])
@@ -234,6 +249,7 @@ class StyleGANGenerator:
             config=name,
             seed=int(meta["seed"]),
             device=dev,
+            **options,
         )
         self.cfg = cfg
         self.classes = (meta.get("metadata") or {}).get("classes")
