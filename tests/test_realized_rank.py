@@ -29,7 +29,8 @@ def _result(
         "esr_realized": realized.tolist(),
         "esr_noise": noise.tolist(),
     }
-    tasks = {"realized": {"params": {"codec": "png8"}, "data": {"per_clip": per_clip}}}
+    params = {"codec": "png8", "n_wavs": int(rep[-1]), "batch_size": 16}  # no matter
+    tasks = {"realized": {"params": params, "data": {"per_clip": per_clip}}}
     if level is not None:
         tasks["transfer"] = {"metrics": [{"key": "grain_level[error=noise]", "value": level}]}
     body = {

@@ -32,6 +32,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 PREDICTORS = ("noise", "transfer-curve", "grain-level")
+PRESENTATION = ("n_wavs", "batch_size")
+"""Task parameters that change no measured value (how many WAVs, how many clips per batch):
+results that differ only in them are compared."""
 
 
 @dataclass
@@ -74,7 +77,9 @@ def read_entry(path: Path) -> RealizedEntry | None:
             "options": gen.get("options"),
             "data": ds.get("fingerprint"),
             "setting": [ds.get("sample_rate"), ds.get("n_samples")],
-            "params": body.get("params"),
+            "params": {
+                k: v for k, v in (body.get("params") or {}).items() if k not in PRESENTATION
+            },
         },
         sort_keys=True,
     )
