@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from grainbench import guard, results, runfolder
 from grainbench.data import dataset_defaults, load_dataset
 from grainbench.errors import UserError
+from grainbench.fitonce import FitOnce
 from grainbench.plugins import Representation, load_generator, load_representation
 from grainbench.registry import TASKS
 from grainbench.report import write_report
@@ -224,8 +225,13 @@ def check_request(spec: RunSpec) -> dict[str, dict[str, Any]]:
             f"--gen is used only by the generation task, which this run does not include "
             f"(tasks: {', '.join(task_objs)}); add --task generation or drop --gen"
         )
-    if not spec.gen and "generation" in task_objs:
-        raise UserError("the generation task needs a generator: add --gen gmm|oracle|FILE.py:Class")
+    needing = [
+        n for n, t in task_objs.items() if n == "generation" or getattr(t, "needs_generator", False)
+    ]
+    if not spec.gen and needing:
+        raise UserError(
+            f"the {needing[0]} task needs a generator: add --gen gmm|oracle|FILE.py:Class"
+        )
     return params
 
 
@@ -260,12 +266,18 @@ def run_benchmark(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         rep = load_rep(spec)
         generator = None
         if spec.gen:
-            generator = load_generator(
-                spec.gen,
-                rep.image_shape,
-                show_progress=spec.progress and sys.stderr.isatty(),
-                **spec.gen_options,
+            generator = FitOnce(
+                load_generator(
+                    spec.gen,
+                    rep.image_shape,
+                    show_progress=spec.progress and sys.stderr.isatty(),
+                    **spec.gen_options,
+                )
             )
+            for name in params:
+                check = getattr(TASKS.get(name), "check_generator", None)
+                if callable(check):
+                    check(generator.inner, spec.gen)
         run_dir = Path(spec.out) if spec.out else default_run_dir(spec, rep.name)
         identity = run_identity(spec, rep, params)
         with runfolder.claim(run_dir, identity, force=spec.force) as run_signature:

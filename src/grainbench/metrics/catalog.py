@@ -121,6 +121,17 @@ _SPECS = [
     ),
     MetricSpec("pitch_accuracy", "", True, "share of clips within 50 cents of the intended note"),
     MetricSpec("pitch_score", "", True, "inception-style score of the CREPE pitch classifier"),
+    # realized grain (SPEC 4.7); its esr, mrstft, audibility and pitch_deviation rows
+    # (row=realized, noise, transfer-curve) are the ones above
+    MetricSpec(
+        "projection_psnr", "dB", True, "image PSNR of the generator's projection of real images"
+    ),
+    MetricSpec(
+        "prediction_error",
+        "dB",
+        None,
+        "realized minus predicted sound ESR (> 0: worse than predicted)",
+    ),
     # throughput (SPEC 4.6)
     MetricSpec("encode_rtf", "×", True, "real-time factor of encode (audio s per wall s)"),
     MetricSpec("decode_rtf", "×", True, "real-time factor of decode (audio s per wall s)"),

@@ -1,4 +1,5 @@
-"""Pictures of the grain tasks: per-pixel heatmaps, grain curves and atom-position arrows.
+"""Pictures of the grain tasks: per-pixel heatmaps, grain curves, atom-position arrows and
+grain-colour curves.
 
 Every picture is written with matplotlib's Agg backend, atomically (temporary file, then
 rename), with axes labelled in their units.
@@ -89,6 +90,41 @@ def grain_curves(path: Path, curves: dict[str, dict[str, list[float]]], title: s
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_esr.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def grain_colour(path: Path, curves: dict[str, dict[str, Any]], title: str) -> Path:
+    """Residual-to-signal ratio (dB) per 1-ERB band, one line with its interval per residual.
+
+    ``curves[label]`` is a :func:`grainbench.metrics.colour.colour_curve` result; the lower
+    panel shows where the signal's power lies (share per band, the first curve's).
+    """
+    fig, (ax, ax_share) = plt.subplots(
+        2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for label, c in curves.items():
+        hz = np.asarray(c["band_hz"], dtype=float)
+        as_float = lambda v: np.array([np.nan if x is None else x for x in v], dtype=float)  # noqa: E731
+        ratio, low, high = as_float(c["ratio_db"]), as_float(c["low"]), as_float(c["high"])
+        (line,) = ax.plot(hz, ratio, marker="o", ms=3, label=label)
+        ax.fill_between(hz, low, high, color=line.get_color(), alpha=0.2, lw=0)
+    first = next(iter(curves.values()))
+    ax_share.bar(
+        first["band_hz"],
+        100.0 * np.asarray(first["signal_share"]),
+        width=np.diff(first["band_hz"], prepend=0.0) * 0.8,
+        align="center",
+        color="0.5",
+    )
+    ax.set_xscale("log")
+    ax.set_ylabel("residual-to-signal ratio (dB)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax_share.set_xlabel("1-ERB band centre (Hz)")
+    ax_share.set_ylabel("signal power (%)")
+    ax_share.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)

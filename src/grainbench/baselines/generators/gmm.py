@@ -6,6 +6,8 @@ principal axes (our own PCA, from the eigenvectors of the smaller Gram matrix); 
 from the mixture and mapped back through the principal axes. With labels, one mixture is
 fitted per label on the shared PCA, and ``sample`` draws each clip from its label's mixture.
 The PCA discards the variance outside the kept axes, so samples are smoother than the data.
+``project`` gives the generator's closest output to given images: their PCA reconstruction
+(see :meth:`GMMGenerator.project`).
 """
 
 from __future__ import annotations
@@ -232,6 +234,31 @@ class GMMGenerator:
             coeffs[sel] = self.mixtures[int(key)].sample(int(sel.sum()), rng)
         flat = torch.from_numpy(coeffs).float() @ self.components + self.mean
         return flat.reshape(n, *self.image_shape)
+
+    def project(self, images: torch.Tensor, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        """The generator's closest output to each image ``(N, C, H, W)``: its PCA reconstruction.
+
+        Every output of the generator lies in the affine subspace ``mean + span(axes)``, and
+        every point of that subspace is an output (each mixture component's covariance is
+        regularised to full rank over the coefficients). The closest output in the
+        Euclidean (pixel-MSE) sense is therefore the orthogonal projection onto it,
+        ``mean + Aᵀ A (x − mean)`` with ``A`` the orthonormal axes ``(k, D)``, whatever the
+        label (the PCA is shared); the mixture only weighs which outputs are likely, not
+        which is nearest. ``labels`` and ``seed`` are accepted for the protocol and unused.
+        Computed in float64, returned as float32.
+        """
+        del labels, seed
+        if self.mean is None:
+            raise UserError("gmm: call fit before project")
+        x = torch.as_tensor(images).detach().cpu()
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise UserError(
+                f"gmm: images of shape {tuple(x.shape[1:])}, expected {self.image_shape}"
+            )
+        axes = self.components.double()
+        centred = x.flatten(1).double() - self.mean.double()
+        rec = (centred @ axes.T) @ axes + self.mean.double()
+        return rec.float().reshape(x.shape)
 
 
 def factory(image_shape: tuple[int, ...], **options: Any) -> GMMGenerator:

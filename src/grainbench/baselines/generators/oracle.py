@@ -87,6 +87,19 @@ class NoiseOracle:
         noise = torch.randn((int(n), *self.image_shape), generator=gen) * noise_std(self.psnr)
         return self.images[idx] + noise
 
+    def project(self, images: torch.Tensor, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        """The oracle's "closest output" to images ``(N, C, H, W)``: the images themselves plus
+        its white noise (σ = 2·10^(−PSNR/20) per pixel, drawn from ``seed``); ``labels``
+        are unused. What a generator that draws every real image up to a known error gives."""
+        del labels
+        x = torch.as_tensor(images).detach().float().cpu()
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise UserError(
+                f"oracle: images of shape {tuple(x.shape[1:])}, expected {self.image_shape}"
+            )
+        gen = torch.Generator().manual_seed(int(seed))
+        return x + torch.randn(x.shape, generator=gen) * noise_std(self.psnr)
+
 
 def factory(image_shape: tuple[int, ...], **options: Any) -> NoiseOracle:
     """``GENERATORS`` factory: ``NoiseOracle(image_shape, psnr=…)``."""

@@ -1,4 +1,5 @@
-"""The SPEC section 2 generator protocol for StyleGAN2 / StyleGAN3 (``fit`` and ``sample``)."""
+"""The SPEC section 2 generator protocol for StyleGAN2 / StyleGAN3 (``fit``, ``sample`` and
+the optional ``project``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import torch
 
 from grainbench.baselines.generators.stylegan.configs import StyleGANConfig, get_config
 from grainbench.baselines.generators.stylegan.ddp import DistInfo
+from grainbench.baselines.generators.stylegan.projection import (
+    LEARNING_RATE,
+    W_STEPS,
+    WPLUS_STEPS,
+    project_images,
+)
 from grainbench.baselines.generators.stylegan.stylegan2 import Generator
 from grainbench.baselines.generators.stylegan.train import (
     Trainer,
@@ -90,9 +97,10 @@ class StyleGANGenerator:
     ``device`` (``auto``, ``cpu``, ``cuda``…), ``out_dir`` (checkpoints, samples and log; none
     by default), ``resume`` (continue from ``out_dir``'s last checkpoint), ``max_seconds``
     (stop training after that many wall seconds, short of ``kimg``: :meth:`describe` gives
-    the images reached), ``progress``,
-    ``truncation_psi`` (sampling), and any :class:`StyleGANConfig` field as an override
-    (e.g. ``batch=8``, ``augment_ops="gain,noise,sign"``).
+    the images reached), ``progress``, ``truncation_psi`` (sampling), ``project_w_steps``,
+    ``project_wplus_steps`` and ``project_lr`` (the step budget and learning rate of
+    :meth:`project`), and any :class:`StyleGANConfig` field as an override (e.g. ``batch=8``,
+    ``augment_ops="gain,noise,sign"``).
     """
 
     def __init__(
@@ -108,6 +116,9 @@ class StyleGANGenerator:
         max_seconds: float | None = None,
         progress: bool = True,
         truncation_psi: float = 1.0,
+        project_w_steps: int = W_STEPS,
+        project_wplus_steps: int = WPLUS_STEPS,
+        project_lr: float = LEARNING_RATE,
         dist: DistInfo | None = None,
         metadata: dict[str, Any] | None = None,
         snapshot_hook: Callable[[Trainer], None] | None = None,
@@ -136,6 +147,13 @@ class StyleGANGenerator:
         self.max_seconds = None if max_seconds is None else float(max_seconds)
         self.progress = bool(progress)
         self.truncation_psi = float(truncation_psi)
+        self.project_w_steps = int(project_w_steps)
+        self.project_wplus_steps = int(project_wplus_steps)
+        self.project_lr = float(project_lr)
+        if self.project_w_steps < 0 or self.project_wplus_steps < 0 or not self.project_lr > 0:
+            raise UserError(
+                "project_w_steps and project_wplus_steps must be ≥ 0 and project_lr > 0"
+            )
         self.metadata = dict(metadata or {})
         self.snapshot_hook = snapshot_hook
         self.classes: list[int] | None = None
@@ -179,11 +197,53 @@ class StyleGANGenerator:
                 raise UserError(f"{idx.numel()} labels for {n} samples")
         return sample_images(self.G, int(n), int(seed), idx, truncation_psi=self.truncation_psi)
 
+    def project(self, images: Any, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        """The generator's closest outputs to ``images (n, C, H, W)`` (CPU float32).
+
+        Latent optimisation in W, then W+ (:mod:`~grainbench.baselines.generators.stylegan.projection`:
+        ``project_w_steps`` + ``project_wplus_steps`` Adam steps at ``project_lr``, pixel MSE
+        in the training normalisation, constant noise, start from the mean w of latents
+        drawn from ``seed``); ``labels`` are MIDI pitches for a conditional generator.
+        """
+        if self.G is None:
+            raise UserError("StyleGAN generator: call fit() (or load()) before project()")
+        x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+        idx = None
+        if self.classes:
+            if labels is None:
+                raise UserError(
+                    "a pitch-conditional StyleGAN projects only with labels (MIDI pitches; "
+                    "grainbench apply: --pitch MIDI)"
+                )
+            idx = to_class_indices(labels, self.classes)
+        self.G.eval()
+        return project_images(
+            self.G,
+            x.detach().float(),
+            idx,
+            w_steps=self.project_w_steps,
+            wplus_steps=self.project_wplus_steps,
+            lr=self.project_lr,
+            seed=int(seed),
+        ).images
+
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], device: str | torch.device | None = "auto"
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device | None = "auto",
+        **options: Any,
     ) -> StyleGANGenerator:
-        """A generator ready to sample from a checkpoint (run folder or checkpoint folder)."""
+        """A generator ready to sample (and project) from a checkpoint (run folder or
+        checkpoint folder); ``options`` are sampling and projection options
+        (``truncation_psi``, ``project_w_steps``, ``project_wplus_steps``, ``project_lr``)."""
+        allowed = {"truncation_psi", "project_w_steps", "project_wplus_steps", "project_lr"}
+        extra = sorted(set(options) - allowed)
+        if extra:
+            raise UserError(
+                f"a loaded StyleGAN takes no option(s) {', '.join(extra)}; it takes: "
+                f"{', '.join(sorted(allowed))}"
+            )
         dev = resolve_device(device)
         G, meta = load_generator(path, "G_ema", dev)
         cfg = StyleGANConfig.from_dict(meta["config"])
@@ -194,6 +254,7 @@ class StyleGANGenerator:
             config=name,
             seed=int(meta["seed"]),
             device=dev,
+            **options,
         )
         self.cfg = cfg
         self.classes = (meta.get("metadata") or {}).get("classes")
@@ -214,6 +275,11 @@ class StyleGANGenerator:
             "seed": self.seed,
             "image_shape": list(self.image_shape),
             "classes": self.classes,
+            "project": {
+                "w_steps": self.project_w_steps,
+                "wplus_steps": self.project_wplus_steps,
+                "lr": self.project_lr,
+            },
         }
 
 
