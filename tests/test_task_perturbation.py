@@ -322,6 +322,6 @@ def test_task_outputs(tmp_path: Path) -> None:
     esr_map = np.load(run_dir / "perturbation" / "esr_delta2over255.npy")
     assert esr_map.shape == (1, 128, 128) and int(np.isfinite(esr_map).sum()) == 128
     kinds = {a["kind"] for a in body["artifacts"]}
-    assert kinds == {"npy", "png"}
+    assert kinds == {"npy", "png", "wav"}  # wav: the median and worst pixel's sound
     for art in body["artifacts"]:
         assert (run_dir / art["path"]).is_file()

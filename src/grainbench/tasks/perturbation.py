@@ -57,8 +57,9 @@ from grainbench.metrics.grain import (
 from grainbench.metrics.masking import MaskingModel
 from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
-from grainbench.tasks import plots
+from grainbench.tasks import listen, plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.image_axes import image_axes
 from grainbench.tasks.params import MAX_BOOT, Int, ListOf, Ratio
 
 MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -586,6 +587,9 @@ class PerturbationTask:
             "masking": {"frame_length": analyser.model.n_fft, "bands": analyser.model.n_bands},
             "summary": {},
         }
+        a = maps.audibility[0, :, 0]  # the first δ's sound on clip 0, median and worst pixel
+        axes = image_axes(errors, analyser, images[:1], decoded[:1], deltas[0][1])
+        listen.one_pixel_sounds(ctx, result, images[0], decoded[0], pixels, a, deltas[0])
         for di, (label, _) in enumerate(deltas):
             tag = label.replace("/", "over")
             with warnings.catch_warnings():  # inert pixels are NaN on every clip
@@ -621,6 +625,7 @@ class PerturbationTask:
                 picture,
                 panels,
                 f"{rep.name}: one-pixel change δ = {label} ({how}, median over {len(test)} clips)",
+                axes=axes,
             )
             result.artifacts.append(
                 Artifact(ctx.relpath(picture), "png", f"per-pixel heatmaps, δ = {label}")
