@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from test_leaderboard import _board, make_result, write_run
 
 import grainbench
 from grainbench import frames
 from grainbench.cli import main
 from grainbench.leaderboard import scan_entries
+from test_leaderboard import _board, make_result, write_run
 
 
 def test_load_result_has_one_row_per_metric_with_its_numbers(tmp_path: Path) -> None:
@@ -66,9 +66,7 @@ def test_load_board_ranks_within_groups_and_matches_the_csv(tmp_path: Path) -> N
     main(["leaderboard", "--entries", str(entries), "--out", str(tmp_path / "out")])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "leaderboard.csv").read_text())))
     from_csv = {(r["entry"], r["key"]): (float(r["value"]), int(r["rank"])) for r in rows}
-    from_frame = {
-        (r.entry, r.key): (r.value, int(r.rank)) for r in board.itertuples(index=False)
-    }
+    from_frame = {(r.entry, r.key): (r.value, int(r.rank)) for r in board.itertuples(index=False)}
     assert from_csv == from_frame
 
 
