@@ -95,6 +95,14 @@ def test_transfer_locality_and_roundtrip_sentences() -> None:
     )
 
 
+def test_a_headline_other_than_the_sentences_metric_gets_the_catalogue_sentence() -> None:
+    metrics = _rows(MetricValue("clipped_fraction", 0.25, 0.2, 0.3, {"row": "generator"}))
+    (card,) = cards(_with_task("generation", metrics), None)
+    assert card.head["key"] == "clipped_fraction[row=generator]"
+    assert card.sentence.endswith("(clipped_fraction[row=generator]): 0.25.")
+    assert "Fréchet" not in card.sentence
+
+
 def test_standing_ranks_on_the_same_data_and_judges_against_dct_square(tmp_path: Path) -> None:
     specs = [("rep-a", 10.0, 3.0, {}), ("rep-b", 30.0, 2.0, {}), ("dct-square", 20.0, 1.0, {})]
     specs.append(("rep-far", 99.0, 0.1, {"fingerprint": "cd" * 32}))  # other data: not counted

@@ -220,14 +220,18 @@ def generic_sentence(rows: Rows, head: dict[str, Any], params: dict[str, Any]) -
     return f"{what[:1].upper()}{what[1:]} ({head['key']}): {format_value(head['value'])}{unit}."
 
 
-SENTENCES: dict[str, Callable[[Rows, dict[str, Any], dict[str, Any]], str]] = {
-    "perturbation": perturbation_sentence,
-    "transfer": transfer_sentence,
-    "roundtrip": roundtrip_sentence,
-    "locality": locality_sentence,
-    "generation": generation_sentence,
-    "throughput": throughput_sentence,
+Sentence = Callable[[Rows, dict[str, Any], dict[str, Any]], str]
+SENTENCES: dict[str, tuple[str, Sentence]] = {
+    "perturbation": ("audibility", perturbation_sentence),
+    "transfer": ("grain_level", transfer_sentence),
+    "roundtrip": ("snr", roundtrip_sentence),
+    "locality": ("neighbour_distance", locality_sentence),
+    "generation": ("fd", generation_sentence),
+    "throughput": ("decode_rtf", throughput_sentence),
 }
+"""Per task: the headline metric its sentence is written for, and the sentence. A task
+whose headline is another metric (its catalogue headline was not measured, e.g. FD on
+CREPE embeddings when the run used others) gets :func:`generic_sentence`."""
 
 
 def _frame_row(row: pd.Series) -> dict[str, Any]:
@@ -323,7 +327,9 @@ def cards(result: dict[str, Any], board: pd.DataFrame | None) -> list[Card]:
         if head is None or head["value"] is None:
             out.append(Card(task, f"{task}: no headline metric was measured.", None))
             continue
-        write = SENTENCES.get(task, generic_sentence)
+        name, write = SENTENCES.get(task, ("", generic_sentence))
+        if name and head["name"] != name:
+            write = generic_sentence
         sentence = write(Rows(metrics), head, body.get("params") or {})
         out.append(Card(task, sentence, head, standing(result, task, head, board)))
     return out
