@@ -338,6 +338,6 @@ def test_task_outputs(tmp_path: Path) -> None:
     assert esr_map.shape == (1, 128, 128)
     assert 128 < int(np.isfinite(esr_map).sum()) == data["n_measured"] <= 128 + 1024
     kinds = {a["kind"] for a in body["artifacts"]}
-    assert kinds == {"npy", "png"}
+    assert kinds == {"npy", "png", "wav"}  # wav: the median and worst pixel's sound
     for art in body["artifacts"]:
         assert (run_dir / art["path"]).is_file()

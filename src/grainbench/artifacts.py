@@ -26,22 +26,49 @@ def save_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
+IMAGE_DB_RANGE = 100.0
+"""The widest range (dB) an encoded-image picture shows below its loudest pixel."""
+
+
+def image_db(image: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``20·log10|x|`` of an image (dB re 1; ``−inf`` for 0) and the colour range shown:
+    from the 1st percentile of the non-zero pixels (at most :data:`IMAGE_DB_RANGE` below the
+    loudest) to the loudest."""
+    magnitude = np.abs(np.asarray(image, dtype=np.float64))
+    with np.errstate(divide="ignore"):
+        db = 20.0 * np.log10(magnitude)
+    finite = db[np.isfinite(db)]
+    if not finite.size:
+        return db, -1.0, 0.0
+    hi = float(finite.max())
+    lo = max(float(np.percentile(finite, 1)), hi - IMAGE_DB_RANGE)
+    return db, (lo if lo < hi else hi - 1.0), hi
+
+
 def save_image_picture(path: Path, image: np.ndarray, title: str) -> Path:
-    """A picture of an encoded image (C, H, W): one panel per channel, values in [-1, 1]."""
+    """A picture of an encoded image (C, H, W): one panel per channel, the magnitude of each
+    pixel in dB (:func:`image_db`), so that a sparse image (a DCT's few loud coefficients)
+    shows its quiet structure too; zero pixels are grey."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = np.asarray(image)
-    c, h, w = image.shape
+    db, lo, hi = image_db(image)
+    c, h, w = db.shape
     aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
     fig, axes = plt.subplots(1, c, figsize=(4.2 * c, 4), squeeze=False)
+    cmap = plt.get_cmap("magma").with_extremes(bad="0.8")
     for i, ax in enumerate(axes[0]):
         im = ax.imshow(
-            image[i], cmap="RdBu_r", vmin=-1, vmax=1, aspect=aspect, interpolation="nearest"
+            np.ma.masked_invalid(db[i]),
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            aspect=aspect,
+            interpolation="nearest",
         )
         ax.set_xlabel("image column (pixel)")
         ax.set_ylabel("image row (pixel)")
         ax.set_title(f"channel {i}" if c > 1 else "image")
-        fig.colorbar(im, ax=ax, fraction=0.046, label="pixel value")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="|pixel value| (dB re 1)")
     fig.suptitle(title)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")

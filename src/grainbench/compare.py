@@ -21,10 +21,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from grainbench import tables
 from grainbench.errors import UserError
 from grainbench.leaderboard import headline_key
 from grainbench.metrics.catalog import CATALOG
-from grainbench.results import format_value
+from grainbench.results import format_value, md_escape
 
 Z95 = 1.959963984540054
 FLOAT_SLACK = 1e-6
@@ -92,6 +93,15 @@ class Comparison:
         return not self.problems
 
 
+def metric_diff(task: str, a: dict[str, Any], b: dict[str, Any]) -> MetricDiff:
+    """Metric row ``b`` judged against row ``a`` of the same key (unit and direction from the
+    catalogue)."""
+    spec = CATALOG.get(a["name"])
+    hib = spec.higher_is_better if spec else None
+    unit = spec.unit if spec else a.get("unit", "")
+    return MetricDiff(task, a["key"], unit, hib, a, b, difference(a, b))
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 40 else text[:37] + "…"
@@ -136,10 +146,7 @@ def compare_results(
             rb = b_rows.get(ra["key"])
             if rb is None:
                 continue
-            spec = CATALOG.get(ra["name"])
-            hib = spec.higher_is_better if spec else None
-            unit = spec.unit if spec else ra.get("unit", "")
-            rows.append(MetricDiff(task, ra["key"], unit, hib, ra, rb, difference(ra, rb)))
+            rows.append(metric_diff(task, ra, rb))
     return Comparison(
         a_label=a_label,
         b_label=b_label,
@@ -150,25 +157,66 @@ def compare_results(
     )
 
 
-def _interval(row: dict[str, Any]) -> str:
-    if row["low"] is None or row["high"] is None:
-        return format_value(row["value"])
-    return f"{format_value(row['value'])} [{format_value(row['low'])}, {format_value(row['high'])}]"
-
-
 def _signed(value: float) -> str:
     text = format_value(value)
     return text if text.startswith("-") or text == "–" else "+" + text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [
-        fmt.format(*header),
-        "  ".join("-" * w for w in widths),
-        *(fmt.format(*r) for r in rows),
-    ]
+COMPARISON_COLUMNS = ["task", "key", "unit", "higher_is_better", "a", "a_low", "a_high", "b"]
+COMPARISON_COLUMNS += ["b_low", "b_high", "difference", "difference_low", "difference_high"]
+COMPARISON_COLUMNS += ["significant", "better"]
+DISPLAY_COLUMNS = ["metric", "unit", "A", "B", "B − A [95%]", "significant", "better"]
+
+
+def comparison_frame(cmp: Comparison) -> Any:
+    """A pandas DataFrame, one row per metric both results have: ``task, key, unit,
+    higher_is_better, a, a_low, a_high, b, b_low, b_high, difference, difference_low,
+    difference_high, significant, better`` (``A``, ``B``, ``=`` or empty when not ranked)."""
+    import pandas as pd
+
+    rows = []
+    for r in cmp.rows:
+        d = r.diff or (None, None, None)
+        rows.append(
+            {
+                "task": r.task,
+                "key": r.key,
+                "unit": r.unit,
+                "higher_is_better": r.higher_is_better,
+                **{f"a{s}": r.a[f] for s, f in (("", "value"), ("_low", "low"), ("_high", "high"))},
+                **{f"b{s}": r.b[f] for s, f in (("", "value"), ("_low", "low"), ("_high", "high"))},
+                "difference": d[0],
+                "difference_low": d[1],
+                "difference_high": d[2],
+                "significant": r.significant,
+                "better": r.better or "",
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
+    return frame
+
+
+def display_frame(cmp: Comparison, task: str | None = None) -> Any:
+    """The comparison as display strings (columns :data:`DISPLAY_COLUMNS`, plus ``task``
+    first when ``task`` is None), for the text and Markdown tables."""
+    import pandas as pd
+
+    body = []
+    for r in cmp.rows:
+        if task is not None and r.task != task:
+            continue
+        if r.diff is None:
+            diff, sig = "–", "n/a"
+        else:
+            diff = f"{_signed(r.diff[0])} [{_signed(r.diff[1])}, {_signed(r.diff[2])}]"
+            sig = "yes" if r.significant else "no"
+        better = {None: "(descriptive)", "=": "="}.get(r.better, r.better or "")
+        unit = f"{r.unit} {tables.arrow(r.higher_is_better)}".strip()
+        line = [r.key, unit, tables.value_text(r.a), tables.value_text(r.b), diff, sig, better]
+        body.append(line if task is not None else [r.task, *line])
+    columns = DISPLAY_COLUMNS if task is not None else ["task", *DISPLAY_COLUMNS]
+    return pd.DataFrame(body, columns=columns, dtype=object)
 
 
 def task_summary(cmp: Comparison, task: str) -> str:
@@ -193,43 +241,40 @@ def task_summary(cmp: Comparison, task: str) -> str:
     return line
 
 
+def _refusal(cmp: Comparison) -> list[str]:
+    return ["These results do not compare, so they are not ranked:"] + [
+        f"  - {p}" for p in cmp.problems
+    ]
+
+
+def _tails(cmp: Comparison) -> list[str]:
+    """Tasks only one side has, then one summary line per compared task."""
+    lines = [f"{task}: only in A, not compared" for task in cmp.only_a]
+    lines += [f"{task}: only in B, not compared" for task in cmp.only_b]
+    return lines + [task_summary(cmp, t) for t in dict.fromkeys(r.task for r in cmp.rows)]
+
+
 def render_comparison(cmp: Comparison) -> str:
     """The comparison as text: refusal with reasons, or a table per task and summary lines."""
     lines = [f"A = {cmp.a_label}", f"B = {cmp.b_label}", ""]
     if not cmp.comparable:
-        lines.append("These results do not compare, so they are not ranked:")
-        lines += [f"  - {p}" for p in cmp.problems]
-        return "\n".join(lines)
+        return "\n".join(lines + _refusal(cmp))
     for task in dict.fromkeys(r.task for r in cmp.rows):
-        body = []
-        for r in (r for r in cmp.rows if r.task == task):
-            if r.diff is None:
-                diff, sig = "–", "n/a"
-            else:
-                diff = f"{_signed(r.diff[0])} [{_signed(r.diff[1])}, {_signed(r.diff[2])}]"
-                sig = "yes" if r.significant else "no"
-            better = {None: "(descriptive)", "=": "="}.get(r.better, r.better or "")
-            arrow = {True: "↑", False: "↓", None: ""}[r.higher_is_better]
-            body.append(
-                [
-                    r.key,
-                    f"{r.unit} {arrow}".strip(),
-                    _interval(r.a),
-                    _interval(r.b),
-                    diff,
-                    sig,
-                    better,
-                ]
-            )
         lines.append(f"## {task}")
-        lines += _table(["metric", "unit", "A", "B", "B − A [95%]", "significant", "better"], body)
-        lines.append("")
-    for task in cmp.only_a:
-        lines.append(f"{task}: only in A, not compared")
-    for task in cmp.only_b:
-        lines.append(f"{task}: only in B, not compared")
-    lines += [task_summary(cmp, t) for t in dict.fromkeys(r.task for r in cmp.rows)]
-    return "\n".join(lines)
+        lines += [tables.text(display_frame(cmp, task)), ""]
+    return "\n".join(lines + _tails(cmp))
+
+
+def render_comparison_markdown(cmp: Comparison) -> str:
+    """The comparison as Markdown: one table of every metric (or the refusal), then the
+    summary lines as a list."""
+    esc = md_escape
+    lines = [f"- A = {esc(cmp.a_label)}", f"- B = {esc(cmp.b_label)}", ""]
+    if not cmp.comparable:
+        return "\n".join(lines + [esc(line) for line in _refusal(cmp)]) + "\n"
+    lines += [tables.markdown(display_frame(cmp)), ""]
+    lines += [f"- {esc(line)}" for line in _tails(cmp)]
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- regressions
@@ -352,9 +397,10 @@ def judge(entry: dict[str, Any], new: dict[str, Any], tolerances: Tolerances) ->
 
 def render_verdicts(verdicts: list[Verdict]) -> str:
     """A table of verdicts: metric, entry value [interval], re-run value, limit, status."""
+    import pandas as pd
+
     body = []
     for v in verdicts:
-        arrow = {True: "↑", False: "↓", None: ""}[v.higher_is_better]
         new = format_value(v.new["value"]) if v.new is not None else "–"
         limit = (
             "–"
@@ -362,9 +408,7 @@ def render_verdicts(verdicts: list[Verdict]) -> str:
             else ("≥ " if v.higher_is_better else "≤ ") + format_value(v.limit)
         )
         status = v.status.upper() if v.failed else v.status
-        body.append(
-            [v.task, v.key, f"{v.unit} {arrow}".strip(), _interval(v.entry), new, limit, status]
-        )
-    return "\n".join(
-        _table(["task", "metric", "unit", "entry [95%]", "re-run", "accepted", "status"], body)
-    )
+        unit = f"{v.unit} {tables.arrow(v.higher_is_better)}".strip()
+        body.append([v.task, v.key, unit, tables.value_text(v.entry), new, limit, status])
+    columns = ["task", "metric", "unit", "entry [95%]", "re-run", "accepted", "status"]
+    return tables.text(pd.DataFrame(body, columns=columns, dtype=object))

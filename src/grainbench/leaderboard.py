@@ -22,10 +22,7 @@ and the key metrics are the ranked metrics measured under the headline's conditi
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import html
-import io
 import json
 import math
 import os
@@ -37,16 +34,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote
 
-from grainbench import results
+from grainbench import results, tables
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
 from grainbench.locks import folder_lock
 from grainbench.metrics.catalog import CATALOG
 from grainbench.registry import TASKS
-from grainbench.report import page, write_report
 
+REFERENCE_REP = "dct-square"
+"""The reference representation every board entry is judged against: Ki's layout (the
+whole-clip DCT folded row by row into a square image, μ-law companded)."""
 DEFAULT_ENTRIES = Path("leaderboards/entries")
 DEFAULT_OUT = Path("leaderboards")
 # Artefact kinds copied into an entry (pictures and small JSON); WAV and NPY stay out.
@@ -297,18 +295,23 @@ def scan_entries(entries_dir: Path = DEFAULT_ENTRIES) -> tuple[list[Entry], list
     if not entries_dir.is_dir():
         raise UserError(f"entries folder {entries_dir} does not exist")
     busy = f"entries folder {entries_dir} is being written for over {LOCK_WAIT_S:g} s"
-    out, skipped = [], []
     with folder_lock(entries_dir, busy=busy, shared=True, wait_s=LOCK_WAIT_S):
-        for folder in sorted(p for p in entries_dir.iterdir() if not p.name.startswith(".")):
-            if not folder.is_dir():
-                continue
-            try:
-                result = results.load_result(folder / "result.json")
-                require_valid(result, folder, f"entry {folder.name}")
-            except UserError as exc:
-                skipped.append(f"skipped {folder.name}: {exc}")
-                continue
-            out.append(Entry(folder.name, folder, result))
+        return _read_entries(entries_dir)
+
+
+def _read_entries(entries_dir: Path) -> tuple[list[Entry], list[str]]:
+    """:func:`scan_entries` for a caller that holds the folder's lock already."""
+    out, skipped = [], []
+    for folder in sorted(p for p in entries_dir.iterdir() if not p.name.startswith(".")):
+        if not folder.is_dir():
+            continue
+        try:
+            result = results.load_result(folder / "result.json")
+            require_valid(result, folder, f"entry {folder.name}")
+        except UserError as exc:
+            skipped.append(f"skipped {folder.name}: {exc}")
+            continue
+        out.append(Entry(folder.name, folder, result))
     return out, skipped
 
 
@@ -367,17 +370,21 @@ def submit(
         if target.exists() and not force:
             raise UserError(f"entry {target} exists; pass --force to replace it")
         _remove_scratch(entries_dir)
+        board = _read_entries(entries_dir)[0]  # what the entry's report ranks against
         staging = Path(tempfile.mkdtemp(dir=entries_dir, prefix=f".{name}.staging-"))
         try:
-            _build_entry(staging, result, result_dir, name)
+            _build_entry(staging, result, result_dir, name, board)
             _swap_in(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def _build_entry(staging: Path, result: dict[str, Any], result_dir: Path, name: str) -> None:
-    """Write the entry for ``result`` (from ``result_dir``) into the empty ``staging``."""
+def _build_entry(
+    staging: Path, result: dict[str, Any], result_dir: Path, name: str, board: list[Entry]
+) -> None:
+    """Write the entry for ``result`` (from ``result_dir``) into the empty ``staging``, with
+    its report ranked against the ``board`` entries."""
     entry = json.loads(json.dumps(result))
     left_out = []
     for body in entry["tasks"].values():
@@ -399,7 +406,9 @@ def _build_entry(staging: Path, result: dict[str, Any], result_dir: Path, name: 
         "left_out": left_out,
     }
     results.write_json(staging / "result.json", entry)
-    write_report(staging, entry)
+    from grainbench.report import write_report  # the report ranks against the board
+
+    write_report(staging, entry, board)
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -554,23 +563,9 @@ def group_entries(entries: list[Entry]) -> dict[str, list[Group]]:
 # ----------------------------------------------------------------------------- rendering
 
 
-def _arrow(hib: bool | None) -> str:
-    return {True: "↑", False: "↓", None: ""}[hib]
-
-
-def cell(row: dict[str, Any] | None) -> str:
-    """``value [low, high]`` for a table cell (``–`` when absent)."""
-    if row is None:
-        return "–"
-    text = results.format_value(row["value"])
-    if row["low"] is not None and row["high"] is not None:
-        text += f" [{results.format_value(row['low'])}, {results.format_value(row['high'])}]"
-    return text
-
-
 def column_title(row: dict[str, Any]) -> str:
     """``key (unit ↑)`` for a metric column."""
-    bits = " ".join(b for b in (row["unit"], _arrow(row["higher_is_better"])) if b)
+    bits = " ".join(b for b in (row["unit"], tables.arrow(row["higher_is_better"])) if b)
     return f"{row['key']} ({bits})" if bits else row["key"]
 
 
@@ -598,7 +593,8 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items()))
 
 
-def _group_heading(g: Group) -> str:
+def group_heading(g: Group) -> str:
+    """``piano-c3 — 44100 Hz, 65536 samples, 900 train / 100 test clips``."""
     ds = g.dataset
     return (
         f"{ds['spec']} — {ds.get('sample_rate', '?')} Hz, {ds.get('n_samples', '?')} samples, "
@@ -606,7 +602,8 @@ def _group_heading(g: Group) -> str:
     )
 
 
-def _group_facts(g: Group) -> str:
+def group_facts(g: Group) -> str:
+    """Suite version, fingerprint, parameters and the sort key of a group, on one line."""
     head = next((r for r in g.rows if r["key"] == g.headline), None)
     sort = (
         f"sorted by {column_title(head)}"
@@ -619,7 +616,12 @@ def _group_facts(g: Group) -> str:
     )
 
 
-def _table(g: Group) -> tuple[list[str], list[list[str]]]:
+def group_table(g: Group) -> Any:
+    """A group's table as display strings (a pandas DataFrame), best first: rank, entry,
+    representation, generator, a column per key metric (value [interval]), seed, machine,
+    wall time."""
+    import pandas as pd
+
     by_key = {r["key"]: r for r in g.rows}
     header = ["#", "entry", "representation", "generator"]
     header += [column_title(by_key[k]) for k in g.columns]
@@ -628,14 +630,14 @@ def _table(g: Group) -> tuple[list[str], list[list[str]]]:
     for rank, e in g.ranked():
         r = e.result
         line = [str(rank) if rank else "–", e.id, r["representation"]["name"], generator_text(r)]
-        line += [cell(g.row(e, k)) for k in g.columns]
+        line += [tables.value_text(g.row(e, k)) for k in g.columns]
         line += [
             str(r["seed"]),
             machine_text(r),
             results.format_value(r["tasks"][g.task]["wall_s"]),
         ]
         body.append(line)
-    return header, body
+    return pd.DataFrame(body, columns=header, dtype=object)
 
 
 def render_markdown(entries: list[Entry]) -> str:
@@ -645,8 +647,9 @@ def render_markdown(entries: list[Entry]) -> str:
         "",
         "Generated by `grainbench leaderboard` from `entries/`; do not edit by hand.",
         "Add a run: `grainbench submit RUN_DIR`, then `grainbench leaderboard`.",
-        "Pictures (grain curves, heatmaps) side by side: [leaderboard.html](leaderboard.html);"
-        " every metric: [leaderboard.csv](leaderboard.csv).",
+        "Sort, filter and plot every entry, with pictures side by side: "
+        "[leaderboard.html](leaderboard.html); every metric: [leaderboard.csv](leaderboard.csv)"
+        " (or `grainbench.load_board()`, a pandas DataFrame).",
         "",
         "Values are estimates with their 95% intervals; ↑ higher is better, ↓ lower is better"
         " (from the metric catalogue). One table holds entries that compare: the same suite"
@@ -659,16 +662,8 @@ def render_markdown(entries: list[Entry]) -> str:
     for task, task_groups in groups.items():
         lines += [f"## {results.md_escape(task)}", ""]
         for g in task_groups:
-            header, body = _table(g)
-            heading, facts = (
-                results.md_escape(_group_heading(g)),
-                results.md_escape(_group_facts(g)),
-            )
-            lines += [f"### {heading}", "", facts, ""]
-            lines.append("| " + " | ".join(results.md_escape(h) for h in header) + " |")
-            lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(results.md_escape(c) for c in line) + " |" for line in body]
-            lines.append("")
+            heading, facts = results.md_escape(group_heading(g)), results.md_escape(group_facts(g))
+            lines += [f"### {heading}", "", facts, "", tables.markdown(group_table(g)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -698,112 +693,24 @@ CSV_COLUMNS = [
 
 
 def render_csv(entries: list[Entry]) -> str:
-    """One row per entry, task and metric, with the entry's rank in its group."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for task, task_groups in group_entries(entries).items():
-        for g in task_groups:
-            for rank, e in g.ranked():
-                r = e.result
-                for row in r["tasks"][task]["metrics"]:
-                    cond = ";".join(f"{k}={v}" for k, v in row["condition"].items())
-                    writer.writerow(
-                        [
-                            e.id,
-                            task,
-                            g.id,
-                            rank or "",
-                            r["representation"]["name"],
-                            r["representation"]["spec"],
-                            r["dataset"]["spec"],
-                            r["dataset"]["fingerprint"],
-                            r["suite_version"],
-                            generator_text(r),
-                            r["seed"],
-                            machine_text(r),
-                            r["created"],
-                            row["key"],
-                            row["name"],
-                            cond,
-                            row["value"],
-                            row["low"],
-                            row["high"],
-                            row["unit"],
-                            row["higher_is_better"],
-                        ]
-                    )
-    return buf.getvalue()
+    """One row per entry, task and metric, with the entry's rank in its group
+    (:func:`grainbench.frames.board_frame`'s columns :data:`CSV_COLUMNS`)."""
+    from grainbench import frames
+
+    return frames.board_frame(entries)[CSV_COLUMNS].to_csv(index=False)
 
 
-def _href(path: Path, base: Path) -> str:
-    return quote(Path(os.path.relpath(path, base)).as_posix())
+def write_entry_reports(entries_dir: Path = DEFAULT_ENTRIES) -> list[Path]:
+    """Rewrite every valid entry's ``report.html`` (and the pictures it draws) from its
+    ``result.json``, ranked against the board, under the folder's exclusive lock (a report
+    written by an older grainbench is replaced); returns the report paths."""
+    from grainbench.report import write_report
 
-
-def _html_group(g: Group, out_dir: Path) -> str:
-    esc = html.escape
-    header, body = _table(g)
-    parts = [
-        f'<section id="{esc(g.id)}"><h3>{esc(_group_heading(g))}</h3>',
-        f"<p>{esc(_group_facts(g))}</p>",
-    ]
-    parts.append(
-        "<table><thead><tr>"
-        + "".join(f"<th>{esc(h)}</th>" for h in header)
-        + "</tr></thead><tbody>"
-    )
-    ranked = g.ranked()
-    for (_, e), line in zip(ranked, body, strict=True):
-        cells = [f"<td>{esc(c)}</td>" for c in line]
-        report = e.path / "report.html"
-        if report.is_file():
-            cells[1] = f'<td><a href="{_href(report, out_dir)}">{esc(e.id)}</a></td>'
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</tbody></table>")
-    pictures: dict[str, str] = {}
-    for _, e in ranked:
-        for art in e.result["tasks"][g.task].get("artifacts", []):
-            if art.get("kind") == "png":
-                pictures.setdefault(art["path"], art.get("caption") or art["path"])
-    if pictures:
-        parts.append('<div class="gallery"><table><thead><tr><th>picture</th>')
-        parts += [f"<th>{esc(e.id)}</th>" for _, e in ranked]
-        parts.append("</tr></thead><tbody>")
-        for path, caption in pictures.items():
-            parts.append(f"<tr><th>{esc(caption)}</th>")
-            for _, e in ranked:
-                file = e.path / path
-                if file.is_file():
-                    src = _href(file, out_dir)
-                    parts.append(
-                        f'<td><a href="{src}"><img src="{src}" alt="{esc(caption)}"></a></td>'
-                    )
-                else:
-                    parts.append("<td>–</td>")
-            parts.append("</tr>")
-        parts.append("</tbody></table></div>")
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def render_html(entries: list[Entry], out_dir: Path) -> str:
-    """The board as one self-contained HTML page (links relative to ``out_dir``)."""
-    groups = group_entries(entries)
-    body = [
-        "<h1>grainbench leaderboard</h1>",
-        "<p>Values are estimates with their 95% intervals; ↑ higher is better, ↓ lower is better."
-        " One table holds entries that compare (same suite version, dataset fingerprint and task"
-        " parameters); pictures of each entry are side by side below its table, best first.</p>",
-    ]
-    if not groups:
-        body.append("<p>No entries yet.</p>")
-    nav = [f'<li><a href="#task-{html.escape(t)}">{html.escape(t)}</a></li>' for t in groups]
-    if nav:
-        body.append("<nav><ul>" + "".join(nav) + "</ul></nav>")
-    for task, task_groups in groups.items():
-        body.append(f'<h2 id="task-{html.escape(task)}">{html.escape(task)}</h2>')
-        body += [_html_group(g, out_dir) for g in task_groups]
-    return page("grainbench leaderboard", "\n".join(body))
+    entries_dir = Path(entries_dir)
+    busy = f"another grainbench submit is writing to {entries_dir}; retry when it has finished"
+    with folder_lock(entries_dir, busy=busy, wait_s=LOCK_WAIT_S):
+        entries = _read_entries(entries_dir)[0]
+        return [write_report(e.path, e.result, entries) for e in entries]
 
 
 def write_leaderboard(
@@ -813,6 +720,8 @@ def write_leaderboard(
 ) -> list[Path]:
     """Render ``README.md``, ``leaderboard.csv`` and ``leaderboard.html`` into ``out_dir``
     from ``entries`` (default: :func:`load_entries` of ``entries_dir``)."""
+    from grainbench.report.board import render_board
+
     if entries is None:
         entries = load_entries(entries_dir)
     out_dir = Path(out_dir)
@@ -823,7 +732,7 @@ def write_leaderboard(
     files = {
         out_dir / "README.md": render_markdown(entries),
         out_dir / "leaderboard.csv": render_csv(entries),
-        out_dir / "leaderboard.html": render_html(entries, out_dir.resolve()),
+        out_dir / "leaderboard.html": render_board(entries, out_dir.resolve()),
     }
     for path, text in files.items():
         results.atomic_write_text(path, text)

@@ -10,11 +10,9 @@ written before those fields existed counts as complete.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import html
-import io
 import json
 import math
 import os
@@ -232,37 +230,34 @@ def format_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _direction(hib: bool | None) -> str:
-    return {True: "↑", False: "↓", None: ""}[hib]
-
-
-def table_rows(result: dict[str, Any]) -> list[list[str]]:
-    """Rows ``[task, metric, condition, value, 95% interval, unit, better]`` for human tables."""
-    out = []
-    for row in metric_rows(result):
-        cond = ", ".join(f"{k}={v}" for k, v in row["condition"].items())
-        interval = ""
-        if row["low"] is not None and row["high"] is not None:
-            interval = f"[{format_value(row['low'])}, {format_value(row['high'])}]"
-        out.append(
-            [
-                row["task"],
-                row["name"],
-                cond,
-                format_value(row["value"]),
-                interval,
-                row["unit"],
-                _direction(row["higher_is_better"]),
-            ]
-        )
-    return out
-
-
 HEADER = ["task", "metric", "condition", "value", "95% CI", "unit", "better"]
+
+
+def table_frame(result: dict[str, Any]) -> Any:
+    """A pandas DataFrame of display strings, one row per metric, columns :data:`HEADER`."""
+    import pandas as pd
+
+    from grainbench import tables
+
+    rows = [
+        [
+            row["task"],
+            row["name"],
+            tables.condition_text(row["condition"]),
+            format_value(row["value"]),
+            tables.interval_text(row["low"], row["high"]),
+            row["unit"],
+            tables.arrow(row["higher_is_better"]),
+        ]
+        for row in metric_rows(result)
+    ]
+    return pd.DataFrame(rows, columns=HEADER, dtype=object)
 
 
 def render_markdown(result: dict[str, Any]) -> str:
     """The result as Markdown: a header of provenance and one table of every metric."""
+    from grainbench import tables
+
     rep = result["representation"]
     ds = result["dataset"]
     esc = md_escape
@@ -279,31 +274,32 @@ def render_markdown(result: dict[str, Any]) -> str:
     if missing:
         lines.append(f"- **incomplete**: not finished: {esc(', '.join(missing))} (rerun to resume)")
     lines += [f"- note: {esc(n)}" for n in ds.get("notes", [])]
-    lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in table_rows(result)]
+    lines += ["", tables.markdown(table_frame(result))]
     return "\n".join(lines) + "\n"
 
 
+CSV_COLUMNS = ["task", "key", "name", "condition", "value", "low", "high", "unit"]
+CSV_COLUMNS += ["higher_is_better"]
+
+
 def render_csv(result: dict[str, Any]) -> str:
-    """One CSV row per metric, with every column a script needs."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    cols = ["task", "key", "name", "condition", "value", "low", "high", "unit", "higher_is_better"]
-    writer.writerow(cols)
-    for row in metric_rows(result):
-        cond = ";".join(f"{k}={v}" for k, v in row["condition"].items())
-        writer.writerow([row["task"], row["key"], row["name"], cond] + [row[c] for c in cols[4:]])
-    return buf.getvalue()
+    """One CSV row per metric, with every column a script needs (conditions as ``k=v;k=v``)."""
+    import pandas as pd
+
+    from grainbench import tables
+
+    rows = [
+        {**row, "condition": tables.condition_text(row["condition"], ";")}
+        for row in metric_rows(result)
+    ]
+    return pd.DataFrame(rows, columns=CSV_COLUMNS, dtype=object).to_csv(index=False)
 
 
 def render_terminal(result: dict[str, Any]) -> str:
     """A fixed-width table for the terminal."""
-    rows = [HEADER, *table_rows(result)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*r) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from grainbench import tables
+
+    return tables.text(table_frame(result))
 
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:

@@ -1,5 +1,8 @@
 """``grainbench compare A B``: per-metric differences B − A with intervals and significance.
 
+``--format`` picks text (the default), csv (:func:`grainbench.compare.comparison_frame`:
+one row per metric with every number), md or json.
+
 Exit codes: 0 when the two results compare (the table and summary are printed); 1 when they
 do not (different suite version, dataset fingerprint or task parameters, or no task in
 common): every difference is named and nothing is ranked; 2 for a user mistake (a folder
@@ -10,13 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from grainbench.compare import compare_results, render_comparison
+from grainbench.compare import (
+    Comparison,
+    compare_results,
+    comparison_frame,
+    render_comparison,
+    render_comparison_markdown,
+)
 from grainbench.leaderboard import DEFAULT_ENTRIES, Entry, resolve
 
 NAME = "compare"
 HELP = "compare two results (entry ids, entry folders or run folders): B − A per metric"
+FORMATS = ("text", "csv", "md", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_ENTRIES,
         help=f"where entry ids live (default: {DEFAULT_ENTRIES})",
     )
-    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default: a table per task and summary lines), csv (one row per metric, "
+        "every number), md (a Markdown table) or json",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 def _label(entry: Entry) -> str:
@@ -47,23 +65,37 @@ def run(args: argparse.Namespace) -> int:
     """Print the comparison; exit 1 (refusing to rank) when the results do not compare."""
     a, b = resolve(args.a, args.entries), resolve(args.b, args.entries)
     cmp = compare_results(a.result, b.result, _label(a), _label(b))
-    if args.json:
-        rows = [
-            {
-                "task": r.task,
-                "key": r.key,
-                "unit": r.unit,
-                "higher_is_better": r.higher_is_better,
-                "a": r.a["value"],
-                "b": r.b["value"],
-                "difference": None if r.diff is None else list(r.diff),
-                "significant": r.significant,
-                "better": r.better,
-            }
-            for r in cmp.rows
-        ]
-        body = {"a": a.id, "b": b.id, "comparable": cmp.comparable, "problems": cmp.problems}
-        print(json.dumps({**body, "metrics": rows if cmp.comparable else []}, indent=2))
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        print(json.dumps(_json(cmp, a.id, b.id), indent=2))
+    elif fmt == "csv":
+        if not cmp.comparable:
+            for problem in cmp.problems:
+                print(f"grainbench: {problem}", file=sys.stderr)
+        frame = comparison_frame(cmp)
+        print((frame if cmp.comparable else frame.iloc[:0]).to_csv(index=False), end="")
+    elif fmt == "md":
+        print(render_comparison_markdown(cmp), end="")
     else:
         print(render_comparison(cmp))
     return 0 if cmp.comparable else 1
+
+
+def _json(cmp: Comparison, a_id: str, b_id: str) -> dict[str, object]:
+    """The comparison as a JSON object (metrics empty when the results do not compare)."""
+    rows = [
+        {
+            "task": r.task,
+            "key": r.key,
+            "unit": r.unit,
+            "higher_is_better": r.higher_is_better,
+            "a": r.a["value"],
+            "b": r.b["value"],
+            "difference": None if r.diff is None else list(r.diff),
+            "significant": r.significant,
+            "better": r.better,
+        }
+        for r in cmp.rows
+    ]
+    body = {"a": a_id, "b": b_id, "comparable": cmp.comparable, "problems": cmp.problems}
+    return {**body, "metrics": rows if cmp.comparable else []}

@@ -80,11 +80,12 @@ from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
 from grainbench.stages.parametric import HarmonicNoise
 from grainbench.stages.tf import MagIF
-from grainbench.tasks import plots
+from grainbench.tasks import listen, plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.energy_sample import EnergyDesign, energy_design
 from grainbench.tasks.forward import NotDifferentiable, jacobian_columns, raw_decode
 from grainbench.tasks.harmonic_errors import HarmonicNoiseErrors
+from grainbench.tasks.image_axes import image_axes
 from grainbench.tasks.magif_errors import MagIFErrors
 from grainbench.tasks.params import MAX_BOOT, Int, ListOf, Ratio
 
@@ -980,6 +981,9 @@ class PerturbationTask:
                 lab: fo for (lab, _), fo in zip(deltas, maps.first_order, strict=True) if fo
             },
         }
+        a = maps.audibility[0, :, 0]  # the first δ's sound on clip 0, median and worst pixel
+        axes = image_axes(errors, analyser, images[:1], decoded[:1], deltas[0][1])
+        listen.one_pixel_sounds(ctx, result, images[0], decoded[0], measured, a, deltas[0])
         for di, (label, _) in enumerate(deltas):
             tag = label.replace("/", "over")
             with warnings.catch_warnings():  # inert pixels are NaN on every clip
@@ -1023,6 +1027,7 @@ class PerturbationTask:
                 picture,
                 panels,
                 f"{rep.name}: one-pixel change δ = {label} ({how}, median over {len(test)} clips)",
+                axes=axes,
             )
             result.artifacts.append(
                 Artifact(ctx.relpath(picture), "png", f"per-pixel heatmaps, δ = {label}")

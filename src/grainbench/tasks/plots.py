@@ -2,21 +2,27 @@
 grain-colour curves.
 
 Every picture is written with matplotlib's Agg backend, atomically (temporary file, then
-rename), with axes labelled in their units.
+rename), with axes labelled in their units: per-pixel maps in dB or on a log colour scale
+with a colour bar, and in Hz and seconds where the image axes run along frequency and time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+if TYPE_CHECKING:
+    from grainbench.tasks.image_axes import Axis, ImageAxes
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -29,61 +35,132 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def colour_norm(values: np.ndarray, unit: str) -> tuple[Normalize, str]:
+    """The colour scale of one map and the note for its colour bar.
+
+    Values in dB are already logarithmic: a linear scale of them. Positive values spanning
+    a factor of 10 or more (spreads in s or ERB): a log scale. The range is the 1st to 99th
+    percentile of the finite values (a ±1 % range around a nearly constant map).
+    """
+    finite = values[np.isfinite(values)]
+    lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
+    if unit != "dB" and finite.size and lo > 0 and hi / lo >= 10.0:
+        return LogNorm(vmin=lo, vmax=hi), ", log scale"
+    if hi - lo <= 1e-6 * max(1.0, abs(hi)):  # (nearly) constant: a readable ±1% range
+        pad = max(0.01 * abs(hi), 1e-3)
+        lo, hi = lo - pad, hi + pad
+    return Normalize(vmin=lo, vmax=hi), ""
+
+
+def _ticks(axis: Axis) -> tuple[np.ndarray, list[str]]:
+    """Pixel positions and labels of round physical values along an image axis."""
+    values = axis.values
+    idx = np.arange(len(values), dtype=np.float64)
+    if values[-1] < values[0]:
+        values, idx = values[::-1], idx[::-1]
+    values = np.maximum.accumulate(values)
+    lo, hi = float(values[0]), float(values[-1])
+    nice = np.array([])
+    if axis.quantity == "frequency" and lo > 0:
+        decades = 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+        nice = np.array([m * d for d in decades for m in (1, 2, 5)])
+        nice = nice[(nice >= lo) & (nice <= hi)]
+    if nice.size < 3:
+        nice = MaxNLocator(nbins=5).tick_values(lo, hi)
+        nice = nice[(nice >= lo) & (nice <= hi)]
+    positions = np.interp(nice, values, idx)
+    keep: list[int] = []  # from the largest value down, ticks at least 1/12 of the axis apart
+    for i in np.argsort(-nice):
+        if all(abs(positions[i] - positions[j]) >= len(values) / 12 for j in keep):
+            keep.append(int(i))
+    keep.sort()
+    nice, positions = nice[keep], positions[keep]
+    if axis.quantity == "frequency":
+        labels = [f"{v / 1000:g}k" if v >= 1000 else f"{v:g}" for v in nice]
+    else:
+        labels = [f"{v:g}" for v in nice]
+    return positions, labels
+
+
+def physical_axes(ax: Any, axes: ImageAxes | None) -> None:
+    """Label an image panel's rows and columns by their physical quantity where they run
+    along one (:mod:`grainbench.tasks.image_axes`), else by pixel index."""
+    rows = axes.rows if axes is not None else None
+    cols = axes.cols if axes is not None else None
+    if rows is not None:
+        ax.set_yticks(*_ticks(rows))
+    ax.set_ylabel(rows.label if rows is not None else "image row (pixel)")
+    if cols is not None:
+        ax.set_xticks(*_ticks(cols))
+    ax.set_xlabel(cols.label if cols is not None else "image column (pixel)")
+
+
 def heatmaps(
     path: Path,
     maps: Sequence[tuple[str, str, np.ndarray]],
     title: str,
     cmap: str = "magma",
+    axes: ImageAxes | None = None,
 ) -> Path:
     """One row of panels per image channel, one column per map.
 
     ``maps`` holds ``(name, unit, array (C, H, W))``; NaN pixels (not measured) are grey.
-    Very wide or tall images are drawn with a free aspect ratio so that they stay readable.
+    Colours follow :func:`colour_norm` (dB linear, positive spreads on a log scale), with a
+    colour bar per panel. With ``axes`` the image rows and columns are labelled in Hz or
+    seconds where they run along frequency or time (:func:`physical_axes`). Very wide or
+    tall images are drawn with a free aspect ratio so that they stay readable.
     """
     c, h, w = maps[0][2].shape
     aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
-    fig, axes = plt.subplots(c, len(maps), figsize=(3.6 * len(maps), 3.3 * c + 0.6), squeeze=False)
+    fig, grid = plt.subplots(c, len(maps), figsize=(3.8 * len(maps), 3.4 * c + 0.6), squeeze=False)
     for col, (name, unit, arr) in enumerate(maps):
-        finite = arr[np.isfinite(arr)]
-        lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-        if hi - lo <= 1e-6 * max(1.0, abs(hi)):  # (nearly) constant: a readable ±1% range
-            pad = max(0.01 * abs(hi), 1e-3)
-            lo, hi = lo - pad, hi + pad
+        norm, note = colour_norm(arr, unit)
         for ch in range(c):
-            ax = axes[ch][col]
+            ax = grid[ch][col]
             cm = plt.get_cmap(cmap).with_extremes(bad="0.8")
             im = ax.imshow(
                 np.ma.masked_invalid(arr[ch]),
                 cmap=cm,
-                vmin=lo,
-                vmax=hi,
+                norm=norm,
                 aspect=aspect,
                 interpolation="nearest",
             )
-            ax.set_xlabel("image column (pixel)")
-            ax.set_ylabel("image row (pixel)")
+            physical_axes(ax, axes)
             ax.set_title(name if c == 1 else f"{name}, channel {ch}", fontsize=9)
-            fig.colorbar(im, ax=ax, fraction=0.046, label=f"{name} ({unit})" if unit else name)
+            label = f"{name} ({unit}{note})" if unit else f"{name}{' (log scale)' if note else ''}"
+            fig.colorbar(im, ax=ax, fraction=0.046, label=label)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def grain_curves(path: Path, curves: dict[str, dict[str, list[float]]], title: str) -> Path:
+def grain_curves(
+    path: Path,
+    curves: dict[str, dict[str, list[float]]],
+    title: str,
+    background: dict[str, dict[str, list[float]]] | None = None,
+    size: tuple[float, float] = (10.0, 4.0),
+) -> Path:
     """Sound error against image PSNR, one line (or point) per error kind.
 
     ``curves[kind]`` holds lists ``psnr`` (dB), ``esr`` (dB) and ``audibility`` (dB); the left
     panel shows ESR, the right one the worst-frame noise-to-mask ratio with the 0 dB line
-    (above it the error is audible).
+    (above it the error is audible). ``background`` (label → curve of the same form, e.g.
+    the noise curves of other representations) is drawn faintly behind, in grey.
+    ``size`` is the figure size in inches.
     """
-    fig, (ax_esr, ax_nmr) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_esr, ax_nmr) = plt.subplots(1, 2, figsize=size)
+    for i, c in enumerate((background or {}).values()):
+        style = dict(color="0.6", lw=1.0, alpha=0.45, zorder=1)
+        style["label"] = None if i else "other representations (noise)"
+        for ax, key in ((ax_esr, "esr"), (ax_nmr, "audibility")):
+            x, y = _sorted_points(c, key)
+            ax.plot(x, y, **style)
     markers = "osD^v<>p*h"
     for i, (kind, c) in enumerate(curves.items()):
-        psnr = np.asarray(c["psnr"], dtype=float)
-        order = np.argsort(psnr)
-        style = dict(marker=markers[i % len(markers)], label=kind)
-        ax_esr.plot(psnr[order], np.asarray(c["esr"], dtype=float)[order], **style)
-        ax_nmr.plot(psnr[order], np.asarray(c["audibility"], dtype=float)[order], **style)
+        style = dict(marker=markers[i % len(markers)], label=kind, zorder=3)
+        ax_esr.plot(*_sorted_points(c, "esr"), **style)
+        ax_nmr.plot(*_sorted_points(c, "audibility"), **style)
     ax_nmr.axhline(0.0, color="0.5", lw=0.8, ls="--")
     for ax, label in ((ax_esr, "sound ESR (dB)"), (ax_nmr, "worst-frame NMR (dB)")):
         ax.set_xlabel("image PSNR (dB, peak = 2)")
@@ -128,6 +205,13 @@ def grain_colour(path: Path, curves: dict[str, dict[str, Any]], title: str) -> P
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _sorted_points(curve: dict[str, list[float]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(psnr, curve[key])`` sorted by PSNR, as float arrays (None → NaN)."""
+    psnr = np.asarray(curve["psnr"], dtype=float)
+    order = np.argsort(psnr)
+    return psnr[order], np.asarray(curve[key], dtype=float)[order]
 
 
 def atom_positions(

@@ -45,7 +45,7 @@ from grainbench.metrics.masking import MaskingModel
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.parts import image_parts, part_box
 from grainbench.registry import TASKS
-from grainbench.tasks import plots
+from grainbench.tasks import listen, plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.params import MAX_BOOT, Bool, Choice, Int, ListOf, Real
 
@@ -322,15 +322,15 @@ class TransferTask:
         result = TaskResult()
         result.data = {"n_clips": int(len(test)), "curves": {}, "notes": []}
         per_clip: dict[str, dict[str, Any]] = {}
-        examples: dict[str, torch.Tensor] = {}
+        examples: dict[str, tuple[float | None, torch.Tensor]] = {}
         for kind, level, perturbed in self._perturbations(images, kinds, levels, ctx.seed, result):
             decoded, values = score(perturbed)
             cond = {"error": kind} if level is None else {"error": kind, "psnr": _label(level)}
             self._rows(result, values, cond, ctx.seed, n_boot)
             _add_point(result.data["curves"], kind, values)
             per_clip[f"{kind}@{level}"] = values
-            if (kind == "noise" and level == 40.0) or kind == "quant8":
-                examples[kind] = decoded
+            if level is None or level == min(levels, key=lambda lv: abs(lv - 40.0)):
+                examples[kind] = (level, decoded)
         self._grain_fit(result, per_clip, levels, ctx.seed, n_boot)
         path = plots.grain_curves(
             ctx.out_dir / "grain_curve.png",
@@ -462,24 +462,36 @@ class TransferTask:
         ctx: RunContext,
         result: TaskResult,
         clean: torch.Tensor,
-        examples: dict[str, torch.Tensor],
+        examples: dict[str, tuple[float | None, torch.Tensor]],
         n: int,
     ) -> None:
+        """Per example clip: the clean decode, each error's decode (targeted errors at the
+        level nearest 40 dB) and each error alone, level-normalised, with listen rows
+        (:mod:`grainbench.tasks.listen`)."""
         sr = ctx.rep.sample_rate
         for i in range(min(n, len(clean))):
-            path = save_wav(ctx.out_dir / f"clip{i}_clean.wav", clean[i].cpu().numpy(), sr)
-            result.artifacts.append(
-                Artifact(ctx.relpath(path), "wav", f"clip {i}: decoded clean image")
-            )
-            for kind, decoded in examples.items():
-                tag = "noise_40db" if kind == "noise" else kind
-                path = save_wav(ctx.out_dir / f"clip{i}_{tag}.wav", decoded[i].cpu().numpy(), sr)
-                caption = (
-                    "white noise at image PSNR 40 dB"
-                    if kind == "noise"
-                    else "8-bit quantised image"
-                )
+            audio = clean[i].cpu().numpy()
+            path = save_wav(ctx.out_dir / f"clip{i}_clean.wav", audio, sr)
+            clean_path = ctx.relpath(path)
+            result.artifacts.append(Artifact(clean_path, "wav", f"clip {i}: decoded clean image"))
+            grainy = {}
+            for kind, (level, decoded) in examples.items():
+                tag = kind if level is None else f"{kind}_{_label(level)}db"
+                caption = EXAMPLE_CAPTIONS[kind].format(level=_label(level or 0))
+                audio = decoded[i].cpu().numpy()
+                path = save_wav(ctx.out_dir / f"clip{i}_{tag}.wav", audio, sr)
                 result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"clip {i}: {caption}"))
+                grainy[tag] = (caption, ctx.relpath(path), audio)
+            listen.grain_rows(ctx, result, i, (clean_path, clean[i].cpu().numpy()), grainy)
+
+
+EXAMPLE_CAPTIONS = {
+    "noise": "white noise at image PSNR {level} dB",
+    "blur": "Gaussian blur at image PSNR {level} dB",
+    "quant8": "8-bit quantised image",
+    "shift-rows": "image shifted down by one pixel",
+    "shift-cols": "image shifted right by one pixel",
+}
 
 
 TASKS.register(
