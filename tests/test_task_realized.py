@@ -164,7 +164,7 @@ def test_generation_and_realized_share_one_fit(tmp_path: Path, monkeypatch) -> N
             "generation": {
                 "embeddings": ["spectral-stats"],
                 "pitch_model": "crepe-tiny?hop=800",
-                "kid_subsets": 5,
+                "kid_boot": 20,
                 "n_boot": 20,
                 "n_grid": 0,
                 "n_wavs": 0,

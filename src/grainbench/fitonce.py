@@ -4,8 +4,9 @@ Two tasks of one run may fit the same generator on the same encoded training cli
 (``generation`` then ``realized``). The runner hands every task a :class:`FitOnce` around
 the generator: :meth:`FitOnce.fit` always fits (and remembers what it was given);
 :meth:`FitOnce.fit_once` fits only when its images or labels differ from the last fit's
-(compared exactly), so a StyleGAN that the generation task trained is not trained again
-for the realized grain. Everything else (``sample``, ``project``, ``describe``, attributes)
+(compared exactly), and :attr:`FitOnce.has_fit` tells a later task that the run has
+fitted it already (the realized task then uses the generation task's model, fitted on the
+training clips outside the reference pool), so a StyleGAN is not trained twice. Everything else (``sample``, ``project``, ``describe``, attributes)
 is the wrapped generator's own.
 """
 
@@ -37,6 +38,11 @@ class FitOnce:
         out = self.inner.fit(images, labels)
         self._last = (images, labels)
         return out
+
+    @property
+    def has_fit(self) -> bool:
+        """True once :meth:`fit` has finished in this run (on whatever training clips)."""
+        return self._last is not None
 
     def fit_once(self, images: Any, labels: Any = None) -> bool:
         """Fit unless the last fit had exactly these images and labels; True when it fitted."""

@@ -66,3 +66,38 @@ def erb_filter_centres_hz(top_hz: float, per_erb: int) -> np.ndarray:
     count = int(math.floor(hz_to_erb_rate(float(top_hz)) * per_erb + 1e-9))
     rates = np.arange(1, count + 1, dtype=np.float64) / per_erb
     return np.asarray(erb_rate_to_hz(rates), dtype=np.float64)
+
+
+# Hard 1-ERB bands [b, b+1) of ERB-rate: the grain colour's bands (metrics/colour.py).
+
+
+def erb_band_count(sample_rate: int) -> int:
+    """Number of 1-ERB bands ``[b, b+1)`` needed to cover 0 Hz to Nyquist."""
+    return int(math.ceil(hz_to_erb_rate(sample_rate / 2.0)))
+
+
+def erb_band_centres_hz(sample_rate: int) -> np.ndarray:
+    """Centre frequency (Hz) of each 1-ERB band: the frequency at ERB-rate ``b + 1/2``.
+
+    The last band is cut at Nyquist; its centre is the middle of its ERB-rate extent.
+    """
+    top = hz_to_erb_rate(sample_rate / 2.0)
+    n = erb_band_count(sample_rate)
+    lo = np.arange(n, dtype=np.float64)
+    hi = np.minimum(lo + 1.0, top)
+    return np.asarray(erb_rate_to_hz((lo + hi) / 2.0), dtype=np.float64)
+
+
+def erb_band_matrix(n_fft: int, sample_rate: int) -> torch.Tensor:
+    """0/1 matrix ``(n_fft//2 + 1, n_bands)`` assigning each rfft bin to its 1-ERB band.
+
+    Bin ``k`` (centre frequency ``k·sr/n_fft``) belongs to band ``floor(E(f_k))``; summing a
+    power spectrum over its bins (``power @ matrix``) gives band energies.
+    """
+    freqs = np.arange(n_fft // 2 + 1, dtype=np.float64) * sample_rate / n_fft
+    band = np.floor(hz_to_erb_rate(freqs)).astype(np.int64)
+    n_bands = erb_band_count(sample_rate)
+    band = np.minimum(band, n_bands - 1)
+    mat = np.zeros((freqs.size, n_bands), dtype=np.float32)
+    mat[np.arange(freqs.size), band] = 1.0
+    return torch.from_numpy(mat)

@@ -113,7 +113,11 @@ def fit_generator(
 ) -> None:
     """Fit ``generator`` on ``dataset``'s training clips encoded by ``rep`` (with MIDI labels
     when every clip has one), as the generation task does; once per run (``fit_once``)
-    when the runner's :class:`~grainbench.fitonce.FitOnce` wraps it."""
+    when the runner's :class:`~grainbench.fitonce.FitOnce` wraps it. A generator the run
+    has already fitted (the generation task fits it on the training clips outside its
+    reference pool) is used as it is, so both tasks judge one model."""
+    if getattr(generator, "has_fit", False):
+        return
     labels = np.asarray(dataset.train_labels, dtype=np.int64)
     labelled = bool(len(labels)) and bool((labels >= 0).all())
     images = _in_batches(rep.encode, torch.from_numpy(dataset.train), batch, device)
