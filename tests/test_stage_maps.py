@@ -12,6 +12,9 @@ import scipy.fft
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
+from grainbench.baselines.generators.stylegan.export import DecodeModule
+from grainbench.bench import probe_clips
+from grainbench.plugins import load_representation
 from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, tf, transforms
 from grainbench.stages.tf import MagIF, integrated_phase, phase_steps
 from grainbench.stages.transforms import dct2_ortho, magnitude_phase
@@ -179,3 +182,28 @@ def test_large_buffers_come_from_numpy_and_give_the_same_numbers(
     for a, b in zip(small, big, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert maps.empty((2, 3), x.to(torch.bfloat16)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dct-square",
+        "dct-square-sqrt",
+        "fft-square",
+        "fft-polar-square",
+        "stft-complex",
+        "stft-magif",
+    ],
+)
+def test_decode_traces_to_torch_operations(name: str) -> None:
+    """``torch.jit.trace`` (the generator export) records decode as torch operations only:
+    the traced module equals the Python one at other batch sizes."""
+    rep = load_representation(name, sample_rate=8000, n_samples=4096).plugin
+    rep.fit(probe_clips(2, 1, 4096, seed=1))
+    with torch.no_grad():
+        images = rep.encode(probe_clips(3, 1, 4096))
+        traced = torch.jit.trace(DecodeModule(rep), images[:2], check_trace=False)
+        for batch in (1, 3):
+            torch.testing.assert_close(
+                traced(images[:batch]), rep.decode(images[:batch]), rtol=1e-4, atol=1e-6
+            )

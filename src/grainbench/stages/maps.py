@@ -9,7 +9,9 @@ buffers, in-place passes — when it also states the derivative:
 
 Both then work under ``torch.autograd.grad``, ``torch.autograd.forward_ad``,
 ``torch.func.jvp`` and ``torch.func.vmap``, to any order. The maps act on trailing
-dimensions and accept any leading shape.
+dimensions and accept any leading shape. Under ``torch.jit.trace`` (the TorchScript export
+of a generator with its decode) they run their torch operations directly, to be recorded,
+and stages take their torch routes (:func:`tracing`).
 """
 
 from __future__ import annotations
@@ -86,12 +88,20 @@ class _ElementwiseMap(torch.autograd.Function):
         return elementwise_map(x, f, df), in_dims[0]
 
 
+def tracing() -> bool:
+    """Whether ``torch.jit.trace`` is recording: then only torch operations may run (no
+    NumPy, no autograd Functions), and derivatives are not needed."""
+    return torch.jit.is_tracing()
+
+
 def linear_map(x: torch.Tensor, apply: Map, adjoint: Map) -> torch.Tensor:
     """``apply(x)`` for a linear ``apply`` whose transpose is ``adjoint``.
 
     ``apply`` and ``adjoint`` receive plain tensors (no autograd recording, no dual or
     batched wrappers) with any leading shape, and may return any strides.
     """
+    if tracing():
+        return apply(x)
     return _LinearMap.apply(x, apply, adjoint)
 
 
@@ -102,6 +112,8 @@ def elementwise_map(x: torch.Tensor, f: Map, df: Map) -> torch.Tensor:
     ``df`` is written in differentiable torch operations (it is what higher derivatives
     differentiate).
     """
+    if tracing():
+        return f(x)
     return _ElementwiseMap.apply(x, f, df)
 
 
@@ -127,13 +139,14 @@ def empty(shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
     Large CPU buffers (32 MiB and up) are NumPy's, which asks the kernel for transparent
     huge pages: glibc maps every allocation that large afresh, so a torch buffer of a
     64-clip STFT batch (64 MiB) takes 16,384 page faults per call, which cost more than
-    the arithmetic that fills it. Plain tensors either way.
+    the arithmetic that fills it. Plain tensors either way (torch's own while tracing).
     """
     dtype = _NUMPY_DTYPES.get(like.dtype)
     if (
         dtype is None
         or like.device.type != "cpu"
         or math.prod(shape) * dtype().itemsize < _NUMPY_BYTES
+        or tracing()
     ):
         return like.new_empty(tuple(shape))
     return torch.from_numpy(np.empty(tuple(shape), dtype=dtype))

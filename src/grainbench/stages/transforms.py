@@ -19,14 +19,15 @@ import scipy.fft
 import torch
 
 from grainbench.stages.base import Stage
-from grainbench.stages.maps import library_threads, linear_map, numpy_map
+from grainbench.stages.maps import library_threads, linear_map, numpy_map, tracing
 
 SQRT2 = math.sqrt(2.0)
 
 
 def on_library(t: torch.Tensor) -> bool:
-    """Whether ``t``'s transforms go to scipy.fft: a CPU tensor of single or double precision."""
-    return t.device.type == "cpu" and t.dtype in _LIBRARY_DTYPES
+    """Whether ``t``'s transforms go to scipy.fft: a CPU tensor of single or double precision,
+    except while ``torch.jit.trace`` records (a traced graph holds torch operations only)."""
+    return t.device.type == "cpu" and t.dtype in _LIBRARY_DTYPES and not tracing()
 
 
 _LIBRARY_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
@@ -75,6 +76,8 @@ def magnitude_phase(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, t
     ``angle`` of a complex tensor, and equal to them within 1 ulp), differentiated as the
     complex ones are (0 at 0: silence is common in audio).
     """
+    if tracing():
+        return torch.hypot(re, im), torch.atan2(im, re)
     return _MagnitudePhase.apply(re, im)
 
 
