@@ -9,6 +9,7 @@ import torch
 
 from grainbench.registry import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
+from grainbench.tasks.params import validate_params
 
 
 def run_task(
@@ -20,7 +21,8 @@ def run_task(
     params: dict[str, Any],
     generator: Any = None,
 ) -> TaskResult:
-    """Run task ``name`` on CPU, seed 0, with its defaults overridden by ``params``."""
+    """Run task ``name`` on CPU, seed 0, with its defaults overridden by ``params`` (each
+    checked against the task's ``param_schema``, as ``grainbench run`` does)."""
     out = run_dir / out_name
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(
@@ -34,4 +36,4 @@ def run_task(
         generator=generator,
     )
     task = TASKS.get(name)
-    return task.run(ctx, {**task.default_params(), **params})
+    return task.run(ctx, validate_params(name, task, params))

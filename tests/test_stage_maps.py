@@ -13,11 +13,11 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 
 from grainbench.baselines.generators.stylegan.export import DecodeModule
-from grainbench.bench import probe_clips
 from grainbench.plugins import load_representation
 from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, tf, transforms
 from grainbench.stages.tf import MagIF, integrated_phase, phase_steps
 from grainbench.stages.transforms import dct2_ortho, magnitude_phase
+from grainbench.tasks.throughput import probe_clips
 
 # forward- and reverse-mode gradcheck; the batched checks use torch's legacy vmap, which
 # does not run custom Functions' vmap rules (torch.func.vmap does: tested below)

@@ -5,6 +5,13 @@ An *entry* is a folder ``leaderboards/entries/<entry-id>/`` holding one run's
 out so that entries stay small (the entry's ``result.json`` lists only what was copied and
 names what was left out under ``entry.left_out``).
 
+An entry id is one safe path component (:data:`ENTRY_ID`). :func:`submit` holds an
+exclusive lock on the entries folder (:mod:`grainbench.locks`), builds the new entry in a
+hidden temporary folder beside the old one and swaps it in by renaming; the old entry is
+deleted only once the new one is in place. Readers (:func:`scan_entries`) hold a shared
+lock, so they never see a half-swapped entry, and report and skip a broken entry instead
+of refusing the board.
+
 Tables group entries that compare (SPEC section 6: same suite version, dataset
 fingerprint and task parameters) and sort each group by the task's *headline* metric using
 the catalogue's ``higher_is_better``; descriptive metrics (``None``) are never ranked.
@@ -23,7 +30,10 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +42,7 @@ from urllib.parse import quote
 from grainbench import results
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
+from grainbench.locks import folder_lock
 from grainbench.metrics.catalog import CATALOG
 from grainbench.registry import TASKS
 from grainbench.report import page, write_report
@@ -42,6 +53,12 @@ DEFAULT_OUT = Path("leaderboards")
 ENTRY_KINDS = ("png", "json")
 MAX_ENTRY_FILE_BYTES = 4 << 20
 
+ENTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$")
+"""An entry id: 1–160 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit
+(so never ``.``, ``..``, a hidden name, or anything with a separator)."""
+_SCRATCH = re.compile(r"^\..+\.(staging|old)-[0-9a-z_]+$")
+LOCK_WAIT_S = 60.0
+"""How long a reader of the board waits for a submit to finish."""
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ROW_FIELDS = ("key", "name", "condition", "value", "low", "high", "unit", "higher_is_better")
 
@@ -83,6 +100,16 @@ def entry_id(result: dict[str, Any]) -> str:
     if gen:
         parts.append(gen)
     return "__".join(slug(p) for p in parts) + f"__seed{result['seed']}"
+
+
+def check_entry_id(name: str) -> str:
+    """``name`` when it is a valid entry id (:data:`ENTRY_ID`), else a :class:`UserError`."""
+    if not isinstance(name, str) or not ENTRY_ID.match(name):
+        raise UserError(
+            f"entry id {name!r} is not allowed: use 1-160 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 def _is_number(value: Any) -> bool:
@@ -216,7 +243,21 @@ def validate_result(result: Any, root: Path | None = None) -> list[str]:
     else:
         for name, body in tasks.items():
             problems += _validate_task(name, body, root)
-    return problems
+    return problems + _validate_completion(result)
+
+
+def _validate_completion(result: dict[str, Any]) -> list[str]:
+    """``tasks_requested`` and ``complete`` (absent in results older than them) agree."""
+    requested = result.get("tasks_requested")
+    if requested is None and "complete" not in result:
+        return []
+    if not isinstance(requested, list) or not all(isinstance(t, str) for t in requested):
+        return ["tasks_requested: missing or not a list of task names"]
+    if not isinstance(result.get("complete"), bool):
+        return ["complete: missing or not true/false"]
+    if result["complete"] != (not results.unfinished_tasks(result)):
+        return ["complete: disagrees with tasks_requested and the finished tasks"]
+    return []
 
 
 def require_valid(result: Any, root: Path | None, what: str) -> None:
@@ -238,24 +279,47 @@ def resolve(ref: str | Path, entries_dir: Path = DEFAULT_ENTRIES) -> Entry:
     if (path / "result.json").is_file():
         return Entry(path.resolve().name, path, results.load_result(path))
     candidate = Path(entries_dir) / str(ref)
-    if (candidate / "result.json").is_file():
+    if ENTRY_ID.match(str(ref)) and (candidate / "result.json").is_file():
         return Entry(str(ref), candidate, results.load_result(candidate))
-    known = sorted(p.parent.name for p in Path(entries_dir).glob("*/result.json"))
+    known = sorted(p.parent.name for p in Path(entries_dir).glob("[!.]*/result.json"))
     hint = f"; entries there: {', '.join(known)}" if known else ""
     raise UserError(f"{ref}: not a result folder, result.json or entry id in {entries_dir}{hint}")
 
 
-def load_entries(entries_dir: Path = DEFAULT_ENTRIES) -> list[Entry]:
-    """Every entry under ``entries_dir`` (sorted by id), each validated with its files."""
+def scan_entries(entries_dir: Path = DEFAULT_ENTRIES) -> tuple[list[Entry], list[str]]:
+    """The valid entries under ``entries_dir`` (sorted by id, each validated with its files)
+    and one line per folder skipped because it is not a valid entry.
+
+    Hidden folders (a submit's scratch space) are not entries. Holds a shared lock on the
+    folder while reading, so a submit's swap is never seen half-way.
+    """
     entries_dir = Path(entries_dir)
     if not entries_dir.is_dir():
         raise UserError(f"entries folder {entries_dir} does not exist")
-    out = []
-    for folder in sorted(p for p in entries_dir.iterdir() if (p / "result.json").is_file()):
-        result = results.load_result(folder)
-        require_valid(result, folder, f"entry {folder}")
-        out.append(Entry(folder.name, folder, result))
-    return out
+    busy = f"entries folder {entries_dir} is being written for over {LOCK_WAIT_S:g} s"
+    out, skipped = [], []
+    with folder_lock(entries_dir, busy=busy, shared=True, wait_s=LOCK_WAIT_S):
+        for folder in sorted(p for p in entries_dir.iterdir() if not p.name.startswith(".")):
+            if not folder.is_dir():
+                continue
+            try:
+                result = results.load_result(folder / "result.json")
+                require_valid(result, folder, f"entry {folder.name}")
+            except UserError as exc:
+                skipped.append(f"skipped {folder.name}: {exc}")
+                continue
+            out.append(Entry(folder.name, folder, result))
+    return out, skipped
+
+
+def load_entries(entries_dir: Path = DEFAULT_ENTRIES) -> list[Entry]:
+    """Every entry under ``entries_dir`` (sorted by id); a :class:`UserError` naming the
+    first folder that is not a valid entry (:func:`scan_entries` skips those instead)."""
+    entries, skipped = scan_entries(entries_dir)
+    if skipped:
+        more = f" (+{len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise UserError(f"{entries_dir}: {skipped[0]}{more}")
+    return entries
 
 
 def submit(
@@ -264,54 +328,103 @@ def submit(
     *,
     force: bool = False,
     entry_name: str | None = None,
+    lock_wait_s: float = 0.0,
 ) -> Path:
     """Validate the run in ``result_dir`` and copy it into ``entries_dir/<entry-id>/``.
 
     Copies ``result.json`` and the PNG and JSON artefacts (each at most 4 MiB); the entry's
     ``result.json`` lists only those, and records the rest under ``entry.left_out``.
-    Refuses to replace an existing entry unless ``force``. Returns the entry folder.
+    Refuses an incomplete result, an invalid id (``entry_name``, else :func:`entry_id`),
+    and an existing entry unless ``force`` (then the new entry replaces it atomically).
+    Another submit into ``entries_dir`` holding the lock for more than ``lock_wait_s``
+    seconds is a :class:`UserError` (so of several at once, one wins). Returns the entry
+    folder.
     """
     result_dir = Path(result_dir)
     if not (result_dir / "result.json").is_file():
         raise UserError(f"{result_dir} has no result.json (give the run folder)")
     result = results.load_result(result_dir)
     require_valid(result, result_dir, f"{result_dir}/result.json")
-    name = slug(entry_name) if entry_name else entry_id(result)
-    target = Path(entries_dir) / name
-    if target.exists() and not force:
-        raise UserError(f"entry {target} exists; pass --force to replace it")
+    results.require_complete(result, f"{result_dir}/result.json")
+    if entry_name is not None:
+        name = check_entry_id(entry_name)
+    else:
+        name = entry_id(result)
+        if not ENTRY_ID.match(name):
+            raise UserError(f"the run's entry id {name[:80]!r} is not a safe name: give --id")
+    entries_dir = Path(entries_dir)
+    try:
+        entries_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create entries folder {entries_dir}: {exc.strerror}") from None
+    target = entries_dir / name
+    if target.parent.resolve() != entries_dir.resolve():
+        raise UserError(f"entry {name!r} does not resolve inside {entries_dir}")
+    busy = f"another grainbench submit is writing to {entries_dir}; retry when it has finished"
+    with folder_lock(entries_dir, busy=busy, wait_s=lock_wait_s):
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise UserError(f"{target} is not an entry folder; not replacing it")
+        if target.exists() and not force:
+            raise UserError(f"entry {target} exists; pass --force to replace it")
+        _remove_scratch(entries_dir)
+        staging = Path(tempfile.mkdtemp(dir=entries_dir, prefix=f".{name}.staging-"))
+        try:
+            _build_entry(staging, result, result_dir, name)
+            _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _build_entry(staging: Path, result: dict[str, Any], result_dir: Path, name: str) -> None:
+    """Write the entry for ``result`` (from ``result_dir``) into the empty ``staging``."""
     entry = json.loads(json.dumps(result))
     left_out = []
-    staging = Path(entries_dir) / f".{name}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    for body in entry["tasks"].values():
+        kept = []
+        for art in body.get("artifacts", []):
+            src = result_dir / art["path"]
+            if art.get("kind") in ENTRY_KINDS and src.stat().st_size <= MAX_ENTRY_FILE_BYTES:
+                dst = staging / art["path"]
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                kept.append(art)
+            else:
+                left_out.append(art["path"])
+        body["artifacts"] = kept
+    entry["entry"] = {
+        "id": name,
+        "submitted": results.now_iso(),
+        "source": str(result_dir),
+        "left_out": left_out,
+    }
+    results.write_json(staging / "result.json", entry)
+    write_report(staging, entry)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` at ``target`` by renames: an existing ``target`` is moved
+    aside first and deleted only after ``staging`` took its place (moved back on failure)."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = target.parent / f".{target.name}.old-{secrets.token_hex(6)}"
+    os.rename(target, old)
     try:
-        for body in entry["tasks"].values():
-            kept = []
-            for art in body.get("artifacts", []):
-                src = result_dir / art["path"]
-                if art.get("kind") in ENTRY_KINDS and src.stat().st_size <= MAX_ENTRY_FILE_BYTES:
-                    dst = staging / art["path"]
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, dst)
-                    kept.append(art)
-                else:
-                    left_out.append(art["path"])
-            body["artifacts"] = kept
-        entry["entry"] = {
-            "id": name,
-            "submitted": results.now_iso(),
-            "source": str(result_dir),
-            "left_out": left_out,
-        }
-        results.write_json(staging / "result.json", entry)
-        write_report(staging, entry)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_scratch(entries_dir: Path) -> None:
+    """Delete what a killed submit left (hidden ``.ID.staging-*`` / ``.ID.old-*`` folders);
+    called under the exclusive lock, when no other submit can be using them."""
+    for path in entries_dir.iterdir():
+        if _SCRATCH.match(path.name) and path.is_dir() and not path.is_symlink():
+            print(f"grainbench: removing {path} left by an interrupted submit", file=sys.stderr)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- ranking
@@ -525,10 +638,6 @@ def _table(g: Group) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def render_markdown(entries: list[Entry]) -> str:
     """The board as Markdown: a table per task and comparable group, sorted by headline."""
     lines = [
@@ -548,13 +657,17 @@ def render_markdown(entries: list[Entry]) -> str:
     if not groups:
         lines.append("No entries yet.")
     for task, task_groups in groups.items():
-        lines += [f"## {task}", ""]
+        lines += [f"## {results.md_escape(task)}", ""]
         for g in task_groups:
             header, body = _table(g)
-            lines += [f"### {_group_heading(g)}", "", _md_escape(_group_facts(g)), ""]
-            lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
+            heading, facts = (
+                results.md_escape(_group_heading(g)),
+                results.md_escape(_group_facts(g)),
+            )
+            lines += [f"### {heading}", "", facts, ""]
+            lines.append("| " + " | ".join(results.md_escape(h) for h in header) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(_md_escape(c) for c in line) + " |" for line in body]
+            lines += ["| " + " | ".join(results.md_escape(c) for c in line) + " |" for line in body]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -694,12 +807,19 @@ def render_html(entries: list[Entry], out_dir: Path) -> str:
 
 
 def write_leaderboard(
-    entries_dir: Path = DEFAULT_ENTRIES, out_dir: Path = DEFAULT_OUT
+    entries_dir: Path = DEFAULT_ENTRIES,
+    out_dir: Path = DEFAULT_OUT,
+    entries: list[Entry] | None = None,
 ) -> list[Path]:
-    """Render ``README.md``, ``leaderboard.csv`` and ``leaderboard.html`` into ``out_dir``."""
-    entries = load_entries(entries_dir)
+    """Render ``README.md``, ``leaderboard.csv`` and ``leaderboard.html`` into ``out_dir``
+    from ``entries`` (default: :func:`load_entries` of ``entries_dir``)."""
+    if entries is None:
+        entries = load_entries(entries_dir)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create it ({exc.strerror})") from None
     files = {
         out_dir / "README.md": render_markdown(entries),
         out_dir / "leaderboard.csv": render_csv(entries),

@@ -16,14 +16,10 @@ from typing import Any
 
 import torch
 
+from grainbench import guard
 from grainbench.errors import UserError
 from grainbench.registry import GENERATORS, REPRESENTATIONS
 from grainbench.results import code_hash
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def load_class_from_file(spec: str) -> tuple[type, Path]:
@@ -41,9 +37,10 @@ def load_class_from_file(spec: str) -> tuple[type, Path]:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - someone else's code: report, don't crash
-        raise UserError(f"plugin file {path} failed to import: {_one_line(exc)}") from None
+        guard.call(f"plugin file {path}: import", module_spec.loader.exec_module, module)
+    except UserError:
+        sys.modules.pop(mod_name, None)
+        raise
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise UserError(f"plugin file {path} has no {cls_name!r}")
@@ -64,47 +61,50 @@ def _probe_audio(n_channels: int, n_samples: int, sample_rate: int) -> torch.Ten
     return clips[:, None, :].expand(2, n_channels, n_samples).contiguous()
 
 
+DEGENERATE_PTP = 1e-6
+"""A decoded probe clip whose peak-to-peak amplitude is at most this is constant."""
+
+
+def _attr(plugin: Any, name: str, what: str) -> Any:
+    """``getattr(plugin, name, None)`` with a raising property reported, not crashing."""
+    return guard.call(f"{what}: attribute {name}", getattr, plugin, name, None)
+
+
 class Representation:
     """A validated representation: the plugin plus checks on every encode and decode.
 
     Exposes the SPEC section 2 attributes and ``image_shape``, ``linear``, ``lossless``,
-    ``describe()``, ``source_hash``. Calls that raise, return the wrong shape or dtype, or
-    produce NaN/inf raise :class:`UserError` naming the representation.
+    ``describe()``, ``source_hash``. Calls that raise (anything, ``SystemExit`` included),
+    return the wrong shape or dtype, or produce NaN/inf raise :class:`UserError` naming the
+    representation; so does a decoder found degenerate after :meth:`fit`.
     """
 
     def __init__(self, plugin: Any, spec: str, source_hash: str) -> None:
         self.plugin = plugin
         self.spec = spec
         self.source_hash = source_hash
-        self.name = str(getattr(plugin, "name", None) or type(plugin).__name__)
+        self.name = str(_attr(plugin, "name", f"representation {spec}") or type(plugin).__name__)
+        where = f"representation {self.name}"
         for attr in ("sample_rate", "n_samples", "n_channels"):
-            value = getattr(plugin, attr, None)
+            value = _attr(plugin, attr, where)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(
-                    f"representation {self.name}: attribute {attr} must be a positive int, "
-                    f"got {value!r}"
-                )
+                raise UserError(f"{where}: attribute {attr} must be a positive int, got {value!r}")
         for meth in ("encode", "decode"):
-            if not callable(getattr(plugin, meth, None)):
-                raise UserError(f"representation {self.name}: missing method {meth}()")
+            if not callable(_attr(plugin, meth, where)):
+                raise UserError(f"{where}: missing method {meth}()")
         self.sample_rate: int = plugin.sample_rate
         self.n_samples: int = plugin.n_samples
         self.n_channels: int = plugin.n_channels
-        self.linear = bool(getattr(plugin, "linear", False))
-        self.lossless = getattr(plugin, "lossless", None)
+        self.linear = bool(_attr(plugin, "linear", where))
+        self.lossless = _attr(plugin, "lossless", where)
         probe = _probe_audio(self.n_channels, self.n_samples, self.sample_rate)
         image = self.encode(probe)
         self.image_shape: tuple[int, int, int] = tuple(image.shape[1:])
         self.decode(image)
 
     def _call(self, what: str, x: torch.Tensor) -> torch.Tensor:
-        try:
-            with torch.no_grad():
-                return getattr(self.plugin, what)(x)
-        except UserError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - someone else's code: report, don't crash
-            raise UserError(f"representation {self.name}: {what} raised {_one_line(exc)}") from None
+        with torch.no_grad():
+            return guard.call(f"representation {self.name}: {what}", getattr(self.plugin, what), x)
 
     def _check(self, what: str, out: Any, shape: tuple[int, ...] | None, ndim: int) -> None:
         if not isinstance(out, torch.Tensor):
@@ -144,21 +144,48 @@ class Representation:
         return out
 
     def fit(self, audio: torch.Tensor) -> None:
-        """Call the plugin's optional ``fit`` on training clips, then re-check a probe batch."""
-        fit = getattr(self.plugin, "fit", None)
+        """Call the plugin's optional ``fit`` on training clips, then check that the fitted
+        representation still encodes and decodes, and that its decoder is not degenerate."""
+        fit = _attr(self.plugin, "fit", f"representation {self.name}")
         if callable(fit):
             self._call("fit", audio)
             self.decode(self.encode(audio[:2]))
+        self.check_not_degenerate()
+
+    def check_not_degenerate(self) -> None:
+        """Raise :class:`UserError` when the decoded probe clips (a harmonic tone and noise)
+        are constant (zeros included) or identical: every perturbation, locality and transfer
+        number of such a decoder would be meaningless."""
+        probe = _probe_audio(self.n_channels, self.n_samples, self.sample_rate)
+        out = self.decode(self.encode(probe)).reshape(probe.shape[0], -1)
+        ptp = out.amax(dim=1) - out.amin(dim=1)
+        if bool((ptp <= DEGENERATE_PTP).any()):
+            level = float(out[int(ptp.argmin())].mean())
+            raise UserError(
+                f"representation {self.name}: decode returns a constant signal ({level:g}) "
+                "for a test clip: the decoder is degenerate"
+            )
+        if bool(((out[0] - out[1]).abs().amax() <= DEGENERATE_PTP).item()):
+            raise UserError(
+                f"representation {self.name}: decode returns the same audio for different "
+                "clips: the decoder ignores its input"
+            )
 
     def to(self, device: torch.device) -> Representation:
         """Move the plugin to ``device`` when it supports ``.to`` (torch modules do)."""
-        if callable(getattr(self.plugin, "to", None)):
-            self.plugin.to(device)
+        move = _attr(self.plugin, "to", f"representation {self.name}")
+        if callable(move):
+            guard.call(f"representation {self.name}: to({device})", move, device)
         return self
 
     def describe(self) -> dict[str, Any]:
         """Everything a result records about this representation."""
-        params = self.plugin.describe() if callable(getattr(self.plugin, "describe", None)) else {}
+        describe = _attr(self.plugin, "describe", f"representation {self.name}")
+        params = (
+            guard.call(f"representation {self.name}: describe", describe)
+            if callable(describe)
+            else {}
+        )
         return {
             "spec": self.spec,
             "name": self.name,
@@ -188,10 +215,7 @@ def load_representation(
     """
     if _is_file_spec(spec):
         cls, path = load_class_from_file(spec)
-        try:
-            plugin = cls()
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"representation {spec}: constructor raised {_one_line(exc)}") from None
+        plugin = guard.call(f"representation {spec}: constructor", cls)
         return Representation(plugin, spec, file_hash(path))
     factory = REPRESENTATIONS.get(spec)
     return Representation(factory(sample_rate=sample_rate, n_samples=n_samples), spec, code_hash())
@@ -209,15 +233,16 @@ def load_generator(
     if _is_file_spec(spec):
         cls, _ = load_class_from_file(spec)
         try:
-            params = inspect.signature(cls).parameters
-            gen = cls(image_shape) if params else cls()
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"generator {spec}: constructor raised {_one_line(exc)}") from None
+            takes_shape = bool(inspect.signature(cls).parameters)
+        except (TypeError, ValueError):
+            takes_shape = False
+        build = (lambda: cls(image_shape)) if takes_shape else cls
+        gen = guard.call(f"generator {spec}: constructor", build)
     else:
         factory = GENERATORS.get(spec)
         if show_progress is not None and "progress" in inspect.signature(factory).parameters:
             options = {"progress": show_progress, **options}
-        gen = factory(tuple(image_shape), **options)
+        gen = guard.call(f"generator {spec}", factory, tuple(image_shape), **options)
     for meth in ("fit", "sample"):
         if not callable(getattr(gen, meth, None)):
             raise UserError(f"generator {spec}: missing method {meth}()")

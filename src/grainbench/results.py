@@ -1,8 +1,11 @@
 """Results: what a run records (SPEC section 6), written atomically as JSON, Markdown and CSV.
 
-A run folder holds ``result.json`` (everything), ``results.md`` and ``results.csv`` (human
-tables), ``tasks/<task>.json`` (one finished task each, the unit of resuming) and one
-folder of pictures and sounds per task.
+A run folder holds ``run.json`` (what run it belongs to, see :mod:`grainbench.runfolder`),
+``result.json`` (everything), ``results.md`` and ``results.csv`` (human tables),
+``tasks/<task>.json`` (one finished task each, the unit of resuming) and one folder of
+pictures and sounds per task. ``result.json`` names the tasks that were asked for
+(``tasks_requested``) and says whether all of them finished (``complete``); a result
+written before those fields existed counts as complete.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import html
 import io
 import json
 import math
@@ -175,6 +179,41 @@ def load_result(path: Path) -> dict[str, Any]:
     return result
 
 
+def unfinished_tasks(result: dict[str, Any]) -> list[str]:
+    """The requested tasks that have no finished result in ``result`` (in request order).
+
+    Empty for a result older than ``tasks_requested`` (written only when every task of its
+    run had finished).
+    """
+    requested = result.get("tasks_requested")
+    if not isinstance(requested, list):
+        return []
+    done = result.get("tasks")
+    done = done if isinstance(done, dict) else {}
+    return [str(t) for t in requested if t not in done]
+
+
+def require_complete(result: dict[str, Any], where: str) -> None:
+    """Raise :class:`UserError` when ``result`` (read from ``where``) is an interrupted run's."""
+    missing = unfinished_tasks(result)
+    if missing or result.get("complete") is False:
+        from grainbench.errors import UserError
+
+        left = f" ({', '.join(missing)} not finished)" if missing else ""
+        raise UserError(
+            f"{where} is an incomplete result{left}: resume the run first "
+            "(rerun the same grainbench run command)"
+        )
+
+
+def md_escape(text: Any) -> str:
+    """``text`` safe inside Markdown (a table cell, a heading, a list item): raw HTML is
+    escaped (``&``, ``<``, ``>``), ``|`` cannot end a cell, ``](`` cannot open a link or an
+    image, and line breaks become spaces."""
+    out = html.escape(str(text), quote=False).replace("|", "\\|").replace("](", "]\\(")
+    return " ".join(out.splitlines())
+
+
 def metric_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Every metric row of a result, each with its task name added."""
     rows = []
@@ -226,18 +265,22 @@ def render_markdown(result: dict[str, Any]) -> str:
     """The result as Markdown: a header of provenance and one table of every metric."""
     rep = result["representation"]
     ds = result["dataset"]
+    esc = md_escape
     lines = [
-        f"# grainbench: {rep['name']} on {ds['spec']}",
+        f"# grainbench: {esc(rep['name'])} on {esc(ds['spec'])}",
         "",
-        f"- suite {result['suite_version']} (code {result['code_hash'][:12]}), seed {result['seed']}",
+        f"- suite {esc(result['suite_version'])} (code {result['code_hash'][:12]}), seed {result['seed']}",
         f"- dataset fingerprint {ds['fingerprint'][:16]}…, {ds['n_train']} train / {ds['n_test']} test clips,"
         f" {ds['sample_rate']} Hz, {ds['n_samples']} samples",
-        f"- image {tuple(rep['image_shape'])}, machine {result['machine']['cpu']}"
+        f"- image {tuple(rep['image_shape'])}, machine {esc(result['machine']['cpu'])}"
         f" ({result['machine']['cores']} cores)",
     ]
-    lines += [f"- note: {n}" for n in ds.get("notes", [])]
+    missing = unfinished_tasks(result)
+    if missing:
+        lines.append(f"- **incomplete**: not finished: {esc(', '.join(missing))} (rerun to resume)")
+    lines += [f"- note: {esc(n)}" for n in ds.get("notes", [])]
     lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in table_rows(result)]
     return "\n".join(lines) + "\n"
 
 

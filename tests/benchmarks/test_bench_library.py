@@ -1,11 +1,10 @@
 """Throughput against the library: encode / decode of the representations with a speed goal
-beside the same-size library transform (``grainbench bench``'s references: scipy.fft's DCT
-or real FFT, torch.stft/istft for framed transforms), at batch 1 and 64.
+beside the same-size library transform that ``grainbench bench`` judges them by
+(:data:`~grainbench.tasks.throughput.LIBRARY_BARE`), at batch 1 and 64.
 
 Compare within a group (one representation, one batch): encode ÷ library-forward and
-decode ÷ library-inverse are the ratios of the goal (1.5× for the DCT and whole-clip FFT
-representations, 2× for the STFT ones). Run with ``pytest tests/benchmarks -m slow
--k library``.
+decode ÷ library-inverse are the ratios of the goal (:data:`grainbench.bench.GOALS`). Run
+with ``pytest tests/benchmarks -m slow -k library``.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grainbench.bench import _references, family, probe_clips
 from grainbench.plugins import load_representation
+from grainbench.tasks.throughput import family, library_of, library_references, probe_clips
 
 SR, N = 16000, 16384
 REPS = [
@@ -35,8 +34,9 @@ def test_speed_against_the_library(benchmark, rep: str, batch: int, what: str) -
     plugin.fit(probe_clips(4, 1, N, seed=1))
     clips = probe_clips(batch, 1, N)
     first = plugin.stages[0]
-    label = "torch" if family(first) == "stft" else "scipy"
-    forward, inverse = _references(first, clips)[label]
+    refs = library_references(first, clips)
+    label, _ = library_of(family(first), list(refs))
+    forward, inverse = refs[label]
     with torch.no_grad():
         image = plugin.encode(clips)
         fn = {

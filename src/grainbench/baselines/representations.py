@@ -92,8 +92,12 @@ def fft_square(sample_rate: int | None = None, n_samples: int | None = None):
 def fft_polar_square(sample_rate: int | None = None, n_samples: int | None = None):
     """Magnitude (top half, μ-law) and phase/π (bottom half) of the whole-clip FFT.
 
-    The seed's square "ArgAngle" image. Nonlinear: a phase pixel rotates a whole sinusoid,
-    so its error scales with that bin's magnitude — loud, disproportionate grain.
+    The seed's square "ArgAngle" image. Nonlinear, but a single pixel is proportionate on
+    both halves: a phase step Δ rotates one whole-clip sinusoid, an error of 2|X|·sin(Δ/2)
+    (|X| that bin's magnitude; nothing where the bin is empty), and a magnitude pixel
+    changes |X| in proportion to |X| plus μ-law's floor. What phase adds is wrap edges:
+    smoothing across a jump between +π and −π turns two nearly equal angles into a phase
+    error of up to π (docs/metrics/transfer.md).
     """
     sr, n = _setting(sample_rate, n_samples)
     comp = Compand("mulaw", planes=[0])
@@ -105,6 +109,7 @@ def fft_polar_2ch(sample_rate: int | None = None, n_samples: int | None = None):
 
     The multi-channel variant of ``fft-polar-square``: a pixel's magnitude and phase sit at
     the same position, so a convolution sees them together. Image (2, N/2 as a grid).
+    Grain per pixel as ``fft-polar-square``'s (proportionate on both channels).
     """
     sr, n = _setting(sample_rate, n_samples)
     comp = Compand("mulaw", planes=[0])

@@ -15,7 +15,7 @@ from pathlib import Path
 from grainbench.compare import incompatibilities, judge, parse_tolerances, render_verdicts
 from grainbench.errors import UserError
 from grainbench.leaderboard import DEFAULT_ENTRIES, resolve
-from grainbench.results import suite_info
+from grainbench.results import require_complete, suite_info
 from grainbench.runner import RunSpec, run_benchmark
 
 NAME = "check"
@@ -63,7 +63,7 @@ def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -
         device=args.device,
         gen=(entry.get("generator") or {}).get("spec"),
         gen_options=dict((entry.get("generator") or {}).get("options") or {}),
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress,
         command=["grainbench", *sys.argv[1:]],
     )
     new, _ = run_benchmark(spec)
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     parse_tolerances(args.tolerance)  # fail on a bad tolerance before running anything
     found = resolve(args.against, args.entries)
     entry = found.result
+    require_complete(entry, f"entry {found.id}")
     version = suite_info()["suite_version"]
     if entry.get("suite_version") != version:
         raise UserError(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from grainbench.errors import UserError
+from grainbench.runfolder import check_writable
 
 NAME = "export"
 HELP = "export a trained StyleGAN checkpoint as a TorchScript module (latent, pitch → waveform)"
@@ -49,16 +50,23 @@ def decoder_for(metadata: dict[str, Any]) -> Any:
     from grainbench.data import load_dataset
     from grainbench.plugins import load_representation
 
-    if not metadata.get("rep"):
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("rep"), str):
         raise UserError("the checkpoint does not name its representation; export with --no-decode")
-    rep = load_representation(metadata["rep"], metadata["sample_rate"], metadata["n_samples"])
-    if metadata.get("fitted"):
+    try:
+        sample_rate, n_samples = int(metadata["sample_rate"]), int(metadata["n_samples"])
+        fitted = bool(metadata.get("fitted"))
+        data, split_seed = (
+            (str(metadata["data"]), int(metadata["split_seed"])) if fitted else ("", 0)
+        )
+    except (KeyError, TypeError, ValueError):
+        raise UserError(
+            "the checkpoint's metadata lacks a valid sample_rate, n_samples, data or "
+            "split_seed; export with --no-decode"
+        ) from None
+    rep = load_representation(metadata["rep"], sample_rate, n_samples)
+    if fitted:
         ds = load_dataset(
-            metadata["data"],
-            sample_rate=metadata["sample_rate"],
-            n_samples=metadata["n_samples"],
-            seed=int(metadata["split_seed"]),
-            progress=False,
+            data, sample_rate=sample_rate, n_samples=n_samples, seed=split_seed, progress=False
         )
         if (
             metadata.get("dataset_fingerprint")
@@ -78,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from grainbench.baselines.generators.stylegan.export import export_torchscript, measure_latency
     from grainbench.baselines.generators.stylegan.train import read_checkpoint_meta
 
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out} is a folder; give a file name such as model.pt")
+    check_writable(args.out.parent)
     meta = read_checkpoint_meta(args.checkpoint)
     decode = None if args.no_decode else decoder_for(meta.get("metadata") or {})
     info = export_torchscript(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from grainbench.leaderboard import DEFAULT_ENTRIES, DEFAULT_OUT, load_entries, write_leaderboard
+from grainbench.leaderboard import DEFAULT_ENTRIES, DEFAULT_OUT, scan_entries, write_leaderboard
 
 NAME = "leaderboard"
 HELP = "render leaderboards/README.md, leaderboard.csv and leaderboard.html from the entries"
@@ -25,8 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate every entry and write the three files."""
-    paths = write_leaderboard(args.entries, args.out)
-    n = len(load_entries(args.entries))
-    print(f"leaderboard of {n} entr{'y' if n == 1 else 'ies'}: " + ", ".join(str(p) for p in paths))
+    """Validate every entry, report (one line each) and skip broken ones, write the files."""
+    entries, skipped = scan_entries(args.entries)
+    for line in skipped:
+        print(f"grainbench: {line}", file=sys.stderr)
+    paths = write_leaderboard(args.entries, args.out, entries)
+    n = len(entries)
+    note = f" ({len(skipped)} skipped)" if skipped else ""
+    print(
+        f"leaderboard of {n} entr{'y' if n == 1 else 'ies'}{note}: "
+        + ", ".join(str(p) for p in paths)
+    )
     return 0

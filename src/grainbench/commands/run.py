@@ -60,7 +60,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the result JSON instead of a table"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (bars on a terminal, else a line every 30 s on stderr)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace another run in the --out folder (it is cleared first; only a "
+        "grainbench run folder or an empty one)",
+    )
+    parser.add_argument(
+        "--plugin-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop with exit 2 when one plugin call (encode, decode, fit, sample) runs "
+        "longer (POSIX, see docs/guarantees.md)",
+    )
 
 
 def _gen_options(items: list[str]) -> dict[str, object]:
@@ -92,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         gen=args.gen,
         gen_options=_gen_options(args.gen_opt),
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress,
         command=["grainbench", *sys.argv[1:]],
+        force=args.force,
+        plugin_timeout=args.plugin_timeout,
     )
     result, run_dir = run_benchmark(spec)
     if args.json:

@@ -9,10 +9,14 @@ every option, the setting and the renderer's code version, plus what the plan ad
 soundfont's hash, or each input file's path, size and modification time).
 
 Every file is written to a temporary name in the entry folder and moved into place with
-``os.replace``; ``meta.json`` is written last, so an entry without it is incomplete. An entry
-that cannot be read, has the wrong shape or whose content hash does not match is rendered
-again and overwritten. The split and the dataset fingerprint are computed after loading, so
-one entry serves every split seed.
+``os.replace``; ``meta.json`` is written last, so an entry without it is incomplete (a
+miss). An entry that cannot be read, has the wrong shape or whose content hash does not
+match is reported in one line on stderr, deleted and rendered again. The split and the
+dataset fingerprint are computed after loading, so one entry serves every split seed.
+
+Other caches (embeddings of a dataset split) store arrays with :func:`save_arrays`: one
+``.npz`` that carries the sha256 of its arrays, checked by :func:`load_arrays` on every
+read, with the same report-delete-recompute rule for a damaged file.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -90,30 +95,109 @@ def store(entry: Path, raw: RawClips, key: str, material: dict[str, Any], settin
     _atomic_write(entry / "meta.json", lambda f: f.write(text), mode="w")
 
 
+def report_damaged(path: Path, reason: str) -> None:
+    """Say in one line on stderr that the cache file or entry ``path`` is damaged and is
+    being deleted and recomputed."""
+    print(f"grainbench: cache {path} is damaged ({reason}); deleted, recomputing", file=sys.stderr)
+
+
+def _discard(entry: Path) -> None:
+    """Delete a damaged entry's files (``meta.json`` first, so it is never half-valid)."""
+    for name in ("meta.json", "clips.npy", "labels.npy"):
+        try:
+            (entry / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache: the rebuilt clips are used without storing them
+
+
 def load(entry: Path, key: str) -> RawClips | None:
-    """The entry's clips, or ``None`` when it is missing, incomplete or corrupt."""
+    """The entry's clips, or ``None`` when it is missing or incomplete (a miss) or damaged
+    (reported, deleted)."""
+    if not (entry / "meta.json").is_file():
+        return None
     try:
         meta = json.loads((entry / "meta.json").read_text())
         clips = np.load(entry / "clips.npy", allow_pickle=False)
         labels = np.load(entry / "labels.npy", allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError) as exc:
+        reason = f"unreadable: {type(exc).__name__}"
+    else:
+        reason = _problem(meta, clips, labels, key)
+        if reason is None:
+            return RawClips(
+                clips=clips,
+                labels=labels,
+                notes=list(meta.get("notes", [])),
+                file_report=list(meta.get("file_report", [])),
+                params=dict(meta.get("params", {})),
+            )
+    report_damaged(entry, reason)
+    _discard(entry)
+    return None
+
+
+def _problem(meta: Any, clips: np.ndarray, labels: np.ndarray, key: str) -> str | None:
+    """Why a read entry cannot be used, or None."""
+    if not isinstance(meta, dict) or meta.get("key") != key:
+        return "its key does not match"
+    if clips.dtype != np.float32 or labels.dtype != np.int64:
+        return "wrong dtype"
+    if list(clips.shape) != meta.get("shape") or labels.shape != (clips.shape[0],):
+        return "wrong shape"
+    if content_hash(clips, labels) != meta.get("content_sha256"):
+        return "content hash mismatch"
+    return None
+
+
+HASH_KEY = "__sha256__"
+"""The member of a :func:`save_arrays` file that holds the sha256 of the others."""
+
+
+def arrays_hash(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 hex over every array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, value.dtype.str, list(value.shape)]).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` (no object arrays) and their :func:`arrays_hash` to the ``.npz``
+    ``path`` atomically; a cache folder that cannot be written is left alone (no error)."""
+    stored = {**arrays, HASH_KEY: np.array(arrays_hash(arrays))}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, lambda f: np.savez(f, **stored))
+    except OSError:
+        pass
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a :func:`save_arrays` file, or None when it is absent or damaged (then
+    it is reported in one line on stderr and deleted)."""
+    if not path.is_file():
         return None
-    if (
-        meta.get("key") != key
-        or clips.dtype != np.float32
-        or labels.dtype != np.int64
-        or list(clips.shape) != meta.get("shape")
-        or labels.shape != (clips.shape[0],)
-        or content_hash(clips, labels) != meta.get("content_sha256")
-    ):
-        return None
-    return RawClips(
-        clips=clips,
-        labels=labels,
-        notes=list(meta.get("notes", [])),
-        file_report=list(meta.get("file_report", [])),
-        params=dict(meta.get("params", {})),
-    )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # untrusted bytes: BadZipFile, zlib.error, ValueError, OSError…
+        reason = f"unreadable: {type(exc).__name__}"
+    else:
+        stored = arrays.pop(HASH_KEY, None)
+        if stored is None:
+            reason = "no content hash"
+        elif str(stored) != arrays_hash(arrays):
+            reason = "content hash mismatch"
+        else:
+            return arrays
+    report_damaged(path, reason)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return None
 
 
 def load_or_build(

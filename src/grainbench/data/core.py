@@ -182,8 +182,17 @@ def check_options(options: dict[str, str], allowed: Iterable[str], dataset: str)
             raise UserError(f"unknown option {key!r} for dataset {dataset}; options: {listed}")
 
 
+MAX_CLIPS = 1_000_000
+"""The most clips a rendered dataset may ask for (a million piano-c3 clips are 262 GB)."""
+
+
 def int_option(
-    options: dict[str, str], key: str, default: int, dataset: str, minimum: int | None = None
+    options: dict[str, str],
+    key: str,
+    default: int,
+    dataset: str,
+    minimum: int | None = None,
+    maximum: int | None = None,
 ) -> int:
     """The integer option ``key`` (``default`` when absent); ``UserError`` when bad."""
     if key not in options:
@@ -192,9 +201,13 @@ def int_option(
     try:
         value = int(text)
     except ValueError:
-        raise UserError(f"option {key}={text!r} of dataset {dataset} is not an integer") from None
+        raise UserError(
+            f"option {key}={text[:40]!r} of dataset {dataset} is not an integer"
+        ) from None
     if minimum is not None and value < minimum:
         raise UserError(f"option {key}={value} of dataset {dataset} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"option {key}={value} of dataset {dataset} must be at most {maximum}")
     return value
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from grainbench.data.core import (
+    MAX_CLIPS,
     RawClips,
     Setting,
     check_options,
@@ -210,6 +211,6 @@ class SynthPianoSource:
         """Check the options ``n`` (at least 2) and ``seed``."""
         check_options(options, ("n", "seed"), NAME)
         return SynthPlan(
-            n=int_option(options, "n", DEFAULT_N, NAME, minimum=2),
+            n=int_option(options, "n", DEFAULT_N, NAME, minimum=2, maximum=MAX_CLIPS),
             seed=int_option(options, "seed", 0, NAME, minimum=0),
         )

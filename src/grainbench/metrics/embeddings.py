@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
-import os
-import tempfile
 import urllib.parse
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -40,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from grainbench.data.cache import cache_root
+from grainbench.data.cache import cache_root, load_arrays, report_damaged, save_arrays
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
 
@@ -310,12 +308,18 @@ def vggish_examples(audio16k: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file or a torch file (``weights_only``)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """A state dict from a ``.safetensors`` file or a torch file (``weights_only``); a file
+    that does not load that way is a :class:`UserError`."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a weights-only unpickling refusal, or a damaged file
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(f"{path} cannot be loaded safely as weights: {first[:200]}") from None
     if not isinstance(state, dict):
         raise UserError(f"{path} does not hold a state dict")
     return state
@@ -484,29 +488,17 @@ def cached_features(
 ) -> dict[str, np.ndarray]:
     """``embedding.features`` of a dataset split, read from or written to the disk cache.
 
-    An entry that cannot be read or does not have one row per clip is recomputed and
-    replaced (written to a temporary file, then renamed). A cache folder that cannot be
-    written does not stop the computation.
+    The cache file carries the sha256 of its arrays (:func:`grainbench.data.cache.save_arrays`);
+    one that cannot be read, fails its hash or does not have one row per clip is reported,
+    deleted and recomputed. A cache folder that cannot be written does not stop the
+    computation.
     """
     path = embedding_cache_path(embedding, fingerprint, split, cache_dir)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            feats = {k: data[k] for k in data.files}
-        if "embedding" in feats and all(v.shape[0] == len(audio) for v in feats.values()):
+    feats = load_arrays(path)
+    if feats is not None:
+        if "embedding" in feats and all(v.shape[:1] == (len(audio),) for v in feats.values()):
             return feats
-    except (OSError, ValueError, EOFError):
-        pass
+        report_damaged(path, "wrong number of rows")
     feats = embedding.features(audio, sample_rate)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **feats)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass
+    save_arrays(path, feats)
     return feats

@@ -25,6 +25,11 @@ class Stage(nn.Module):
 
     linear: bool = True
     lossless: bool = True
+    #: names of the planes (axis 2) of this stage's output when they hold different
+    #: quantities (magnitude and phase, real and imaginary parts); ``None``: no named planes
+    plane_names: tuple[str, ...] | None = None
+    #: those of :attr:`plane_names` whose values are angles divided by π (they wrap at ±1)
+    phase_planes: tuple[str, ...] = ()
 
     @abstractmethod
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
@@ -38,6 +43,17 @@ class Stage(nn.Module):
         pass). A stage whose fit already computes its output overrides this to do it once."""
         self.fit(x)
         return torch.cat([self(x[j : j + FIT_CHUNK]) for j in range(0, x.shape[0], FIT_CHUNK)])
+
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor | None:
+        """Where the elements of named parts of this stage's input land in its output.
+
+        ``masks`` is bool ``(n_parts, *input shape)`` (one clip's input, no batch axis; the
+        parts axis stands in for it); the result is bool ``(n_parts, *output shape)``, true
+        where an output element depends on that part. ``None`` (the default): this stage
+        mixes elements so that parts cannot be followed, and the representation declares
+        none.
+        """
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The stage's parameters, for results and reports."""
@@ -103,6 +119,42 @@ class StagedRepresentation(nn.Module):
         for stage in first:  # each later stage fits on the output of the one before
             x = stage.fit_transform(x)
         last.fit(x)
+
+    def image_parts(self) -> dict[str, torch.Tensor]:
+        """Named parts of the image: part name → bool mask ``(C, H, W)``; empty when none.
+
+        The last stage with :attr:`Stage.plane_names` names its output planes; every later
+        stage carries the planes' masks to where its output puts them
+        (:meth:`Stage.carry_parts`). Empty when no stage names planes or a later one cannot
+        carry them.
+        """
+        names, _, masks = self._traced_parts()
+        return {} if masks is None else {name: masks[i] for i, name in enumerate(names)}
+
+    def phase_parts(self) -> tuple[str, ...]:
+        """The names among :meth:`image_parts` whose values are angles/π (wrapping at ±1)."""
+        _, phases, masks = self._traced_parts()
+        return () if masks is None else phases
+
+    def _traced_parts(self) -> tuple[tuple[str, ...], tuple[str, ...], torch.Tensor | None]:
+        """Plane names, phase-plane names and masks ``(n_parts, C, H, W)`` (``None``: none)."""
+        x = torch.zeros(1, self.n_channels, self.n_samples)
+        names: tuple[str, ...] = ()
+        phases: tuple[str, ...] = ()
+        masks: torch.Tensor | None = None
+        with torch.no_grad():
+            for stage in self.stages:
+                if masks is not None:
+                    masks = stage.carry_parts(masks)
+                    if masks is None:
+                        break
+                x = stage(x)
+                if stage.plane_names is not None:
+                    names, phases = tuple(stage.plane_names), tuple(stage.phase_planes)
+                    plane = torch.arange(x.shape[2]).view(1, 1, -1, *[1] * (x.dim() - 3))
+                    index = torch.arange(len(names)).view(-1, *[1] * (x.dim() - 1))
+                    masks = (plane == index).expand(len(names), *x.shape[1:])
+        return names, phases, masks
 
     def describe(self) -> dict[str, Any]:
         """Name, setting, image shape and every stage's parameters."""

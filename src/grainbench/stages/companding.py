@@ -124,6 +124,10 @@ class Compand(Stage):
             f, df = self._unmulaw, self._unmulaw_slope
         return self._per_plane(y, lambda v: elementwise_map(v, f, df))
 
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
+        """Element-wise: every part stays where it is."""
+        return masks
+
     def describe(self) -> dict[str, Any]:
         """Parameters for results (including the fitted scale)."""
         d: dict[str, Any] = {"stage": "Compand", "kind": self.kind, "scale": float(self.scale)}

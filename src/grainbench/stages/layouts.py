@@ -125,6 +125,10 @@ class Fold(Stage):
         flat = y.reshape(*y.shape[:-2], self.h * self.w)
         return flat if self.order == "row" else self._gather(flat, self.inv_idx)
 
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
+        """A permutation: each element's part moves with it."""
+        return self(masks)
+
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""
         return {"stage": "Fold", "h": self.h, "w": self.w, "order": self.order}
@@ -174,6 +178,10 @@ class Arrange(Stage):
         shape = [b, *[size[a] for a in self._c_axes], *[size[a] for a in self._r_axes], h]
         shape += [*[size[a] for a in self._w_axes], w]
         return y.reshape(shape).permute(*self._inv)
+
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
+        """A permutation: each element's part moves with it."""
+        return self(masks)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""

@@ -216,6 +216,8 @@ class STFT(Stage):
     real Nyquist bin as ``DC + i·Nyquist``; row k ≥ 1 is bin k (k·sr/L Hz).
     """
 
+    plane_names = ("real", "imag")
+
     def __init__(self, n_fft: int, hop: int, window_name: str = "hann") -> None:
         super().__init__()
         self.n_fft, self.hop, self.window_name = int(n_fft), int(hop), window_name
@@ -305,6 +307,8 @@ class MagIF(Stage):
     """
 
     linear = False
+    plane_names = ("magnitude", "if")
+    phase_planes = ("if",)
 
     def __init__(
         self, n_fft: int, hop: int, window_name: str = "hann", range_db: float = 80.0
@@ -416,6 +420,11 @@ class FreqWarp(Stage):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Rows G → F by the pseudo-inverse."""
         return torch.einsum("fg,...gt->...ft", self.pinv, y)
+
+    def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
+        """Row g of a plane depends on the rows f of that plane where ``matrix[g, f] ≠ 0``."""
+        weights = (self.matrix != 0).to(torch.float32)
+        return torch.einsum("gf,...ft->...gt", weights, masks.to(torch.float32)) > 0
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""
@@ -554,6 +563,8 @@ class CQT(Stage):
     ``describe``) from ``fmin`` up to a few kHz and tend to a constant width above, so
     that the highest band still fits in T bins.
     """
+
+    plane_names = ("real", "imag")
 
     def __init__(
         self, n_samples: int, sample_rate: int, n_bands: int, n_slots: int, fmin: float = 32.7

@@ -275,6 +275,8 @@ def _fft_unplanes(planes: torch.Tensor) -> torch.Tensor:
 class RealImagFFT(Stage):
     """Whole-clip FFT as two planes: real parts, then imaginary parts (orthonormal packing)."""
 
+    plane_names = ("real", "imag")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 real, plane 1 imaginary."""
         return linear_map(x, _fft_planes, _fft_unplanes)
@@ -293,6 +295,8 @@ class PolarFFT(Stage):
     """
 
     linear = False
+    plane_names = ("magnitude", "phase")
+    phase_planes = ("phase",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 magnitude, plane 1 phase/π."""

@@ -102,9 +102,11 @@ class RunContext:
 
 
 class Task(Protocol):
-    """A benchmark task: a name, default parameters and ``run``."""
+    """A benchmark task: a name, default parameters, their declared types
+    (``param_schema``, see :mod:`grainbench.tasks.params`) and ``run``."""
 
     name: str
+    param_schema: dict[str, Any]
 
     def default_params(self) -> dict[str, Any]: ...
 

@@ -43,8 +43,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from grainbench import guard  # noqa: E402
 from grainbench.artifacts import save_wav  # noqa: E402
-from grainbench.codecs import get_codec  # noqa: E402
+from grainbench.codecs import CODECS, get_codec  # noqa: E402
 from grainbench.errors import UserError  # noqa: E402
 from grainbench.metrics import distances as dist  # noqa: E402
 from grainbench.metrics.embeddings import (  # noqa: E402
@@ -57,6 +58,7 @@ from grainbench.metrics.embeddings import (  # noqa: E402
 from grainbench.metrics.stats import bootstrap_ci  # noqa: E402
 from grainbench.registry import TASKS  # noqa: E402
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult  # noqa: E402
+from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real, Text  # noqa: E402
 
 ROWS = ("generator", "real-vs-real", "roundtrip")
 
@@ -78,16 +80,10 @@ def _batched(fn: Any, x: torch.Tensor, batch: int, ctx: RunContext, desc: str) -
 
 
 def _call(ctx: RunContext, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call the generator's ``method``; its own exceptions become a one-line UserError."""
-    try:
-        return getattr(ctx.generator, method)(*args, **kwargs)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's code: report it, don't crash
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise UserError(
-            f"generator {ctx.generator_spec}: {method} raised {type(exc).__name__}: {first}"
-        ) from None
+    """Call the generator's ``method``; whatever it throws becomes a one-line UserError
+    (:func:`grainbench.guard.call`: ``SystemExit`` and time-outs included)."""
+    what = f"generator {ctx.generator_spec}: {method}"
+    return guard.call(what, getattr(ctx.generator, method), *args, **kwargs)
 
 
 def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -103,6 +99,7 @@ class GenerationTask:
 
     name = "generation"
     in_default_run = False
+    uses_generator = True
     #: the board's sort key and columns (see grainbench.leaderboard); the reference rows
     #: (real vs real, round trip) are in the entry's own tables
     headline = "fd[embedding=crepe-tiny,row=generator]"
@@ -134,6 +131,24 @@ class GenerationTask:
             "n_wavs": 4,
             "n_grid": 16,
         }
+
+    param_schema = {
+        "n_samples": Int(4, none=True),
+        "embeddings": ListOf(Text(), comma_string=True),
+        "codec": Choice(*CODECS),
+        "pitch_model": Text(),
+        "voicing_threshold": Real(0, 1),
+        "kid_subsets": Int(1, 100_000),
+        "kid_subset_size": Int(2),
+        "fd_inf_points": Int(2, 10_000),
+        "fd_inf_min_clips": Int(4),
+        "ndb_bins": Int(1),
+        "ndb_alpha": Real(0, 1, low_open=True),
+        "batch_size": Int(1),
+        "n_boot": Int(1, MAX_BOOT),
+        "n_wavs": Int(0),
+        "n_grid": Int(0),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Fit, sample, decode, and score the three rows with every embedding."""

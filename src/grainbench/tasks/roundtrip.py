@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from grainbench.artifacts import save_image_picture, save_wav
-from grainbench.codecs import get_codec
+from grainbench.codecs import CODECS, get_codec
 from grainbench.metrics import audio as am
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.registry import TASKS
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf
 
 
 def _clip_metrics(x: torch.Tensor, x_hat: torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
@@ -53,6 +54,13 @@ class RoundTripTask:
             "n_boot": 1000,
             "n_examples": 2,
         }
+
+    param_schema = {
+        "codecs": ListOf(Choice(*CODECS)),
+        "batch_size": Int(1),
+        "n_boot": Int(1, MAX_BOOT),
+        "n_examples": Int(0),
+    }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Per-clip metrics for each codec, summarised as mean with a bootstrap interval."""

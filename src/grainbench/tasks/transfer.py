@@ -12,6 +12,13 @@ Encoded test images get, at image PSNR 30, 40 and 50 dB (peak = 2, the range of 
 and, at their own PSNR: ``quant8`` (the ``png8`` codec's 8-bit quantisation) and one-pixel
 shifts ``shift-rows`` (down) and ``shift-cols`` (right), repeating the first row/column.
 
+Representations whose image holds different quantities in named parts (magnitude and
+phase, real and imaginary parts: :mod:`grainbench.parts`) also get every error within one
+part at a time (:func:`part_perturbations`, rows with ``part=NAME``): noise and blur at the
+same *whole-image* PSNR as above (``match=psnr``), blur of a fixed width σ = 1 pixel inside
+the part (``match=width``), and quantisation and shifts of the part alone. The protocol
+and what it found are in docs/metrics/transfer.md.
+
 Each perturbed image is decoded and compared with the decoded clean image ``x̂``: ESR,
 multi-resolution STFT distance, audibility (worst-frame NMR against ``x̂``) and pitch
 deviation (|cents| between YIN f0s, on clips where both are confident). The grain curve is
@@ -36,9 +43,11 @@ from grainbench.metrics.f0 import cents, clip_f0
 from grainbench.metrics.grain import esr_db
 from grainbench.metrics.masking import MaskingModel
 from grainbench.metrics.stats import bootstrap_ci
+from grainbench.parts import image_parts, part_box
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.params import MAX_BOOT, Bool, Choice, Int, ListOf, Real
 
 KINDS = ("noise", "blur", "quant8", "shift-rows", "shift-cols")
 TARGETED = ("noise", "blur")
@@ -59,10 +68,18 @@ def _mse_for_psnr(psnr: float) -> float:
     return PEAK**2 * 10.0 ** (-psnr / 10.0)
 
 
-def add_noise(images: torch.Tensor, psnr: float, seed: int) -> torch.Tensor:
-    """White Gaussian noise scaled per image to an MSE of exactly ``4·10^(−PSNR/10)``."""
+def add_noise(
+    images: torch.Tensor, psnr: float, seed: int, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """White Gaussian noise scaled per image to an MSE of exactly ``4·10^(−PSNR/10)``.
+
+    With ``mask`` (bool ``(C, H, W)``) the noise is only where the mask is true, and still
+    scaled to that MSE over the whole image (so it is larger per pixel of the part).
+    """
     gen = torch.Generator(device="cpu").manual_seed(seed)
     noise = torch.randn(images.shape, generator=gen, dtype=torch.float64)
+    if mask is not None:
+        noise = noise * mask.to(torch.float64)
     rms = noise.pow(2).flatten(1).mean(1).sqrt()[:, None, None, None]
     noise = noise / rms * math.sqrt(_mse_for_psnr(psnr))
     return (images.double() + noise.to(images.device)).to(images.dtype)
@@ -92,7 +109,7 @@ class MirrorBlur:
 
     def _responses(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The separable response ``exp(−2π²σ²ν²)`` along rows and columns, ``(B, 2H)``, ``(B, 2W)``."""
-        a = -2.0 * math.pi**2 * sigma.double()[:, None] ** 2
+        a = -2.0 * math.pi**2 * sigma.double().to(self.nu_h.device)[:, None] ** 2
         return torch.exp(a * self.nu_h**2), torch.exp(a * self.nu_w**2)
 
     def mse(self, sigma: torch.Tensor) -> torch.Tensor:
@@ -102,8 +119,10 @@ class MirrorBlur:
         spectrum summed over channels.
         """
         rh, rw = self._responses(sigma)
-        once = torch.einsum("bhw,bh,bw->b", self.power, rh, rw)
-        twice = torch.einsum("bhw,bh,bw->b", self.power, rh**2, rw**2)
+        both = torch.stack([rw, rw**2], dim=-1)  # (B, 2W, 2): one batched product for both
+        inner = torch.bmm(self.power, both)  # (B, 2H, 2)
+        once = (inner[..., 0] * rh).sum(-1)
+        twice = (inner[..., 1] * rh**2).sum(-1)
         return (self.total - 2.0 * once + twice).clamp_min(0.0) / (self.size**2 * self.shape[1])
 
     def blur(self, sigma: torch.Tensor) -> torch.Tensor:
@@ -124,11 +143,11 @@ class MirrorBlur:
         reachable = self.mse(hi.exp()) >= target
         for _ in range(iterations):
             mid = (lo + hi) / 2
-            above = self.mse(mid.exp()) < target
+            above = (self.mse(mid.exp()) < target).cpu()
             lo = torch.where(above, mid, lo)
             hi = torch.where(above, hi, mid)
         sigma = ((lo + hi) / 2).exp()
-        return torch.where(reachable, sigma, torch.full_like(sigma, math.nan))
+        return torch.where(reachable.cpu(), sigma, torch.full_like(sigma, math.nan))
 
 
 def shift(images: torch.Tensor, axis: int) -> torch.Tensor:
@@ -136,6 +155,113 @@ def shift(images: torch.Tensor, axis: int) -> torch.Tensor:
     n = images.shape[axis]
     index = torch.clamp(torch.arange(n, device=images.device) - 1, min=0)
     return images.index_select(axis, index)
+
+
+def part_perturbations(
+    images: torch.Tensor,
+    mask: torch.Tensor,
+    kinds: list[str],
+    levels: list[float],
+    seed: int,
+    sigma_px: float,
+    notes: list[str],
+) -> Iterator[tuple[dict[str, Any], torch.Tensor, list[float] | None]]:
+    """Errors confined to one image part: yield ``(condition, perturbed images, σ)``.
+
+    ``mask`` is the part (bool ``(C, H, W)``). Everything outside it is left exactly as it
+    was. ``match=psnr`` rows hit the target PSNR over the *whole* image (the part's own
+    pixels change more); noise and 8-bit quantisation act on the part's pixels wherever
+    they are. Blur and shifts need the part to be one rectangle (the same in each of its
+    channels, :func:`grainbench.parts.part_box`) and act inside it with mirror or repeated
+    edges, so nothing bleeds across the part's boundary; ``blur`` at ``match=width`` has
+    σ = ``sigma_px`` pixels (skipped when ``sigma_px`` ≤ 0). What cannot be done is said in
+    ``notes``. σ is the blur's width per image (pixels), ``None`` for other errors.
+    """
+    box = part_box(mask)
+    for kind in kinds:
+        if kind == "noise":
+            for i, level in enumerate(levels):
+                cond = {"error": kind, "psnr": _label(level), "match": "psnr"}
+                yield cond, add_noise(images, level, seed + i, mask), None
+        elif kind == "quant8":
+            quantised = get_codec("png8").quantise(images)[0]
+            yield {"error": kind}, torch.where(mask.to(images.device), quantised, images), None
+        elif box is None:
+            notes.append(f"{kind} needs a rectangular part; skipped")
+        elif kind == "blur":
+            crop = box.crop(images)
+            blur = MirrorBlur(crop)
+            # the MSE over the whole image is the crop's MSE times its share of the pixels
+            offset = 10.0 * math.log10(images[0].numel() / crop[0].numel())
+            for level in levels:
+                sigma = blur.sigma_for_psnr(level - offset)
+                if bool(torch.isnan(sigma).any()):
+                    notes.append(f"blur cannot reach {level} dB on every image; skipped")
+                    continue
+                cond = {"error": kind, "psnr": _label(level), "match": "psnr"}
+                yield cond, box.paste(images, blur.blur(sigma)), sigma.tolist()
+            if sigma_px > 0:
+                sigma = torch.full((len(images),), float(sigma_px), dtype=torch.float64)
+                cond = {"error": kind, "match": "width", "sigma": _label(sigma_px)}
+                yield cond, box.paste(images, blur.blur(sigma)), sigma.tolist()
+        elif kind in ("shift-rows", "shift-cols"):
+            axis = -2 if kind == "shift-rows" else -1
+            crop = box.crop(images)
+            if crop.shape[axis] > 1:
+                yield {"error": kind}, box.paste(images, shift(crop, axis)), None
+
+
+class Scorer:
+    """Decode perturbed images and score their sound errors against the clean decode.
+
+    ``__call__`` returns the decoded audio and, per clip, ``psnr`` (image, dB), ``esr``
+    (dB), ``mrstft``, ``audibility`` (worst-frame NMR against the clean decode ``x̂``, dB)
+    and ``pitch_deviation`` (|cents| between YIN f0s; NaN unless both are confident).
+    """
+
+    def __init__(self, rep: Any, images: torch.Tensor, device: torch.device) -> None:
+        self.rep, self.images = rep, images
+        with torch.no_grad():
+            self.clean = rep.decode(images)
+        self.model = MaskingModel(rep.sample_rate, device)
+        self.masks = self.model.mask(self.clean)
+        self.f0, self.conf = clip_f0(self.clean.mean(1), rep.sample_rate)
+
+    def __call__(self, perturbed: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        """Decoded audio ``(B, ch, n)`` and the per-clip values ``(B,)`` of each metric."""
+        model, clean = self.model, self.clean
+        with torch.no_grad():
+            decoded = self.rep.decode(perturbed)
+        err = decoded - clean
+        values = {
+            "psnr": psnr_db(self.images, perturbed).cpu().numpy(),
+            "esr": esr_db(err, clean).cpu().numpy(),
+            "mrstft": am.mrstft_distance(clean, decoded).cpu().numpy(),
+            "audibility": model.nmr_db(
+                model.band_energies(model.power_spectrogram(err)), self.masks
+            )
+            .amax(-1)
+            .double()
+            .cpu()
+            .numpy(),
+        }
+        f0, conf = clip_f0(decoded.mean(1), self.rep.sample_rate)
+        both = (conf & self.conf).cpu().numpy()
+        dev = cents(f0, self.f0).abs().cpu().numpy()
+        values["pitch_deviation"] = np.where(both, dev, np.nan)
+        return decoded, values
+
+
+def _add_point(
+    curves: dict[str, dict[str, list[float]]], kind: str, values: dict[str, np.ndarray]
+) -> None:
+    """Append the clip means of ``values`` to the curve of ``kind``."""
+    curve = curves.setdefault(
+        kind, {"psnr": [], "esr": [], "audibility": [], "mrstft": [], "pitch_deviation": []}
+    )
+    for key in curve:
+        finite = values[key][np.isfinite(values[key])]
+        curve[key].append(float(finite.mean()) if finite.size else math.nan)
 
 
 class TransferTask:
@@ -156,17 +282,29 @@ class TransferTask:
     ]
 
     def default_params(self) -> dict[str, Any]:
-        """Clips, PSNR levels, error kinds, bootstrap resamples, WAV examples."""
+        """Clips, PSNR levels, error kinds, bootstrap resamples, WAV examples, per-part errors."""
         return {
             "n_clips": 8,
             "psnr": [30, 40, 50],
             "kinds": list(KINDS),
             "n_boot": 1000,
             "n_examples": 1,
+            "parts": True,
+            "part_sigma_px": 1.0,
         }
 
+    param_schema = {
+        "n_clips": Int(1),
+        "psnr": ListOf(Real(0, 200)),
+        "kinds": ListOf(Choice(*KINDS)),
+        "n_boot": Int(1, MAX_BOOT),
+        "n_examples": Int(0),
+        "parts": Bool(),
+        "part_sigma_px": Real(0, 64, low_open=True),
+    }
+
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
-        """Perturb, decode, score; write the grain curve picture, curves and WAV examples."""
+        """Perturb, decode, score; write the grain curve pictures, curves and WAV examples."""
         rep = ctx.rep
         kinds = [str(k) for k in params["kinds"]]
         unknown = sorted(set(kinds) - set(KINDS))
@@ -180,40 +318,16 @@ class TransferTask:
         test = torch.from_numpy(ctx.dataset.test[:n_clips]).to(ctx.device)
         with torch.no_grad():
             images = rep.encode(test)
-            clean = rep.decode(images)
-        model = MaskingModel(rep.sample_rate, ctx.device)
-        masks = model.mask(clean)
-        f0_clean, conf_clean = clip_f0(clean.mean(1), rep.sample_rate)
+        score = Scorer(rep, images, ctx.device)
         result = TaskResult()
         result.data = {"n_clips": int(len(test)), "curves": {}, "notes": []}
         per_clip: dict[str, dict[str, Any]] = {}
         examples: dict[str, torch.Tensor] = {}
         for kind, level, perturbed in self._perturbations(images, kinds, levels, ctx.seed, result):
-            with torch.no_grad():
-                decoded = rep.decode(perturbed)
-            err = decoded - clean
-            values = {
-                "psnr": psnr_db(images, perturbed).cpu().numpy(),
-                "esr": esr_db(err, clean).cpu().numpy(),
-                "mrstft": am.mrstft_distance(clean, decoded).cpu().numpy(),
-                "audibility": model.nmr_db(model.band_energies(model.power_spectrogram(err)), masks)
-                .amax(-1)
-                .double()
-                .cpu()
-                .numpy(),
-            }
-            f0, conf = clip_f0(decoded.mean(1), rep.sample_rate)
-            both = (conf & conf_clean).cpu().numpy()
-            dev = cents(f0, f0_clean).abs().cpu().numpy()
-            values["pitch_deviation"] = np.where(both, dev, np.nan)
+            decoded, values = score(perturbed)
             cond = {"error": kind} if level is None else {"error": kind, "psnr": _label(level)}
             self._rows(result, values, cond, ctx.seed, n_boot)
-            curve = result.data["curves"].setdefault(
-                kind, {"psnr": [], "esr": [], "audibility": [], "mrstft": [], "pitch_deviation": []}
-            )
-            for key in curve:
-                finite = values[key][np.isfinite(values[key])]
-                curve[key].append(float(finite.mean()) if finite.size else math.nan)
+            _add_point(result.data["curves"], kind, values)
             per_clip[f"{kind}@{level}"] = values
             if (kind == "noise" and level == 40.0) or kind == "quant8":
                 examples[kind] = decoded
@@ -226,8 +340,56 @@ class TransferTask:
         result.artifacts.append(
             Artifact(ctx.relpath(path), "png", "sound ESR and audibility against image PSNR")
         )
-        self._wavs(ctx, result, clean, examples, int(params["n_examples"]))
+        if params["parts"]:
+            self._parts(ctx, result, score, kinds, levels, float(params["part_sigma_px"]), n_boot)
+        self._wavs(ctx, result, score.clean, examples, int(params["n_examples"]))
         return result
+
+    def _parts(
+        self,
+        ctx: RunContext,
+        result: TaskResult,
+        score: Scorer,
+        kinds: list[str],
+        levels: list[float],
+        sigma_px: float,
+        n_boot: int,
+    ) -> None:
+        """Each error within one image part at a time (:func:`part_perturbations`): rows
+        with ``part=NAME``, per-part curves in ``data["parts"]`` and their picture."""
+        parts = image_parts(ctx.rep)
+        if not parts:
+            return
+        result.data["parts"] = {}
+        shown: dict[str, dict[str, list[float]]] = {}
+        for part, mask in parts.items():
+            notes: list[str] = []
+            entry: dict[str, Any] = {"pixels": int(mask.sum()), "curves": {}, "blur_sigma_px": {}}
+            for cond, perturbed, sigma in part_perturbations(
+                score.images, mask, kinds, levels, ctx.seed, sigma_px, notes
+            ):
+                _, values = score(perturbed)
+                self._rows(result, values, {**cond, "part": part}, ctx.seed, n_boot)
+                kind = "blur-width" if cond.get("match") == "width" else cond["error"]
+                _add_point(entry["curves"], kind, values)
+                if kind == "blur":
+                    entry["blur_sigma_px"][str(float(cond["psnr"]))] = sigma
+                if kind in ("noise", "blur", "blur-width"):
+                    _add_point(shown, f"{kind} ({part})", values)
+            entry["notes"] = sorted(set(notes))
+            result.data["parts"][part] = entry
+        path = plots.grain_curves(
+            ctx.out_dir / "grain_curve_parts.png",
+            shown,
+            f"{ctx.rep.name}: errors in one image part at a time ({result.data['n_clips']} clips)",
+        )
+        result.artifacts.append(
+            Artifact(
+                ctx.relpath(path),
+                "png",
+                "per image part: sound ESR and audibility against whole-image PSNR",
+            )
+        )
 
     @staticmethod
     def _perturbations(

@@ -7,16 +7,16 @@ utilisation of a machine follows from its peak.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from grainbench.baselines.generators.stylegan.configs import get_config
+from grainbench.baselines.generators.stylegan.configs import StyleGANConfig, get_config
 from grainbench.baselines.generators.stylegan.ddp import DistInfo
 from grainbench.baselines.generators.stylegan.train import Trainer
+from grainbench.timing import timed
 
 
 def _flops(fn: Callable[[], Any]) -> int:
@@ -43,38 +43,31 @@ def train_flops_per_image(trainer: Trainer) -> dict[str, float]:
     return {"G_forward": g_fwd, "D_forward": d_fwd, "train_step_per_image": step / cfg.batch}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def bench_stylegan(
     arch: str,
-    config: str,
+    config: str | StyleGANConfig,
     image_shape: tuple[int, int, int],
     steps: int = 8,
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
     sample_batch: int = 16,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    sample_repeats: int = 3,
 ) -> dict[str, Any]:
-    """Train ``steps`` steps of ``arch``/``config`` on seeded noise images of ``image_shape``
-    and sample ``sample_batch`` clips (through ``decode`` when given); returns img/s, FLOPs
-    per image, the GFLOP/s reached and clips/s."""
+    """Train ``steps`` steps of ``arch`` at ``config`` (a name, or a generator's own config)
+    on seeded noise images of ``image_shape`` and sample ``sample_batch`` clips
+    ``sample_repeats`` times (through ``decode`` when given); returns img/s, FLOPs per image,
+    the GFLOP/s reached, clips/s (fastest sampling call), and every step's and sampling
+    call's seconds (``train_step_s``, ``sample_s``)."""
     dev = torch.device(device)
-    cfg = get_config(config, arch, image_shape)
+    cfg = config if isinstance(config, StyleGANConfig) else get_config(config, arch, image_shape)
     g = torch.Generator().manual_seed(seed)
     images = torch.tanh(torch.randn(max(64, cfg.batch), *image_shape, generator=g))
     trainer = Trainer(cfg, images, seed=seed, progress=False, dist=DistInfo(device=dev))
     flops = train_flops_per_image(trainer)
-    trainer.train_step()  # warm-up: allocator, oneDNN / cuDNN kernels
-    _sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    _sync(dev)
-    train_s = time.perf_counter() - t0
-    img_s = steps * cfg.batch / train_s
+    timed(trainer.train_step, dev)  # warm-up: allocator, oneDNN / cuDNN kernels
+    step_s = [timed(trainer.train_step, dev) for _ in range(steps)]
+    img_s = steps * cfg.batch / sum(step_s)
 
     G = trainer.G_ema
     z = torch.randn(sample_batch, cfg.z_dim, generator=g).to(dev)
@@ -84,28 +77,25 @@ def bench_stylegan(
             img = G(z, noise_mode="const").clamp(-1, 1)
             return decode(img) if decode is not None else img
 
-    sample()
-    _sync(dev)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        sample()
-        _sync(dev)
-        best = min(best, time.perf_counter() - t0)
+    timed(sample, dev)
+    sample_s = [timed(sample, dev) for _ in range(sample_repeats)]
     return {
         "arch": arch,
-        "config": config,
+        "config": cfg.name,
         "image_shape": list(image_shape),
         "batch": cfg.batch,
         "steps": steps,
         "device": str(dev),
         "threads": torch.get_num_threads(),
         "train_img_per_s": img_s,
+        "train_step_s": step_s,
         "train_GFLOP_per_image": flops["train_step_per_image"] / 1e9,
         "G_forward_GFLOP_per_image": flops["G_forward"] / 1e9,
         "D_forward_GFLOP_per_image": flops["D_forward"] / 1e9,
         "achieved_GFLOP_per_s": img_s * flops["train_step_per_image"] / 1e9,
-        "sample_clips_per_s": sample_batch / best,
+        "sample_batch": sample_batch,
+        "sample_clips_per_s": sample_batch / min(sample_s),
+        "sample_s": sample_s,
         "sample_decoded": decode is not None,
         "G_params": sum(p.numel() for p in trainer.G.parameters()),
         "D_params": sum(p.numel() for p in trainer.D.parameters()),

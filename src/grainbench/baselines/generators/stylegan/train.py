@@ -167,8 +167,11 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON half of a checkpoint."""
     ckpt = resolve_checkpoint(path)
-    meta = json.loads((ckpt / META_FILE).read_text())
-    if meta.get("format") != CHECKPOINT_FORMAT:
+    try:
+        meta = json.loads((ckpt / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{ckpt / META_FILE}: damaged checkpoint ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{ckpt}: not a {CHECKPOINT_FORMAT} checkpoint")
     return meta
 
@@ -179,11 +182,17 @@ def load_generator(
     """Rebuild a trained generator (``G_ema`` by default) and the checkpoint's JSON."""
     ckpt = resolve_checkpoint(path)
     meta = read_checkpoint_meta(ckpt)
-    cfg = StyleGANConfig.from_dict(meta["config"])
-    shape = tuple(meta["image_shape"])
-    G, _ = build_networks(cfg, shape, int(meta["num_classes"]), int(meta["seed"]))
-    tensors = load_file(str(ckpt / STATE_FILE))
-    _load_module(G, which, tensors)
+    try:
+        cfg = StyleGANConfig.from_dict(meta["config"])
+        shape = tuple(meta["image_shape"])
+        G, _ = build_networks(cfg, shape, int(meta["num_classes"]), int(meta["seed"]))
+        tensors = load_file(str(ckpt / STATE_FILE))
+        _load_module(G, which, tensors)
+    except UserError:
+        raise
+    except Exception as exc:  # a damaged or foreign checkpoint: KeyError, SafetensorError…
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"{ckpt}: damaged checkpoint ({type(exc).__name__}: {first})") from None
     return G.to(device).eval().requires_grad_(False), meta
 
 
