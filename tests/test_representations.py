@@ -33,6 +33,7 @@ LOSSY_FLOORS: dict[str, dict[str, float]] = {
 }
 
 NAMES = [entry.name for entry in REPRESENTATIONS.entries()]
+GRIFFIN_LIM = ("mel-griffinlim", "mfcc")
 
 
 def _power_of_two(n: int) -> bool:
@@ -152,6 +153,38 @@ def test_gradients_flow_through_decode(name: str) -> None:
     (audio**2).sum().backward()
     assert image.grad is not None and torch.isfinite(image.grad).all()
     assert float(image.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    # Griffin-Lim's 32 iterations under jvp and vmap take about a minute each on 2 cores
+    [pytest.param(n, marks=pytest.mark.slow) if n in GRIFFIN_LIM else n for n in NAMES],
+)
+def test_forward_and_reverse_derivatives_of_decode_agree(name: str) -> None:
+    """``torch.func.jvp`` (forward mode, over a batch of tangents with ``vmap``) and
+    ``torch.autograd.grad`` (reverse mode) through decode give one derivative:
+    ⟨r, J·t⟩ = ⟨Jᵀ·r, t⟩; a linear decode's J·t is decode(t)."""
+    rep, clips = _fitted(name, DATASETS[0])
+    with torch.no_grad():
+        image = rep.encode(clips[:1])
+    g = torch.Generator().manual_seed(0)
+    tangents = 1e-2 * torch.randn(2, *image.shape, generator=g)
+    weights = torch.randn(image.shape[0], rep.n_channels, rep.n_samples, generator=g)
+
+    def jvp(t: torch.Tensor) -> torch.Tensor:
+        return torch.func.jvp(rep.decode, (image,), (t,))[1]
+
+    # same draw of Griffin-Lim's initial phase for every tangent: randomness="same"
+    jv = torch.func.vmap(jvp, randomness="same")(tangents)
+    torch.testing.assert_close(jv[0], jvp(tangents[0]), rtol=1e-5, atol=1e-7)
+    (vjp,) = torch.autograd.grad((rep.decode(image.requires_grad_()) * weights).sum(), image)
+    assert torch.isfinite(jv).all() and torch.isfinite(vjp).all()
+    for t, j in zip(tangents, jv, strict=True):
+        forward, reverse = float((weights * j).double().sum()), float((vjp * t).double().sum())
+        assert forward == pytest.approx(reverse, rel=1e-4, abs=1e-6)
+    if rep.linear:
+        with torch.no_grad():
+            torch.testing.assert_close(jv[0], rep.decode(tangents[0]), rtol=1e-4, atol=1e-6)
 
 
 def test_lossless_transforms_are_energy_preserving_before_companding() -> None:

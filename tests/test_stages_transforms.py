@@ -32,7 +32,12 @@ from grainbench.stages.tf import (
     triangular_filterbank,
     window,
 )
-from grainbench.stages.transforms import dct2_ortho, idct2_ortho
+from grainbench.stages.transforms import (
+    dct2_ortho,
+    dct2_ortho_torch,
+    idct2_ortho,
+    idct2_ortho_torch,
+)
 
 F32 = dict(rtol=1e-4, atol=2e-5)  # float32 transforms of unit-variance data
 
@@ -57,29 +62,36 @@ def test_dct_matches_scipy_and_inverts() -> None:
     np.testing.assert_allclose(back.numpy(), x.numpy(), **F32)
 
 
+# scipy.fft on the CPU, and the torch route every other device takes (run here on the CPU)
+ROUTES = {"library": (dct2_ortho, idct2_ortho), "torch": (dct2_ortho_torch, idct2_ortho_torch)}
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("n", [4, 6, 16, 1000, 65536, 5, 7, 513])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_dct_routes_match_scipy_for_every_length(n: int, dtype: torch.dtype) -> None:
-    # even lengths take the half-size real-FFT route, odd ones the complex-FFT route
+def test_dct_routes_match_scipy_for_every_length(route: str, n: int, dtype: torch.dtype) -> None:
+    # the torch route: even lengths by a half-size real FFT, odd ones by a complex FFT
+    dct, idct = ROUTES[route]
     g = torch.Generator().manual_seed(n)
     x = torch.randn(3, 2, n, generator=g, dtype=dtype)
     tol = {"rtol": 0, "atol": 2e-6} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-12}
     ref = scipy.fft.dct(x.double().numpy(), type=2, norm="ortho", axis=-1)
-    y = dct2_ortho(x)
+    y = dct(x)
     assert y.dtype == dtype and y.shape == x.shape
     np.testing.assert_allclose(y.double().numpy(), ref, **tol)
-    back = idct2_ortho(torch.from_numpy(ref).to(dtype))
+    back = idct(torch.from_numpy(ref).to(dtype))
     np.testing.assert_allclose(back.double().numpy(), x.double().numpy(), **tol)
     # strided input (as the MDCT and MFCC stages pass it) gives the same numbers
     xt = x.transpose(0, 2).contiguous().transpose(0, 2)
-    torch.testing.assert_close(dct2_ortho(xt), y)
+    torch.testing.assert_close(dct(xt), y)
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("n", [8, 9])
-def test_dct_routes_are_differentiable(n: int) -> None:
+def test_dct_routes_are_differentiable(route: str, n: int) -> None:
     x = torch.randn(2, n, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(dct2_ortho, (x,))
-    assert torch.autograd.gradcheck(idct2_ortho, (x,))
+    for fn in ROUTES[route]:
+        assert torch.autograd.gradcheck(fn, (x,), check_forward_ad=True)
 
 
 def test_fft_packing_matches_numpy_rfft() -> None:

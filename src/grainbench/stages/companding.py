@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from grainbench.stages.base import Stage
+from grainbench.stages.maps import elementwise_map, empty
 
 
 class Compand(Stage):
@@ -50,63 +51,78 @@ class Compand(Stage):
         self.register_buffer("scale", torch.tensor(1.0 if scale is None else float(scale)))
         self.linear = kind == "linear"
 
-    def _select(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.planes is None else x[:, :, self.planes]
-
-    def _merge(self, x: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
-        if self.planes is None:
-            return part
-        out = x.clone()
-        out[:, :, self.planes] = part
-        return out
-
     def fit(self, x: torch.Tensor) -> None:
         """Set the scale to the largest absolute value in the selected planes."""
         if not self.fixed_scale:
-            peak = self._select(x).abs().max()
+            part = x if self.planes is None else x[:, :, self.planes]
+            peak = part.abs().max()
             self.scale.fill_(float(peak) if float(peak) > 0 else 1.0)
 
-    @staticmethod
-    def _chain(t: torch.Tensor, ops: list[tuple[Any, ...]]) -> torch.Tensor:
-        """Apply ``ops`` (tensor method name, arguments…) to the fresh tensor ``t``.
+    def _per_plane(self, x: torch.Tensor, fn: Any) -> torch.Tensor:
+        """``fn`` on the selected planes of ``x`` (axis 2), the others as they are."""
+        if self.planes is None:
+            return fn(x)
+        parts = [x[:, :, p : p + 1] for p in range(x.shape[2])]
+        return torch.cat([fn(v) if p in self.planes else v for p, v in enumerate(parts)], dim=2)
 
-        In place unless autograd is recording ``t``: the values are the same bit for bit,
-        and a whole-clip batch is not allocated once per operation (on large batches the
-        allocations cost more than the arithmetic).
-        """
-        in_place = not (torch.is_grad_enabled() and t.requires_grad)
-        for name, *args in ops:
-            t = getattr(t, f"{name}_" if in_place else name)(*args)
-        return t
+    # each curve is computed on |x| in one fresh buffer, in place, and given x's sign at the
+    # end (``copysign``: equal to sign(u)·f(|u|) bit for bit since s > 0), so a batch is
+    # allocated once, not once per operation; its derivative is stated (see
+    # ``elementwise_map``): the chain through |x| and copysign would give 0 at x = 0
+
+    def _mulaw(self, x: torch.Tensor) -> torch.Tensor:
+        # μ/s in one multiply (a float64 scalar, so float64 inputs keep full precision)
+        out = torch.abs(x, out=empty(x.shape, x))
+        out.mul_(self.mu / float(self.scale)).log1p_().mul_(1.0 / math.log1p(self.mu))
+        return out.copysign_(x)
+
+    def _mulaw_slope(self, x: torch.Tensor) -> torch.Tensor:
+        gain = self.mu / float(self.scale)
+        return gain / math.log1p(self.mu) / (1.0 + gain * x.abs())
+
+    def _unmulaw(self, y: torch.Tensor) -> torch.Tensor:
+        out = torch.abs(y, out=empty(y.shape, y))
+        out.mul_(math.log1p(self.mu)).expm1_().mul_(float(self.scale) / self.mu)
+        return out.copysign_(y)
+
+    def _unmulaw_slope(self, y: torch.Tensor) -> torch.Tensor:
+        log_mu = math.log1p(self.mu)
+        return float(self.scale) / self.mu * log_mu * torch.exp(log_mu * y.abs())
+
+    def _power(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.abs(x, out=empty(x.shape, x))
+        return out.div_(self.scale).pow_(self.power).copysign_(x)
+
+    def _power_slope(self, x: torch.Tensor) -> torch.Tensor:
+        return self.power / self.scale * (x.abs() / self.scale) ** (self.power - 1.0)
+
+    def _unpower(self, y: torch.Tensor) -> torch.Tensor:
+        out = torch.abs(y, out=empty(y.shape, y))
+        return out.pow_(1.0 / self.power).mul_(self.scale).copysign_(y)
+
+    def _unpower_slope(self, y: torch.Tensor) -> torch.Tensor:
+        return self.scale / self.power * y.abs() ** (1.0 / self.power - 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Coefficients → companded values (nominally in [-1, 1]).
-
-        Computed on |x| and given x's sign at the end (``copysign``), which equals
-        ``sign(u)·f(|u|)`` bit for bit since s > 0.
-        """
-        v = self._select(x)
+        """Coefficients → companded values (nominally in [-1, 1])."""
         if self.kind == "linear":
-            return self._merge(x, v / self.scale)
-        if self.kind == "power":
-            ops: list[tuple[Any, ...]] = [("div", self.scale), ("pow", self.power)]
-        else:
-            # μ/s in one multiply: one pass fewer over the clip than dividing, then scaling
-            # (a float64 scalar, so float64 inputs keep full precision)
-            gain = self.mu / self.scale.double()
-            ops = [("mul", gain), ("log1p",), ("mul", 1.0 / math.log1p(self.mu))]
-        return self._merge(x, self._chain(v.abs(), [*ops, ("copysign", v)]))
+            return self._per_plane(x, lambda v: v / self.scale)
+        f, df = (
+            (self._power, self._power_slope)
+            if self.kind == "power"
+            else (self._mulaw, self._mulaw_slope)
+        )
+        return self._per_plane(x, lambda v: elementwise_map(v, f, df))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Companded values → coefficients."""
-        v = self._select(y)
         if self.kind == "linear":
-            return self._merge(y, v * self.scale)
+            return self._per_plane(y, lambda v: v * self.scale)
         if self.kind == "power":
-            ops: list[tuple[Any, ...]] = [("pow", 1.0 / self.power), ("mul", self.scale)]
+            f, df = self._unpower, self._unpower_slope
         else:
-            ops = [("mul", math.log1p(self.mu)), ("expm1",), ("mul", self.scale.double() / self.mu)]
-        return self._merge(y, self._chain(v.abs(), [*ops, ("copysign", v)]))
+            f, df = self._unmulaw, self._unmulaw_slope
+        return self._per_plane(y, lambda v: elementwise_map(v, f, df))
 
     def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
         """Element-wise: every part stays where it is."""

@@ -7,6 +7,7 @@ channels, extra rows or extra columns, giving ``(B, C, H, W)``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -156,27 +157,27 @@ class Arrange(Stage):
         self._r_axes = [a for a in (1, 2) if roles[a] == "rows"]
         self._w_axes = [a for a in (1, 2) if roles[a] == "cols"]
         self._perm = [0, *self._c_axes, *self._r_axes, 3, *self._w_axes, 4]
+        self._inv = sorted(range(5), key=self._perm.__getitem__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, P, h, w)`` → ``(B, C, H, W)``."""
         b, h, w = x.shape[0], x.shape[3], x.shape[4]
         sizes = {a: x.shape[a] for a in (1, 2)}
-        c = int(np.prod([sizes[a] for a in self._c_axes])) if self._c_axes else 1
-        rows = int(np.prod([sizes[a] for a in self._r_axes])) if self._r_axes else 1
-        cols = int(np.prod([sizes[a] for a in self._w_axes])) if self._w_axes else 1
+        c = math.prod(sizes[a] for a in self._c_axes)
+        rows = math.prod(sizes[a] for a in self._r_axes)
+        cols = math.prod(sizes[a] for a in self._w_axes)
         return x.permute(*self._perm).reshape(b, c, rows * h, cols * w)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` → ``(B, Ch, P, h, w)``."""
         size = {1: self.n_channels, 2: self.n_planes}
         b, _, hh, ww = y.shape
-        rows = int(np.prod([size[a] for a in self._r_axes])) if self._r_axes else 1
-        cols = int(np.prod([size[a] for a in self._w_axes])) if self._w_axes else 1
+        rows = math.prod(size[a] for a in self._r_axes)
+        cols = math.prod(size[a] for a in self._w_axes)
         h, w = hh // rows, ww // cols
         shape = [b, *[size[a] for a in self._c_axes], *[size[a] for a in self._r_axes], h]
         shape += [*[size[a] for a in self._w_axes], w]
-        inv = np.argsort(self._perm).tolist()
-        return y.reshape(shape).permute(*inv)
+        return y.reshape(shape).permute(*self._inv)
 
     def carry_parts(self, masks: torch.Tensor) -> torch.Tensor:
         """A permutation: each element's part moves with it."""

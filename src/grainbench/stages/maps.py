@@ -1,0 +1,155 @@
+"""Maps computed outside torch's autograd, kept differentiable in both modes.
+
+A stage may compute its map with anything — a library FFT on NumPy arrays, ``out=``
+buffers, in-place passes — when it also states the derivative:
+
+- :func:`linear_map`: a linear map is its own derivative: the forward-mode derivative
+  (``jvp``) of x ↦ A·x is t ↦ A·t, and the reverse-mode one (``backward``) g ↦ Aᵀ·g;
+- :func:`elementwise_map`: y = f(x) element by element, with f' given.
+
+Both then work under ``torch.autograd.grad``, ``torch.autograd.forward_ad``,
+``torch.func.jvp`` and ``torch.func.vmap``, to any order. The maps act on trailing
+dimensions and accept any leading shape. Under ``torch.jit.trace`` (the TorchScript export
+of a generator with its decode) they run their torch operations directly, to be recorded,
+and stages take their torch routes (:func:`tracing`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+Map = Callable[[torch.Tensor], torch.Tensor]
+
+#: CPU buffers of at least this many bytes come from NumPy (:func:`empty`)
+_NUMPY_BYTES = 1 << 25
+
+
+class _LinearMap(torch.autograd.Function):
+    """``apply(x)``, differentiated as the linear map it is (``adjoint`` is its transpose)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, apply: Map, adjoint: Map) -> torch.Tensor:  # type: ignore[override]
+        return apply(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _, ctx.apply_map, ctx.adjoint_map = inputs
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return linear_map(grad, ctx.adjoint_map, ctx.apply_map), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        return linear_map(tangent, ctx.apply_map, ctx.adjoint_map)
+
+    @staticmethod
+    def vmap(
+        info: Any, in_dims: tuple[Any, ...], x: torch.Tensor, apply: Map, adjoint: Map
+    ) -> tuple[torch.Tensor, int | None]:
+        # the map acts on trailing dimensions, so the vmapped one is just another leading one
+        if in_dims[0] is None:
+            return linear_map(x, apply, adjoint), None
+        return linear_map(x.movedim(in_dims[0], 0), apply, adjoint), 0
+
+
+class _ElementwiseMap(torch.autograd.Function):
+    """``f(x)`` element by element, differentiated by ``df(x)`` (element by element too)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, f: Map, df: Map) -> torch.Tensor:  # type: ignore[override]
+        return f(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, _, ctx.df = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * ctx.df(x), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return tangent * ctx.df(x)
+
+    @staticmethod
+    def vmap(
+        info: Any, in_dims: tuple[Any, ...], x: torch.Tensor, f: Map, df: Map
+    ) -> tuple[torch.Tensor, int | None]:
+        return elementwise_map(x, f, df), in_dims[0]
+
+
+def tracing() -> bool:
+    """Whether ``torch.jit.trace`` is recording: then only torch operations may run (no
+    NumPy, no autograd Functions), and derivatives are not needed."""
+    return torch.jit.is_tracing()
+
+
+def linear_map(x: torch.Tensor, apply: Map, adjoint: Map) -> torch.Tensor:
+    """``apply(x)`` for a linear ``apply`` whose transpose is ``adjoint``.
+
+    ``apply`` and ``adjoint`` receive plain tensors (no autograd recording, no dual or
+    batched wrappers) with any leading shape, and may return any strides.
+    """
+    if tracing():
+        return apply(x)
+    return _LinearMap.apply(x, apply, adjoint)
+
+
+def elementwise_map(x: torch.Tensor, f: Map, df: Map) -> torch.Tensor:
+    """``f(x)`` for an element-wise ``f`` whose derivative is ``df``.
+
+    ``f`` receives a plain tensor (as for :func:`linear_map`) and must return a new one;
+    ``df`` is written in differentiable torch operations (it is what higher derivatives
+    differentiate).
+    """
+    if tracing():
+        return f(x)
+    return _ElementwiseMap.apply(x, f, df)
+
+
+def numpy_map(fn: Callable[[np.ndarray], np.ndarray]) -> Map:
+    """A tensor → tensor map computed by ``fn`` on the NumPy view of a CPU tensor (no copy
+    in or out, except where ``fn`` makes one)."""
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(fn(x.numpy(force=True))))
+
+    return apply
+
+
+def library_threads() -> int:
+    """Worker threads for library transforms: torch's own thread count, so that a run's
+    ``--threads`` (and ``torch.set_num_threads``) governs scipy.fft as well."""
+    return torch.get_num_threads()
+
+
+def empty(shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device.
+
+    Large CPU buffers (32 MiB and up) are NumPy's, which asks the kernel for transparent
+    huge pages: glibc maps every allocation that large afresh, so a torch buffer of a
+    64-clip STFT batch (64 MiB) takes 16,384 page faults per call, which cost more than
+    the arithmetic that fills it. Plain tensors either way (torch's own while tracing).
+    """
+    dtype = _NUMPY_DTYPES.get(like.dtype)
+    if (
+        dtype is None
+        or like.device.type != "cpu"
+        or math.prod(shape) * dtype().itemsize < _NUMPY_BYTES
+        or tracing()
+    ):
+        return like.new_empty(tuple(shape))
+    return torch.from_numpy(np.empty(tuple(shape), dtype=dtype))
+
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
