@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
+import grainbench
 from grainbench import results
 from grainbench.artifacts import save_wav
 from grainbench.cli import main
@@ -41,7 +42,7 @@ def make_result(
     seed: int = 0,
     fingerprint: str = FINGERPRINT,
     params: dict | None = None,
-    suite: str = "0.1.0",
+    suite: str = grainbench.__version__,
 ) -> dict:
     """A valid result with one roundtrip task: snr and lsd under png8, and their intervals."""
     metrics = [
@@ -215,7 +216,8 @@ def test_board_sorts_by_headline_direction_and_splits_incomparable(tmp_path: Pat
     assert _table_order(md, "fingerprint abababababab") == ["rep-b", "rep-c", "rep-a"]
     # another fingerprint is another table: never ranked against the others
     assert _table_order(md, "fingerprint cdcdcdcdcdcd") == ["rep-d"]
-    assert "suite 0.1.0" in md and "Test CPU (2 cores)" in md
+    assert f"suite {grainbench.__version__}" in md and "Test CPU (2 cores)" in md
+    assert "STALE" not in md
     assert "30 [29, 31]" in md  # value with its interval
     rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
     assert len(rows) == 8
@@ -252,3 +254,17 @@ def test_html_is_self_contained_and_every_picture_exists(tmp_path: Path) -> None
 def test_leaderboard_of_a_missing_folder_is_a_user_error(tmp_path: Path, capsys) -> None:
     assert main(["leaderboard", "--entries", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_entries_of_an_older_suite_are_marked_stale_and_listed_after(tmp_path: Path) -> None:
+    """Entries made before a metric definition changed keep their numbers but are marked."""
+    entries = tmp_path / "entries"
+    for rep, suite in (("rep-old", "0.0.1"), ("rep-new", grainbench.__version__)):
+        submit(write_run(tmp_path / rep, make_result(rep, 30.0, 1.0, suite=suite)), entries)
+    out = tmp_path / "board"
+    write_leaderboard(entries, out)
+    md = (out / "README.md").read_text()
+    stale_at = md.index("STALE: made by suite 0.0.1")
+    assert md.index("rep-new") < stale_at < md.index("rep-old")
+    assert md.count("STALE") == 1
+    assert "STALE: made by suite 0.0.1" in (out / "leaderboard.html").read_text()

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import grainbench
 from grainbench import results, tables
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
@@ -517,6 +518,12 @@ class Group:
         return out
 
     @property
+    def stale(self) -> bool:
+        """True when the group's entries were made by another suite version than this one
+        (its metric definitions may differ: the numbers are kept, marked, and ranked apart)."""
+        return self.suite_version != grainbench.__version__
+
+    @property
     def id(self) -> str:
         """A short id: task, dataset fingerprint prefix and parameter id."""
         return f"{self.task}-{self.dataset['fingerprint'][:8]}-{params_id(self.params)}"
@@ -555,7 +562,7 @@ def group_entries(entries: list[Entry]) -> dict[str, list[Group]]:
                     columns=key_metric_keys(task, row_list),
                 )
             )
-        groups.sort(key=lambda g: (g.dataset["spec"], g.suite_version, g.id))
+        groups.sort(key=lambda g: (g.dataset["spec"], g.stale, g.suite_version, g.id))
         out[task] = groups
     return out
 
@@ -610,8 +617,14 @@ def group_facts(g: Group) -> str:
         if head and head["higher_is_better"] is not None
         else "not ranked"
     )
+    stale = (
+        f"STALE: made by suite {g.suite_version}, not {grainbench.__version__} (metric "
+        "definitions changed; rerun: grainbench sweep scripts/board.toml --submit) · "
+        if g.stale
+        else ""
+    )
     return (
-        f"suite {g.suite_version} · dataset fingerprint {g.dataset['fingerprint'][:12]} · "
+        f"{stale}suite {g.suite_version} · dataset fingerprint {g.dataset['fingerprint'][:12]} · "
         f"parameters {_params_text(g.params)} · {sort}"
     )
 
