@@ -7,6 +7,11 @@ set's labels (drawn from them when ``n_samples`` differs), or drawn from the tra
 labels when the test set has notes the generator never saw. The images go
 through the codec (``png8`` by default, as a GAN's images are stored) and are decoded.
 
+An *audio generator* (one with ``fit_audio(audio (N, ch, n), labels, sample_rate)`` and
+``sample_audio(n, labels=None, seed=0) -> (n, ch, n)``, e.g. ``ddsp``) is fitted on the
+training clips themselves and its clips are scored as they are: no images, codec or decode
+(so its row has no ``clipped_fraction``).
+
 Rows of the table, each a *candidate* set scored against the same *reference* set A, one
 seeded half of the real test clips (the other half is B):
 
@@ -167,9 +172,14 @@ class GenerationTask:
         train_labels = np.asarray(ds.train_labels, dtype=np.int64)
         test_labels = np.asarray(ds.test_labels, dtype=np.int64)
         labelled = bool(len(train_labels)) and bool((train_labels >= 0).all())
-        train_images = _batched(rep.encode, torch.from_numpy(ds.train), bs, ctx, "encode train")
-        _call(ctx, "fit", train_images, torch.from_numpy(train_labels) if labelled else None)
-        del train_images
+        audio_gen = is_audio_generator(ctx.generator)
+        if audio_gen:
+            fit_labels = torch.from_numpy(train_labels) if labelled else None
+            _call(ctx, "fit_audio", torch.from_numpy(ds.train), fit_labels, sr)
+        else:
+            train_images = _batched(rep.encode, torch.from_numpy(ds.train), bs, ctx, "encode train")
+            _call(ctx, "fit", train_images, torch.from_numpy(train_labels) if labelled else None)
+            del train_images
 
         n = len(test) if params["n_samples"] is None else int(params["n_samples"])
         if n < 4:
@@ -178,10 +188,19 @@ class GenerationTask:
         pool = test_labels if np.isin(test_labels, train_labels).all() else train_labels
         if labelled:
             intended = pool.copy() if n == len(pool) else rng.choice(pool, n)
-        images = self._sample(ctx, n, intended, rep.image_shape)
         codec = str(params["codec"])
-        stored, gen_clipped = _stored(codec, images)
-        generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
+        images: torch.Tensor | None = None
+        if audio_gen:
+            generated = self._sample(
+                ctx, n, intended, (ds.n_channels, ds.n_samples), "sample_audio"
+            )
+        else:
+            images = self._sample(ctx, n, intended, rep.image_shape)
+            stored, gen_clipped = _stored(codec, images)
+            generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
+            result.metrics.append(
+                MetricValue("clipped_fraction", gen_clipped, condition={"row": "generator"})
+            )
 
         order = rng.permutation(len(test))
         half = len(test) // 2
@@ -189,10 +208,9 @@ class GenerationTask:
         b_images = _batched(rep.encode, test[b_idx], bs, ctx, "encode test")
         b_stored, rt_clipped = _stored(codec, b_images)
         roundtrip = _batched(rep.decode, b_stored, bs, ctx, "decode round trip")
-        result.metrics += [
-            MetricValue("clipped_fraction", gen_clipped, condition={"row": "generator"}),
-            MetricValue("clipped_fraction", rt_clipped, condition={"row": "roundtrip"}),
-        ]
+        result.metrics.append(
+            MetricValue("clipped_fraction", rt_clipped, condition={"row": "roundtrip"})
+        )
 
         b_labels = test_labels[b_idx] if (test_labels >= 0).all() else None
         candidates = {
@@ -205,6 +223,7 @@ class GenerationTask:
             "n_reference": int(half),
             "n_real_candidates": int(len(b_idx)),
             "codec": codec,
+            "generator_output": "audio" if audio_gen else "images",
             "labelled": intended is not None,
             "intended_from": None
             if intended is None
@@ -232,11 +251,16 @@ class GenerationTask:
 
     @staticmethod
     def _sample(
-        ctx: RunContext, n: int, labels: np.ndarray | None, shape: tuple[int, ...]
+        ctx: RunContext,
+        n: int,
+        labels: np.ndarray | None,
+        shape: tuple[int, ...],
+        method: str = "sample",
     ) -> torch.Tensor:
-        """``n`` images from the generator, checked for shape and finiteness."""
+        """``n`` images (or clips, ``method="sample_audio"``) from the generator, checked
+        for shape and finiteness."""
         lab = None if labels is None else torch.from_numpy(labels)
-        out = _call(ctx, "sample", n, labels=lab, seed=ctx.seed)
+        out = _call(ctx, method, n, labels=lab, seed=ctx.seed)
         try:
             images = torch.as_tensor(out).detach().float().cpu()
         except (TypeError, ValueError, RuntimeError):
@@ -375,7 +399,7 @@ class GenerationTask:
     @staticmethod
     def _artifacts(
         ctx: RunContext,
-        images: torch.Tensor,
+        images: torch.Tensor | None,
         audio: torch.Tensor,
         sr: int,
         params: dict[str, Any],
@@ -385,12 +409,17 @@ class GenerationTask:
         for i in range(min(int(params["n_wavs"]), len(audio))):
             path = save_wav(ctx.out_dir / f"generated_{i}.wav", audio[i].numpy(), sr)
             result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"generated clip {i}"))
-        n = min(int(params["n_grid"]), len(images))
-        if n == 0:
+        n = 0 if images is None else min(int(params["n_grid"]), len(images))
+        if images is None or n == 0:
             return
         path = save_image_grid(ctx.out_dir / "generated_images.png", images[:n].numpy())
         caption = f"{n} generated images (channel 0, before the codec)"
         result.artifacts.append(Artifact(ctx.relpath(path), "png", caption))
+
+
+def is_audio_generator(generator: Any) -> bool:
+    """Whether ``generator`` has the optional audio protocol (``fit_audio``, ``sample_audio``)."""
+    return all(callable(getattr(generator, m, None)) for m in ("fit_audio", "sample_audio"))
 
 
 def save_image_grid(path: Path, images: np.ndarray) -> Path:
