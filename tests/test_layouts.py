@@ -175,9 +175,12 @@ def test_locality_task_ranks_the_folds(tmp_path) -> None:
         out.mkdir()
         ctx = RunContext(rep, data, 0, tmp_path, out, torch.device("cpu"), lambda it, **_: it)
         result = task.run(ctx, params)
-        rows[name] = {(m.name, m.condition.get("direction")): m.value for m in result.metrics}
-    down = {name: r[("neighbour_distance", "down")] for name, r in rows.items()}
-    corr = {name: r[("neighbour_correlation", "down")] for name, r in rows.items()}
+        rows[name] = {
+            (m.name, m.condition.get("direction"), m.condition.get("weight")): m.value
+            for m in result.metrics
+        }
+    down = {name: r[("neighbour_distance", "down", "none")] for name, r in rows.items()}
+    corr = {name: r[("neighbour_correlation", "down", None)] for name, r in rows.items()}
     # Hilbert: vertical neighbours are (mostly) adjacent bins, not 128 bins apart
     assert down["dct-hilbert"] < down["dct-square"] / 10
     assert corr["dct-hilbert"] > corr["dct-square"] + 0.3

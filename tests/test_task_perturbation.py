@@ -313,14 +313,22 @@ def test_task_outputs(tmp_path: Path) -> None:
     for name in ("esr", "proportionality", "time_spread", "freq_spread", "audibility"):
         for delta in ("0.05", "2/255"):
             for stat in ("median", "p5", "p95"):
-                assert f"{name}[delta={delta},stat={stat}]" in keys
-    assert "proportionality_dev[delta=2/255,stat=median]" in keys
+                for weight in ("none", "energy"):
+                    assert f"{name}[delta={delta},stat={stat},weight={weight}]" in keys
+    for weight in ("none", "energy"):
+        assert f"proportionality_dev[delta=2/255,stat=median,weight={weight}]" in keys
     rows = {m["key"]: m for m in body["metrics"]}
-    row = rows["esr[delta=2/255,stat=median]"]
-    assert row["unit"] == "dB" and row["low"] <= row["value"] <= row["high"]
-    assert body["data"]["method"] == "staged" and body["data"]["n_pixels"] == 128
+    for weight in ("none", "energy"):
+        row = rows[f"esr[delta=2/255,stat=median,weight={weight}]"]
+        assert row["unit"] == "dB" and row["low"] <= row["value"] <= row["high"]
+    data = body["data"]
+    assert data["method"] == "staged" and data["n_pixels"] == 128
+    assert data["energy_weight"]["rule"] == "staged"
+    assert data["energy_weight"]["n_energy_pixels"] == 1024
     esr_map = np.load(run_dir / "perturbation" / "esr_delta2over255.npy")
-    assert esr_map.shape == (1, 128, 128) and int(np.isfinite(esr_map).sum()) == 128
+    # the uniform sample and the energy draws (repeats measured once)
+    assert esr_map.shape == (1, 128, 128)
+    assert 128 < int(np.isfinite(esr_map).sum()) == data["n_measured"] <= 128 + 1024
     kinds = {a["kind"] for a in body["artifacts"]}
     assert kinds == {"npy", "png"}
     for art in body["artifacts"]:

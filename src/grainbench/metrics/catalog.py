@@ -31,16 +31,62 @@ _SPECS = [
     MetricSpec("spectral_convergence", "dB", True, "20·log10(‖|S|‖ / ‖|S|−|Ŝ|‖)"),
     MetricSpec("max_abs_error", "", False, "largest absolute sample error"),
     MetricSpec("clipped_fraction", "", False, "fraction of pixels clipped by the codec"),
-    # perturbation (SPEC 4.2)
-    MetricSpec("esr", "dB", False, "error-to-signal ratio of a one-pixel change"),
-    MetricSpec("proportionality", "", None, "slope of log‖e‖ against log δ (1 = proportionate)"),
-    MetricSpec("proportionality_dev", "", False, "|slope − 1| of log‖e‖ against log δ"),
-    MetricSpec("time_spread", "s", False, "shortest duration holding 90% of the error energy"),
-    MetricSpec("freq_spread", "ERB", False, "narrowest band holding 90% of the error energy"),
-    MetricSpec("audibility", "dB", False, "worst-frame noise-to-mask ratio (> 0 audible)"),
-    # locality (SPEC 4.3)
-    MetricSpec("neighbour_distance", "", False, "median time-frequency distance of neighbours"),
-    MetricSpec("local_fraction", "", True, "share of neighbour pairs with distance ≤ 1"),
+    # perturbation (SPEC 4.2): per pixel, then over pixels (stat=median/p5/p95) either
+    # uniformly (weight=none) or weighted by the pixel's mean energy in the training data
+    # (weight=energy, the headline: grainbench.pixel_energy, grainbench.metrics.weighted)
+    MetricSpec(
+        "esr",
+        "dB",
+        False,
+        "error-to-signal ratio of a one-pixel change; over pixels uniform (weight=none) or "
+        "energy-weighted (weight=energy)",
+    ),
+    MetricSpec(
+        "proportionality",
+        "",
+        None,
+        "slope of log‖e‖ against log δ (1 = proportionate); over pixels uniform or energy-weighted",
+    ),
+    MetricSpec(
+        "proportionality_dev",
+        "",
+        False,
+        "|slope − 1| of log‖e‖ against log δ; over pixels uniform or energy-weighted",
+    ),
+    MetricSpec(
+        "time_spread",
+        "s",
+        False,
+        "shortest duration holding 90% of the error energy; over pixels uniform or energy-weighted",
+    ),
+    MetricSpec(
+        "freq_spread",
+        "ERB",
+        False,
+        "narrowest band holding 90% of the error energy; over pixels uniform or energy-weighted",
+    ),
+    MetricSpec(
+        "audibility",
+        "dB",
+        False,
+        "worst-frame noise-to-mask ratio (> 0 audible); over pixels uniform or energy-weighted",
+    ),
+    # locality (SPEC 4.3): neighbour pairs (p, q) counted uniformly (weight=none) or
+    # weighted by (E_p + E_q)/2, their mean energy in the training data (weight=energy)
+    MetricSpec(
+        "neighbour_distance",
+        "",
+        False,
+        "median time-frequency distance d of neighbouring pixels' atoms (10 ms and 1 ERB = 1), "
+        "pairs uniform (weight=none) or weighted by their mean energy (weight=energy)",
+    ),
+    MetricSpec(
+        "local_fraction",
+        "",
+        True,
+        "share of neighbour pairs with distance ≤ 1, pairs uniform (weight=none) or weighted by "
+        "their mean energy (weight=energy)",
+    ),
     MetricSpec("gabor_ratio", "", False, "atom σt·σf relative to the Gabor limit 1/(4π)"),
     MetricSpec("neighbour_correlation", "", True, "mean Pearson correlation of neighbours"),
     MetricSpec(

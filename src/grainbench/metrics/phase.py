@@ -43,6 +43,29 @@ def wrap_share(images: torch.Tensor, mask: torch.Tensor, direction: str) -> torc
     return (wraps.double() / n_pairs).cpu()
 
 
+class WrapShares:
+    """Accumulates wrap-edge shares of every phase part of ``rep``'s images, batch by batch
+    (so a task that already encodes the training set counts them in the same pass)."""
+
+    def __init__(self, rep: Any) -> None:
+        names = phase_parts(rep)
+        self.masks = {p: m for p, m in image_parts(rep).items() if p in names} if names else {}
+        self._shares: dict[tuple[str, str], list[np.ndarray]] = {
+            (p, d): [] for p in self.masks for d in DIRECTIONS
+        }
+
+    def add(self, images: torch.Tensor) -> None:
+        """Count the wrap edges of one batch of encoded images ``(B, C, H, W)``."""
+        for part, direction in self._shares:
+            self._shares[part, direction].append(
+                wrap_share(images, self.masks[part], direction).numpy()
+            )
+
+    def result(self) -> dict[tuple[str, str], np.ndarray]:
+        """``{(part, direction): per-image shares (N,)}``; ``{}`` without phase parts."""
+        return {key: np.concatenate(v) for key, v in self._shares.items() if v}
+
+
 def phase_wrap_shares(
     rep: Any, audio: np.ndarray, device: torch.device, batch_size: int = 32
 ) -> dict[tuple[str, str], np.ndarray]:
@@ -52,14 +75,10 @@ def phase_wrap_shares(
     declares as a phase part (:func:`grainbench.parts.phase_parts`); ``{}`` when none.
     Clips are encoded ``batch_size`` at a time.
     """
-    names = phase_parts(rep)
-    if not names:
+    shares = WrapShares(rep)
+    if not shares.masks:
         return {}
-    masks = image_parts(rep)
-    out: dict[tuple[str, str], list[np.ndarray]] = {(p, d): [] for p in names for d in DIRECTIONS}
     for start in range(0, len(audio), max(1, batch_size)):
         with torch.no_grad():
-            images = rep.encode(torch.from_numpy(audio[start : start + batch_size]).to(device))
-        for part, direction in out:
-            out[part, direction].append(wrap_share(images, masks[part], direction).numpy())
-    return {key: np.concatenate(v) for key, v in out.items()}
+            shares.add(rep.encode(torch.from_numpy(audio[start : start + batch_size]).to(device)))
+    return shares.result()

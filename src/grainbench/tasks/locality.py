@@ -10,28 +10,54 @@ blur and bias the time of short atoms by milliseconds — the scale being measur
 adjacent samples could come out up to ~3 ms apart). For long atoms the two agree. Image neighbours —
 right, down, and the next image channel when C > 1 — are compared by
 ``d = sqrt((Δt / 10 ms)² + (Δf / 1 ERB)²)``: per direction the median d and the share of
-pairs with d ≤ 1. Atom compactness is ``4π·σt·σf`` on the atoms themselves
-(:func:`grainbench.metrics.grain.atom_moments`), for a seeded subset of atoms. From data:
-per training image, the Pearson correlation of every pixel with its neighbour, averaged
-over images.
+pairs with d ≤ 1, each twice:
+
+- ``weight=energy`` (the headline): pair (p, q) weighs ``(E_p + E_q)/2``, the mean over
+  the training images of the sound energy the two pixels carry
+  (:mod:`grainbench.pixel_energy`); the weighted median and weighted share
+  (:mod:`grainbench.metrics.weighted`). The mean, not the product: smearing a sounding
+  pixel into an empty neighbour puts energy where nothing masks it, the audible case.
+  Anchors: the uniform sample plus ``n_energy_pixels`` anchors drawn in proportion to
+  their pairs' energy, importance-weighted (:mod:`grainbench.tasks.energy_sample`); or
+  every pixel. Interval: bootstrap over training clips (and anchors, when sampled);
+- ``weight=none``: every pair of the uniform sample counts the same (mostly empty pixels
+  for a band-limited dataset), as before.
+
+Per frequency band (pairs grouped by their anchor's ERB-rate centroid) the same
+statistics go to ``bands.json``/``bands.csv`` and a picture. Atom compactness is
+``4π·σt·σf`` on the atoms themselves (:func:`grainbench.metrics.grain.atom_moments`), for
+a seeded subset of atoms. From data: per training image, the Pearson correlation of every
+pixel with its neighbour, averaged over images.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from grainbench import results
 from grainbench.errors import UserError
-from grainbench.metrics.erb import hz_to_erb_rate
+from grainbench.metrics.erb import erb_rate_to_hz, hz_to_erb_rate
 from grainbench.metrics.grain import atom_moments, bootstrap_percentile
-from grainbench.metrics.phase import phase_wrap_shares
+from grainbench.metrics.phase import WrapShares
 from grainbench.metrics.stats import bootstrap_ci
+from grainbench.metrics.weighted import (
+    effective_size,
+    energy_weighted,
+    weighted_cdf,
+    weighted_quantiles,
+)
+from grainbench.pixel_energy import EnergyAccumulator, PixelEnergy
 from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.energy_sample import EnergyDesign, energy_design
 from grainbench.tasks.params import MAX_BOOT, Int, Ratio, Real
 from grainbench.tasks.perturbation import (
     CHUNK_SAMPLES,
@@ -49,17 +75,32 @@ DIRECTIONS = {"right": (0, 0, 1), "down": (0, 1, 0), "channel": (1, 0, 0)}
 """Offsets (channel, row, column) of each neighbour direction."""
 
 
-def neighbours(
-    pixels: np.ndarray, shape: tuple[int, int, int], direction: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(anchors, their neighbours)``: flat indices of the pixels that have one in ``direction``."""
+def has_neighbour(pixels: np.ndarray, shape: tuple[int, int, int], direction: str) -> np.ndarray:
+    """Whether each flat pixel index has a neighbour in ``direction`` (bool, ``pixels``' shape)."""
     c, h, w = shape
     dc, dh, dw = DIRECTIONS[direction]
     ch, rem = np.divmod(pixels, h * w)
     row, col = np.divmod(rem, w)
-    ok = (ch + dc < c) & (row + dh < h) & (col + dw < w)
-    anchors = pixels[ok]
+    return (ch + dc < c) & (row + dh < h) & (col + dw < w)
+
+
+def neighbours(
+    pixels: np.ndarray, shape: tuple[int, int, int], direction: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(anchors, their neighbours)``: flat indices of the pixels that have one in ``direction``."""
+    _, h, w = shape
+    dc, dh, dw = DIRECTIONS[direction]
+    anchors = pixels[has_neighbour(pixels, shape, direction)]
     return anchors, anchors + dc * h * w + dh * w + dw
+
+
+def pair_energy(energy: np.ndarray, shape: tuple[int, int, int], direction: str) -> np.ndarray:
+    """Per pixel p, the weight ``(E_p + E_q)/2`` of its pair with its neighbour q in
+    ``direction`` (0 where it has none); ``energy`` is ``E`` flat ``(C·H·W,)``."""
+    out = np.zeros(energy.size)
+    a, b = neighbours(np.arange(energy.size), shape, direction)
+    out[a] = 0.5 * (energy[a] + energy[b])
+    return out
 
 
 def image_correlations(images: torch.Tensor, direction: str) -> np.ndarray:
@@ -86,30 +127,101 @@ def picture_pixels(shape: tuple[int, int, int]) -> np.ndarray:
     return np.array([r * w + q for r in rows for q in cols], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class AtomPlaces:
+    """Time (s) and ERB-rate centroids of the atoms of ``pixels`` (sorted flat indices; NaN:
+    no atom), and the distance scales ``tau`` (s) and ``phi`` (ERB)."""
+
+    pixels: np.ndarray
+    time: np.ndarray
+    erb: np.ndarray
+    tau: float
+    phi: float
+
+    def erb_of(self, p: np.ndarray) -> np.ndarray:
+        """ERB-rate centroids of the atoms of pixels ``p`` (each among ``pixels``)."""
+        return self.erb[np.searchsorted(self.pixels, p)]
+
+    def apart(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(d, Δt, Δf)`` from each atom of ``a`` to that of ``b``:
+        ``d = sqrt((Δt/tau)² + (Δf/phi)²)``."""
+        ia, ib = np.searchsorted(self.pixels, a), np.searchsorted(self.pixels, b)
+        dt, df = self.time[ib] - self.time[ia], self.erb[ib] - self.erb[ia]
+        return np.sqrt((dt / self.tau) ** 2 + (df / self.phi) ** 2), dt, df
+
+
+def band_rows(
+    direction: str,
+    edges: np.ndarray,
+    weighted: tuple[np.ndarray, np.ndarray, np.ndarray],
+    uniform: tuple[np.ndarray, np.ndarray],
+) -> list[dict[str, Any]]:
+    """Locality per ERB-rate band of the anchors' centroids, for one direction.
+
+    ``weighted`` is ``(anchor ERB-rate, distance, importance weight)`` per weighted pair,
+    ``uniform`` ``(anchor ERB-rate, distance)`` per pair of the uniform sample; bands are
+    ``[edges[i], edges[i+1])``. Each row: the band's centre (ERB-rate and Hz), its share of
+    the direction's weight, and per weighting the pair count, median distance and share of
+    pairs with d ≤ 1. Bands without any pair are left out.
+    """
+    f_w, d_w, w_w = weighted
+    f_u, d_u = uniform
+    total = float(w_w.sum())
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        in_w = (f_w >= lo) & (f_w < hi)
+        in_u = (f_u >= lo) & (f_u < hi)
+        if not (in_w.any() or in_u.any()):
+            continue
+        centre = 0.5 * (lo + hi)
+        w = w_w[in_w]
+        row = {
+            "direction": direction,
+            "band_lo_erb": float(lo),
+            "band_hi_erb": float(hi),
+            "centre_erb": float(centre),
+            "centre_hz": float(erb_rate_to_hz(centre)),
+            "weight_share": float(w.sum() / total) if total > 0 else math.nan,
+            "n_pairs_energy": int(in_w.sum()),
+            "distance_energy": float(weighted_quantiles(d_w[in_w], w, [0.5])[0]),
+            "local_fraction_energy": float(weighted_cdf(d_w[in_w], w, [1.0])[0]),
+            "n_pairs_none": int(in_u.sum()),
+            "distance_none": float(np.median(d_u[in_u])) if in_u.any() else math.nan,
+            "local_fraction_none": float(np.mean(d_u[in_u] <= 1.0)) if in_u.any() else math.nan,
+        }
+        rows.append(row)
+    return rows
+
+
 class LocalityTask:
     """Where neighbouring pixels' atoms sit in time and frequency (SPEC 4.3)."""
 
     name = "locality"
     in_default_run = True
     #: the board's sort key and columns (see grainbench.leaderboard): the vertical
-    #: neighbour is the one a row-major fold breaks
-    headline = "neighbour_distance[direction=down]"
+    #: neighbour is the one a row-major fold breaks, weighted by where the sound is
+    headline = "neighbour_distance[direction=down,weight=energy]"
     key_metrics = [
-        "neighbour_distance[direction=down]",
-        "neighbour_distance[direction=right]",
+        "neighbour_distance[direction=down,weight=energy]",
+        "neighbour_distance[direction=right,weight=energy]",
+        "local_fraction[direction=down,weight=energy]",
+        "local_fraction[direction=right,weight=energy]",
+        "neighbour_distance[direction=down,weight=none]",
         "neighbour_correlation[direction=down]",
         "neighbour_correlation[direction=right]",
-        "local_fraction[direction=down]",
         "gabor_ratio[stat=median]",
     ]
 
     def default_params(self) -> dict[str, Any]:
-        """Anchor pixels (count or ``"all"``), δ, distance scales, Gabor subset, batches."""
+        """Anchor pixels (count or ``"all"``) and energy-drawn anchors, δ, distance scales,
+        band width, Gabor subset, bootstrap resamples, batches."""
         return {
             "n_pixels": 1024,
+            "n_energy_pixels": 1024,
             "delta": "2/255",
             "time_scale_s": 0.010,
             "freq_scale_erb": 1.0,
+            "band_width_erb": 2.0,
             "n_gabor": 256,
             "n_boot": 1000,
             "batch_size": 32,
@@ -117,37 +229,51 @@ class LocalityTask:
 
     param_schema = {
         "n_pixels": Int(1, words=("all",)),
+        "n_energy_pixels": Int(0),
         "delta": Ratio(),
         "time_scale_s": Real(0, low_open=True),
         "freq_scale_erb": Real(0, low_open=True),
+        "band_width_erb": Real(0, low_open=True),
         "n_gabor": Int(1),
         "n_boot": Int(1, MAX_BOOT),
         "batch_size": Int(1),
     }
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
-        """Atom centroids of anchors and neighbours, distances, Gabor ratios, correlations."""
+        """Atom centroids of anchors and neighbours, distances (energy-weighted and not), per
+        band, Gabor ratios, correlations."""
         rep = ctx.rep
         shape = tuple(rep.image_shape)
         label, delta = parse_delta(params["delta"])
         tau, phi = float(params["time_scale_s"]), float(params["freq_scale_erb"])
-        if not (tau > 0 and phi > 0):
-            raise UserError("locality time_scale_s and freq_scale_erb must be positive")
+        band_width = float(params["band_width_erb"])
+        if not (tau > 0 and phi > 0 and band_width > 0):
+            raise UserError(
+                "locality time_scale_s, freq_scale_erb and band_width_erb must be positive"
+            )
+        n_extra = int(params["n_energy_pixels"])
+        if n_extra < 0:
+            raise UserError("locality n_energy_pixels must be 0 or more")
         n_boot = int(params["n_boot"])
-        mean_image, correlations = self._from_training(ctx, int(params["batch_size"]))
+        mean_image, correlations, energy, wraps = self._from_training(
+            ctx, int(params["batch_size"])
+        )
         with torch.no_grad():
             base_audio = rep.decode(mean_image)
         anchors, strata, complete = sample_pixels(shape, params["n_pixels"], ctx.seed)
+        directions = [d for d in DIRECTIONS if d != "channel" or shape[0] > 1]
+        pair_w = {d: pair_energy(energy.mean, shape, d) for d in directions}
+        everywhere = None if complete else sample_pixels(shape, "all", 0)[1]
+        design = energy_design(anchors, strata, everywhere, sum(pair_w.values()), n_extra, ctx.seed)
         extra = picture_pixels(shape)
-        pairs = {}
-        for direction in ("right", "down", "channel"):
-            a, b = neighbours(np.unique(np.concatenate([anchors, extra])), shape, direction)
-            if len(a):
-                pairs[direction] = (a, b)
-        needed = np.unique(np.concatenate([anchors, extra, *[b for _, b in pairs.values()]]))
+        firsts = np.unique(np.concatenate([anchors, design.pixels, extra]))
+        needed = np.unique(
+            np.concatenate([firsts, *[neighbours(firsts, shape, d)[1] for d in directions]])
+        )
         errors = PixelErrors(rep, ctx.device)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples, ctx.device)
         t_c, f_c = self._centroids(ctx, errors, analyser, mean_image, base_audio, needed, delta)
+        places = AtomPlaces(needed, t_c, f_c, tau, phi)
         result = TaskResult()
         result.data = {
             "method": errors.mode,
@@ -156,44 +282,30 @@ class LocalityTask:
             "all_pixels": complete,
             "time_scale_s": tau,
             "freq_scale_erb": phi,
+            "energy_weight": {
+                "rule": energy.rule,
+                "pair_weight": "(E_p + E_q) / 2",
+                "n_clips": energy.n_clips,
+                "clip_groups": int(len(energy.sizes)),
+                "n_energy_anchors": design.n_energy,
+            },
             "directions": {},
         }
-        for direction, (a, b) in pairs.items():
-            ia, ib = np.searchsorted(needed, a), np.searchsorted(needed, b)
-            dt, df = t_c[ib] - t_c[ia], f_c[ib] - f_c[ia]
-            d = np.sqrt((dt / tau) ** 2 + (df / phi) ** 2)
-            in_sample = np.isin(a, anchors)
-            d, dt, df = d[in_sample], dt[in_sample], df[in_sample]
-            pair_strata = strata[np.searchsorted(anchors, a[in_sample])]
-            cond = {"direction": direction}
-            if complete:
-                med = float(np.nanmedian(d))
-                local = float(np.nanmean(d <= 1.0))
-                result.metrics.append(MetricValue("neighbour_distance", med, None, None, cond))
-                result.metrics.append(MetricValue("local_fraction", local, None, None, cond))
-            else:
-                med, lo, hi = bootstrap_percentile(
-                    d, 50.0, strata=pair_strata, seed=ctx.seed, n_boot=n_boot
-                )
-                result.metrics.append(MetricValue("neighbour_distance", med, lo, hi, cond))
-                finite = np.isfinite(d)
-                local, lo, hi = bootstrap_ci(
-                    (d[finite] <= 1.0).astype(float), seed=ctx.seed, n_boot=n_boot
-                )
-                result.metrics.append(MetricValue("local_fraction", local, lo, hi, cond))
-            r_mean, r_lo, r_hi = bootstrap_ci(correlations[direction], seed=ctx.seed, n_boot=n_boot)
-            if math.isfinite(r_mean):
-                result.metrics.append(
-                    MetricValue("neighbour_correlation", r_mean, r_lo, r_hi, cond)
-                )
-            result.data["directions"][direction] = {
-                "n_pairs": int(len(d)),
-                "median_distance": med,
-                "local_fraction": local,
-                "median_abs_dt_s": float(np.nanmedian(np.abs(dt))),
-                "median_abs_df_erb": float(np.nanmedian(np.abs(df))),
-                "neighbour_correlation": r_mean,
-            }
+        edges = np.arange(0.0, float(hz_to_erb_rate(rep.sample_rate / 2)) + band_width, band_width)
+        bands: list[dict[str, Any]] = []
+        for direction in directions:
+            bands += self._direction(
+                ctx,
+                result,
+                direction,
+                places,
+                (anchors, strata, complete),
+                (design, pair_w[direction], energy),
+                correlations[direction],
+                edges,
+                n_boot,
+            )
+        self._bands(ctx, result, bands, band_width)
         self._gabor(
             ctx,
             result,
@@ -215,38 +327,188 @@ class LocalityTask:
             anchors,
             strata,
             complete,
-            pairs,
+            {d: neighbours(extra, shape, d) for d in directions},
             extra,
             (tau, phi),
         )
         # wrap edges of phase parts (grainbench.metrics.phase), per training clip
-        batch = int(params["batch_size"])
-        for (part, direction), shares in phase_wrap_shares(
-            rep, ctx.dataset.train, ctx.device, batch
-        ).items():
+        for (part, direction), shares in wraps.items():
             share, lo, hi = bootstrap_ci(shares, seed=ctx.seed, n_boot=n_boot)
             cond = {"direction": direction, "part": part}
             result.metrics.append(MetricValue("wrap_fraction", share, lo, hi, cond))
         return result
 
+    def _direction(
+        self,
+        ctx: RunContext,
+        result: TaskResult,
+        direction: str,
+        places: AtomPlaces,
+        uniform: tuple[np.ndarray, np.ndarray, bool],
+        weighted: tuple[EnergyDesign, np.ndarray, PixelEnergy],
+        correlations: np.ndarray,
+        edges: np.ndarray,
+        n_boot: int,
+    ) -> list[dict[str, Any]]:
+        """One direction's rows (uniform, energy-weighted, correlation) and data; returns its
+        per-band rows. ``uniform``: the stratified anchors, their strata, whether that is
+        every pixel; ``weighted``: the design, each pixel's pair weight in this direction,
+        the pixel energies."""
+        anchors, strata, complete = uniform
+        design, pair_weight, energy = weighted
+        shape = tuple(ctx.rep.image_shape)
+        a, b = neighbours(anchors, shape, direction)
+        d, dt, df = places.apart(a, b)
+        pair_strata = strata[has_neighbour(anchors, shape, direction)]
+        med, local = self._uniform(ctx, result, direction, d, pair_strata, complete, n_boot)
+        ok = has_neighbour(design.pixels, shape, direction)
+        aw, bw = neighbours(design.pixels, shape, direction)
+        dw, dtw, dfw = places.apart(aw, bw)
+        stats = self._weighted(ctx, result, direction, design, ok, aw, bw, dw, energy, n_boot)
+        w = pair_weight[aw] / (1.0 if design.proposal is None else design.proposal[ok])
+        live, seen = np.isfinite(dw), np.isfinite(d)
+        r_mean, r_lo, r_hi = bootstrap_ci(correlations, seed=ctx.seed, n_boot=n_boot)
+        if math.isfinite(r_mean):
+            cond = {"direction": direction}
+            result.metrics.append(MetricValue("neighbour_correlation", r_mean, r_lo, r_hi, cond))
+
+        def weighted_median(x: np.ndarray) -> float:
+            return float(weighted_quantiles(np.abs(x[live]), w[live], [0.5])[0])
+
+        result.data["directions"][direction] = {
+            "n_pairs": int(len(d)),
+            "median_distance": med,
+            "local_fraction": local,
+            "median_abs_dt_s": float(np.nanmedian(np.abs(dt))),
+            "median_abs_df_erb": float(np.nanmedian(np.abs(df))),
+            "neighbour_correlation": r_mean,
+            "energy": {
+                **stats,
+                "n_pairs": int(live.sum()),
+                "effective_pairs": effective_size(w[live]),
+                "median_abs_dt_s": weighted_median(dtw),
+                "median_abs_df_erb": weighted_median(dfw),
+            },
+        }
+        return band_rows(
+            direction,
+            edges,
+            (places.erb_of(aw)[live], dw[live], w[live]),
+            (places.erb_of(a)[seen], d[seen]),
+        )
+
+    @staticmethod
+    def _uniform(
+        ctx: RunContext,
+        result: TaskResult,
+        direction: str,
+        d: np.ndarray,
+        pair_strata: np.ndarray,
+        complete: bool,
+        n_boot: int,
+    ) -> tuple[float, float]:
+        """``weight=none`` rows: the median distance and local share of the uniform pairs."""
+        cond = {"direction": direction, "weight": "none"}
+        if complete:
+            med = float(np.nanmedian(d))
+            local = float(np.nanmean(d <= 1.0))
+            result.metrics.append(MetricValue("neighbour_distance", med, None, None, cond))
+            result.metrics.append(MetricValue("local_fraction", local, None, None, cond))
+            return med, local
+        med, lo, hi = bootstrap_percentile(
+            d, 50.0, strata=pair_strata, seed=ctx.seed, n_boot=n_boot
+        )
+        result.metrics.append(MetricValue("neighbour_distance", med, lo, hi, cond))
+        finite = np.isfinite(d)
+        local, lo, hi = bootstrap_ci((d[finite] <= 1.0).astype(float), seed=ctx.seed, n_boot=n_boot)
+        result.metrics.append(MetricValue("local_fraction", local, lo, hi, cond))
+        return med, local
+
+    @staticmethod
+    def _weighted(
+        ctx: RunContext,
+        result: TaskResult,
+        direction: str,
+        design: EnergyDesign,
+        ok: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        d: np.ndarray,
+        energy: PixelEnergy,
+        n_boot: int,
+    ) -> dict[str, float]:
+        """``weight=energy`` rows: weighted median distance and local share of the design's
+        pairs (``ok``: the draws that have a neighbour, ``a``→``b``), with intervals."""
+        med, local = energy_weighted(
+            d,
+            np.stack([a, b], axis=1),
+            energy,
+            quantiles=[0.5],
+            below=[1.0],
+            proposal=None if design.proposal is None else design.proposal[ok],
+            blocks=None if design.blocks is None else design.blocks[ok],
+            seed=ctx.seed,
+            n_boot=n_boot,
+        )
+        cond = {"direction": direction, "weight": "energy"}
+        for name, est in (("neighbour_distance", med), ("local_fraction", local)):
+            if math.isfinite(est.value):
+                result.metrics.append(MetricValue(name, est.value, est.low, est.high, cond))
+        return {"median_distance": med.value, "local_fraction": local.value}
+
     @staticmethod
     def _from_training(
         ctx: RunContext, batch_size: int
-    ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-        """The mean training image and per-image neighbour correlations, in batches."""
+    ) -> tuple[torch.Tensor, dict[str, np.ndarray], PixelEnergy, dict[tuple[str, str], np.ndarray]]:
+        """The mean training image, per-image neighbour correlations, the pixels' energies
+        and the phase parts' wrap-edge shares, in one pass over the training clips."""
         train = ctx.dataset.train
         total = None
         corr: dict[str, list[np.ndarray]] = {d: [] for d in DIRECTIONS}
         c = ctx.rep.image_shape[0]
+        energy = EnergyAccumulator(ctx.rep, len(train))
+        wraps = WrapShares(ctx.rep)
         for sl in chunks(len(train), max(1, batch_size)):
             with torch.no_grad():
-                images = ctx.rep.encode(torch.from_numpy(train[sl]).to(ctx.device)).double()
+                encoded = ctx.rep.encode(torch.from_numpy(train[sl]).to(ctx.device))
+                energy.add(encoded)
+                wraps.add(encoded)
+            images = encoded.double()
             total = images.sum(0) if total is None else total + images.sum(0)
             for direction in DIRECTIONS:
                 if direction != "channel" or c > 1:
                     corr[direction].append(image_correlations(images, direction))
         mean = (total / len(train)).float()[None]
-        return mean, {d: np.concatenate(v) if v else np.array([]) for d, v in corr.items()}
+        corrs = {d: np.concatenate(v) if v else np.array([]) for d, v in corr.items()}
+        return mean, corrs, energy.result(), wraps.result()
+
+    @staticmethod
+    def _bands(
+        ctx: RunContext, result: TaskResult, rows: list[dict[str, Any]], width: float
+    ) -> None:
+        """The per-band table as JSON and CSV, and its picture."""
+        if not rows:
+            return
+        path = ctx.out_dir / "bands.json"
+        results.write_json(path, {"band_width_erb": width, "rows": rows})
+        result.artifacts.append(
+            Artifact(ctx.relpath(path), "json", "locality per ERB-rate band of the anchor")
+        )
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        path = ctx.out_dir / "bands.csv"
+        results.atomic_write_text(path, buf.getvalue())
+        result.artifacts.append(
+            Artifact(ctx.relpath(path), "csv", "locality per ERB-rate band of the anchor")
+        )
+        path = plots.band_locality(
+            ctx.out_dir / "bands.png", rows, f"{ctx.rep.name}: neighbour distance per band"
+        )
+        result.artifacts.append(
+            Artifact(ctx.relpath(path), "png", "neighbour distance against band centre")
+        )
 
     @staticmethod
     def _centroids(

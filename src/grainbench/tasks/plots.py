@@ -137,3 +137,43 @@ def atom_positions(
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def band_locality(path: Path, rows: Sequence[dict[str, Any]], title: str) -> Path:
+    """Neighbour distance against band centre (Hz, log axis), one colour per direction.
+
+    ``rows`` are :func:`grainbench.tasks.locality.band_rows`' rows. Left: the median
+    distance, energy-weighted (solid) and unweighted (dashed), with the d = 1 line (below it
+    neighbours are local). Right: each band's share of the direction's pair energy.
+    """
+    colours = {"right": "tab:blue", "down": "tab:red", "channel": "tab:green"}
+    fig, (ax_d, ax_w) = plt.subplots(1, 2, figsize=(11, 4))
+    for direction in dict.fromkeys(r["direction"] for r in rows):
+        mine = [r for r in rows if r["direction"] == direction]
+        hz = np.array([r["centre_hz"] for r in mine])
+        colour = colours.get(direction, "tab:purple")
+        for key, style, what in (
+            ("distance_energy", "-o", "energy"),
+            ("distance_none", "--", "none"),
+        ):
+            ax_d.plot(
+                hz,
+                [r[key] for r in mine],
+                style,
+                color=colour,
+                ms=3,
+                label=f"{direction}, weight={what}",
+            )
+        ax_w.plot(hz, [r["weight_share"] for r in mine], "-o", color=colour, ms=3, label=direction)
+    ax_d.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax_d.set_yscale("log")
+    ax_d.set_ylabel("median neighbour distance d")
+    ax_w.set_ylabel("share of the pair energy")
+    for ax in (ax_d, ax_w):
+        ax.set_xscale("log")
+        ax.set_xlabel("band centre (Hz; bands of equal ERB-rate width)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
