@@ -225,3 +225,38 @@ def test_generator_mistakes_are_user_errors(tmp_path: Path) -> None:
         gen.fit(torch.zeros(2, 1, 128, 32))
     with pytest.raises(UserError, match="trained on"):
         _generator(tmp_path).fit_audio(torch.zeros(2, 1, 2048), None, SR)
+
+
+def test_train_command_resumes_and_feeds_the_generation_task(tmp_path: Path) -> None:
+    from grainbench.cli import main
+    from grainbench.data import load_dataset
+    from grainbench.plugins import load_representation
+    from taskrun import run_task
+
+    out = tmp_path / "run"
+    data = "synth-piano?n=80"  # 8 test clips, the generation task's least
+    common = ["train", "--rep", "harmonic-noise", "--gen", "ddsp", "--config", "tiny"]
+    common += ["--data", data, "--n-samples", "2048", "--out", str(out), "--wavs", "1"]
+    common += ["--no-progress", "--set", "checkpoint_every=2"]
+    assert main([*common, "--kimg", "0.008"]) == 0
+    assert main([*common, "--kimg", "0.016"]) == 2  # checkpoints present, no --resume
+    assert main([*common, "--kimg", "0.016", "--resume"]) == 0
+    assert main([*common, "--kimg", "0.016", "--resume", "--shape", "2x1024"]) == 2
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["step"] == 4 and [h["step"] for h in summary["history"]] == [2, 4]
+    assert summary["metadata"]["image"]["representation"] == "harmonic-noise"
+    assert {p.name for p in (out / "checkpoints" / "000000004").iterdir()} == {
+        "state.safetensors",
+        "checkpoint.json",
+    }
+    ds = load_dataset(data, sample_rate=16000, n_samples=2048, progress=False)
+    rep = load_representation("harmonic-noise", ds.sample_rate, ds.n_samples)
+    rep.fit(torch.from_numpy(ds.train))
+    gen = DDSPGenerator(rep.image_shape, checkpoint=out, max_components=2)
+    params = {"embeddings": ["spectral-stats"], "pitch_model": "crepe-tiny?hop=800"}
+    params |= {"kid_subsets": 10, "n_boot": 50, "n_wavs": 1}
+    res = run_task("generation", rep, ds, tmp_path / "gen", "generation", params, gen)
+    assert res.data["generator_output"] == "audio"
+    assert gen.describe()["steps"] == 4
+    fd = {m.key: m.value for m in res.metrics if m.name == "fd"}
+    assert np.isfinite(fd["fd[embedding=spectral-stats,row=generator]"])

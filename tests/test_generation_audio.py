@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import torch
-from taskrun import run_task
 
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import load_representation
+from taskrun import run_task
 
 FAST = {
     "embeddings": ["spectral-stats"],
@@ -40,7 +40,11 @@ class ClipsBack:
 
     def fit_audio(self, audio: torch.Tensor, labels: Any, sample_rate: int) -> None:
         self.clips = audio
-        self.calls["fit_audio"] = (audio.shape, None if labels is None else labels.shape, sample_rate)
+        self.calls["fit_audio"] = (
+            audio.shape,
+            None if labels is None else labels.shape,
+            sample_rate,
+        )
 
     def sample_audio(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
         assert self.clips is not None
