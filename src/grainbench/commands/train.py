@@ -146,6 +146,20 @@ def _check_resume(out: Path, metadata: dict[str, Any]) -> None:
             )
 
 
+def data_metadata(args: argparse.Namespace, rep: Any, ds: Any) -> dict[str, Any]:
+    """What a checkpoint records of its training data and representation (resume checks)."""
+    return {
+        "rep": args.rep,
+        "rep_name": rep.name,
+        "data": args.data,
+        "dataset_fingerprint": ds.fingerprint,
+        "sample_rate": ds.sample_rate,
+        "n_samples": ds.n_samples,
+        "n_channels": ds.n_channels,
+        "split_seed": args.seed,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Load data, encode, train (resuming if asked), and write the run folder."""
     if args.gen == "ddsp":
@@ -216,17 +230,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.setdefault("augment_ops", list(ops))
         overrides.setdefault("augment_time_axis", 3 if args.time_axis == "W" else 2)
         metadata = {
-            "rep": args.rep,
-            "rep_name": rep.name,
+            **data_metadata(args, rep, ds),
             "rep_image_shape": list(rep.image_shape),
             "shape": list(shape) if shape else None,
             "fitted": callable(getattr(rep.plugin, "fit", None)),
-            "data": args.data,
-            "dataset_fingerprint": ds.fingerprint,
-            "sample_rate": ds.sample_rate,
-            "n_samples": ds.n_samples,
-            "n_channels": ds.n_channels,
-            "split_seed": args.seed,
             "arch": args.gen,
             "config": args.config,
         }

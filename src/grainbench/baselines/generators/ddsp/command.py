@@ -87,6 +87,7 @@ def run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from grainbench.artifacts import save_wav
     from grainbench.baselines.generators.ddsp.evaluate import evaluate
     from grainbench.baselines.generators.ddsp.train import Trainer
+    from grainbench.commands.train import data_metadata
     from grainbench.data import load_dataset
     from grainbench.plugins import load_representation
     from grainbench.results import machine_info, write_json
@@ -119,17 +120,7 @@ def run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         progress=progress,
     )
     rep = load_representation(args.rep, ds.sample_rate, ds.n_samples)
-    metadata = {
-        "rep": args.rep,
-        "rep_name": rep.name,
-        "data": args.data,
-        "dataset_fingerprint": ds.fingerprint,
-        "sample_rate": ds.sample_rate,
-        "n_samples": ds.n_samples,
-        "n_channels": ds.n_channels,
-        "split_seed": args.seed,
-        "base_config": base.name,
-    }
+    metadata = {**data_metadata(args, rep, ds), "base_config": base.name}
     if args.resume:
         _check_resume(args.out, metadata)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,12 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from grainbench.baselines.generators.ddsp.configs import DDSPConfig
 from grainbench.baselines.generators.ddsp.features import Features
 from grainbench.baselines.generators.ddsp.loss import multiscale_spectral_loss
 from grainbench.baselines.generators.ddsp.model import DDSP
+from grainbench.baselines.generators.stylegan import train as sg_train
 from grainbench.baselines.generators.stylegan.train import (
     _load_module,
     _load_optimizer,
@@ -43,8 +43,8 @@ from grainbench.baselines.generators.stylegan.train import (
 from grainbench.errors import UserError
 
 CHECKPOINT_FORMAT = "grainbench-ddsp/1"
-STATE_FILE = "state.safetensors"
-META_FILE = "checkpoint.json"
+STATE_FILE = sg_train.STATE_FILE
+META_FILE = sg_train.META_FILE
 
 #: config fields that may differ between a checkpoint and the run that resumes it
 _BOOKKEEPING = {"kimg", "checkpoint_every", "keep_checkpoints"}
@@ -71,27 +71,12 @@ def batch_indices(n_clips: int, batch: int, seed: int, step: int) -> np.ndarray:
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON."""
-    p = Path(path)
-    if p.is_file() and p.name == META_FILE:
-        p = p.parent
-    if (p / META_FILE).is_file() and (p / STATE_FILE).is_file():
-        return p
-    found = list_checkpoints(p)
-    if found:
-        return found[-1]
-    raise UserError(f"no DDSP checkpoint in {p} (expected {META_FILE} and {STATE_FILE})")
+    return sg_train.resolve_checkpoint(path, "DDSP")
 
 
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON half of a DDSP checkpoint."""
-    ckpt = resolve_checkpoint(path)
-    try:
-        meta = json.loads((ckpt / META_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{ckpt / META_FILE}: damaged checkpoint ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{ckpt}: not a {CHECKPOINT_FORMAT} checkpoint")
-    return meta
+    return sg_train.read_checkpoint_meta(path, CHECKPOINT_FORMAT, "DDSP")
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[DDSP, dict[str, Any]]:
@@ -235,22 +220,11 @@ class Trainer:
         """Write ``OUT/checkpoints/<step>/`` atomically and prune old checkpoints."""
         if self.out_dir is None:
             raise UserError("this trainer has no output folder")
-        root = self.out_dir / "checkpoints"
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / f"{self.step:09d}"
-        tmp = root / f".{self.step:09d}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
         tensors = {**_state_tensors("model", self.model), **_optimizer_tensors("opt", self.opt)}
-        save_file(tensors, str(tmp / STATE_FILE), metadata={"format": CHECKPOINT_FORMAT})
-        (tmp / META_FILE).write_text(json.dumps(self.checkpoint_meta(), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        for old in list_checkpoints(self.out_dir)[: -max(1, self.cfg.keep_checkpoints)]:
-            shutil.rmtree(old)
-        return final
+        meta, keep = self.checkpoint_meta(), self.cfg.keep_checkpoints
+        return sg_train.write_checkpoint(
+            self.out_dir, self.step, tensors, meta, CHECKPOINT_FORMAT, keep
+        )
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore weights, Adam state, step and history (same config and seed)."""
