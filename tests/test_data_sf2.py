@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from grainbench.data import sf2riff
 from grainbench.data.sf2player import SoundFont, load_soundfont, windowed_sinc_resample
 
 RATE = 28160  # 440 Hz has a period of exactly 64 samples at this rate
@@ -280,3 +284,62 @@ def test_gm_piano_releases_after_note_off_and_loops_while_held(gm: SoundFont) ->
 def test_gm_out_of_range_key(gm: SoundFont) -> None:
     with pytest.raises(ValueError, match="no zone for key 120"):
         gm.render_note(0, 120, 100, 1.0, OUT, 1000)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda b: b"RIFX" + b[4:], "not a RIFF sfbk"),
+        (lambda b: b[: len(b) // 2], "truncated"),
+        (lambda b: b.replace(b"pdta", b"xdta"), "no 'pdta' list"),
+        (lambda b: b.replace(b"smpl", b"smpx"), "no 'smpl' chunk"),
+        (lambda b: b.replace(b"shdr", b"shdx"), "no 'shdr' chunk"),
+    ],
+)
+def test_damaged_files_are_refused_with_a_reason(tmp_path: Path, damage, reason: str) -> None:
+    good = write_sf2(tmp_path / "good.sf2").read_bytes()
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(damage(good))
+    with pytest.raises(ValueError, match=reason):
+        SoundFont(bad)
+
+
+def test_parsing_needs_no_audioop(tmp_path: Path) -> None:
+    """Python 3.13 removed ``audioop``: the soundfont must load and render without it."""
+    code = (
+        "import sys; sys.modules['audioop'] = None\n"  # any import of audioop now fails
+        "from grainbench.data.sf2player import load_soundfont\n"
+        "note = load_soundfont().render_note(0, 60, 100, 0.2, 16000, 4096)\n"
+        "assert abs(note).max() > 0.01, 'silent note'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]
+
+
+def _python_313() -> str | None:
+    """A Python 3.13 interpreter on this machine (pyenv's, or on PATH but not a pyenv shim)."""
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
+    if pyenv:
+        return str(pyenv[-1])
+    found = shutil.which("python3.13")
+    return found if found and "shims" not in Path(found).parts else None
+
+
+def test_the_riff_reader_runs_on_python_313(gm: SoundFont) -> None:
+    """The reader is standard library only; run it under 3.13 where the machine has one."""
+    python = _python_313()
+    if python is None:
+        pytest.skip("no Python 3.13 on this machine")
+    reader = Path(sf2riff.__file__)
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('sf2riff', {str(reader)!r})\n"
+        "module = importlib.util.module_from_spec(spec); sys.modules['sf2riff'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        f"hydra = module.read_hydra(open({str(gm.path)!r}, 'rb').read())\n"
+        "print(len(hydra.presets) - 1, len(hydra.samples) - 1, sys.version_info[:2])\n"
+    )
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.split()[:2] == [str(len(gm.presets)), str(len(gm.samples))]
+    assert "(3, 13)" in done.stdout

@@ -1,8 +1,8 @@
 """A small SoundFont 2 sample player, written from the SF2.04 specification.
 
-``sf2utils`` parses the RIFF structure (the "hydra" of preset, instrument and sample
-headers); everything after that is ours: zone selection, generator arithmetic, loops,
-the volume envelope, resampling and panning.
+:mod:`grainbench.data.sf2riff` reads the RIFF structure (the "hydra" of preset, instrument
+and sample headers, pure Python, so every Python version works); the player does zone
+selection, generator arithmetic, loops, the volume envelope, resampling and panning.
 
 What is rendered, per note:
 
@@ -54,11 +54,12 @@ import hashlib
 import importlib.util
 import math
 import struct
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from grainbench.data.sf2riff import read_hydra
 
 # Generator numbers (SF2.04 section 8.1.2).
 GEN_START_OFFSET = 0
@@ -334,58 +335,56 @@ class SoundFont:
         self.path = Path(path)
         raw_bytes = self.path.read_bytes()
         self.sha256 = hashlib.sha256(raw_bytes).hexdigest()
-        with warnings.catch_warnings():
-            # sf2utils imports the stdlib audioop module, deprecated since Python 3.11
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from sf2utils.sf2parse import Sf2File
-        with open(self.path, "rb") as handle:
-            try:
-                parsed = Sf2File(handle)
-            except Exception as exc:  # sf2utils raises assorted errors for bad files
-                raise ValueError(f"{self.path.name} is not a readable SF2 file: {exc}") from exc
-            raw = parsed.raw
-        hydra = raw.pdta
+        try:
+            hydra = read_hydra(raw_bytes)
+        except (ValueError, struct.error) as exc:
+            raise ValueError(f"{self.path.name} is not a readable SF2 file: {exc}") from exc
         self.samples = [
             SampleHeader(
-                name=_cstr(h.sample_name),
+                name=_cstr(h.name),
                 start=h.start,
                 end=h.end,
-                loop_start=h.start_loop,
-                loop_end=h.end_loop,
+                loop_start=h.loop_start,
+                loop_end=h.loop_end,
                 sample_rate=h.sample_rate,
                 original_pitch=h.original_pitch,
                 pitch_correction=h.pitch_correction,
                 sample_type=h.sample_type,
             )
-            for h in hydra["Shdr"][:-1]
+            for h in hydra.samples[:-1]
         ]
         self.instruments = [
             self._zone_list(
-                _cstr(hydra["Inst"][i].name),
-                hydra["Ibag"],
-                hydra["Igen"],
-                hydra["Inst"][i].bag,
-                hydra["Inst"][i + 1].bag,
+                _cstr(hydra.instruments[i].name),
+                hydra.instrument_bags,
+                hydra.instrument_gens,
+                hydra.instruments[i].bag,
+                hydra.instruments[i + 1].bag,
                 GEN_SAMPLE_ID,
             )
-            for i in range(len(hydra["Inst"]) - 1)
+            for i in range(len(hydra.instruments) - 1)
         ]
         self.presets: dict[tuple[int, int], Preset] = {}
-        for i in range(len(hydra["Phdr"]) - 1):
-            header = hydra["Phdr"][i]
+        for i in range(len(hydra.presets) - 1):
+            header = hydra.presets[i]
             name = _cstr(header.name)
             zones = self._zone_list(
                 name,
-                hydra["Pbag"],
-                hydra["Pgen"],
+                hydra.preset_bags,
+                hydra.preset_gens,
                 header.bag,
-                hydra["Phdr"][i + 1].bag,
+                hydra.presets[i + 1].bag,
                 GEN_INSTRUMENT,
             )
             self.presets.setdefault(
                 (header.bank, header.preset), Preset(header.bank, header.preset, name, zones)
             )
-        self._data = self._read_sample_data(raw.smpl_offset)
+        self._data = (
+            np.frombuffer(
+                raw_bytes, dtype="<i2", count=hydra.smpl_size // 2, offset=hydra.smpl_offset
+            ).astype(np.float64)
+            / 32768.0
+        )
 
     @staticmethod
     def _zone_list(
@@ -411,15 +410,6 @@ class SoundFont:
             elif b == first:
                 global_zone = zone
         return ZoneList(name, global_zone, tuple(zones))
-
-    def _read_sample_data(self, smpl_offset: int | None) -> np.ndarray:
-        if smpl_offset is None:
-            raise ValueError(f"{self.path.name} has no sample data (smpl chunk)")
-        with open(self.path, "rb") as handle:
-            handle.seek(smpl_offset - 4)
-            (size,) = struct.unpack("<I", handle.read(4))
-        data = np.fromfile(self.path, dtype="<i2", count=size // 2, offset=smpl_offset)
-        return data.astype(np.float64) / 32768.0
 
     def preset(self, program: int, bank: int = 0) -> Preset:
         """The preset at ``bank``/``program``; ``ValueError`` naming the bank's programs otherwise."""
