@@ -1,4 +1,5 @@
-"""``grainbench train``: train a StyleGAN2/3 reference generator on a representation's images."""
+"""``grainbench train``: train a StyleGAN2/3 reference generator on a representation's images,
+or DDSP on the clips themselves (``--gen ddsp``: :mod:`grainbench.baselines.generators.ddsp.command`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from grainbench.baselines.generators.ddsp.configs import CONFIGS as DDSP_CONFIGS
 from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING, CONFIGS
 from grainbench.errors import UserError
 
 NAME = "train"
-HELP = "train a StyleGAN2/StyleGAN3 generator on a representation's images (checkpoints, samples, resume)"
+HELP = "train a StyleGAN2/StyleGAN3 generator on a representation's images, or DDSP (checkpoints, resume)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rep", required=True, help="representation: built-in name or path/to/file.py:Class"
     )
     parser.add_argument(
-        "--gen", default="stylegan2", choices=["stylegan2", "stylegan3"], help="architecture"
+        "--gen",
+        default="stylegan2",
+        choices=["stylegan2", "stylegan3", "ddsp"],
+        help="architecture",
     )
     parser.add_argument(
         "--config",
         default="cpu",
-        choices=list(CONFIGS),
-        help="named configuration (default: cpu)",
+        choices=sorted(set(CONFIGS) | set(DDSP_CONFIGS)),
+        help="named configuration (default: cpu; ddsp: tiny, cpu, paper)",
     )
     parser.add_argument(
         "--shape", default=None, metavar="HxW", help="lay the images out as H×W (e.g. 2x131072)"
@@ -92,7 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--wavs", type=int, default=4, help="WAV files written per snapshot")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; ddsp: 1)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -144,8 +152,26 @@ def _check_resume(out: Path, metadata: dict[str, Any]) -> None:
             )
 
 
+def data_metadata(args: argparse.Namespace, rep: Any, ds: Any) -> dict[str, Any]:
+    """What a checkpoint records of its training data and representation (resume checks)."""
+    return {
+        "rep": args.rep,
+        "rep_name": rep.name,
+        "data": args.data,
+        "dataset_fingerprint": ds.fingerprint,
+        "sample_rate": ds.sample_rate,
+        "n_samples": ds.n_samples,
+        "n_channels": ds.n_channels,
+        "split_seed": args.seed,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Load data, encode, train (resuming if asked), and write the run folder."""
+    if args.gen == "ddsp":
+        from grainbench.baselines.generators.ddsp import command
+
+        return command.run(args, _overrides(args.set))
     from grainbench.baselines.generators.stylegan.adapters import ReshapeLayout, parse_shape
     from grainbench.baselines.generators.stylegan.augment import ops_for_representation, parse_ops
     from grainbench.baselines.generators.stylegan.ddp import barrier, cleanup, init_distributed
@@ -160,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     from grainbench.plugins import load_representation
     from grainbench.results import machine_info, write_json
 
+    if args.config not in CONFIGS:
+        raise UserError(f"--config {args.config}: {args.gen} has {', '.join(CONFIGS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.kimg is not None and args.kimg <= 0:
@@ -209,17 +237,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.setdefault("augment_ops", list(ops))
         overrides.setdefault("augment_time_axis", 3 if args.time_axis == "W" else 2)
         metadata = {
-            "rep": args.rep,
-            "rep_name": rep.name,
+            **data_metadata(args, rep, ds),
             "rep_image_shape": list(rep.image_shape),
             "shape": list(shape) if shape else None,
             "fitted": callable(getattr(rep.plugin, "fit", None)),
-            "data": args.data,
-            "dataset_fingerprint": ds.fingerprint,
-            "sample_rate": ds.sample_rate,
-            "n_samples": ds.n_samples,
-            "n_channels": ds.n_channels,
-            "split_seed": args.seed,
             "arch": args.gen,
             "config": args.config,
         }

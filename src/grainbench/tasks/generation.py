@@ -13,6 +13,11 @@ never saw. The images go through the codec (``png8`` by default, as a GAN's imag
 stored) and are decoded. :func:`reference_split` is the split; the result's data records it
 (``reference``: how many clips the generator trained on, how many per side, which ones).
 
+An *audio generator* (one with ``fit_audio(audio (N, ch, n), labels, sample_rate)`` and
+``sample_audio(n, labels=None, seed=0) -> (n, ch, n)``, e.g. ``ddsp``) is fitted on the
+same training clips themselves and its clips are scored as they are: no images, codec or
+decode (so its row has no ``clipped_fraction``).
+
 Rows of the table, each a *candidate* set scored against the same reference A:
 
 - ``generator``: the decoded samples;
@@ -273,9 +278,15 @@ class GenerationTask:
         fit_labels = train_labels[split.fit]
         labelled = bool(len(fit_labels)) and bool((fit_labels >= 0).all())
         fit_audio = torch.from_numpy(ds.train[split.fit])
-        train_images = _batched(rep.encode, fit_audio, bs, ctx, "encode train")
-        _call(ctx, "fit", train_images, torch.from_numpy(fit_labels) if labelled else None)
-        del train_images, fit_audio
+        fit_label_tensor = torch.from_numpy(fit_labels) if labelled else None
+        audio_gen = is_audio_generator(ctx.generator)
+        if audio_gen:
+            _call(ctx, "fit_audio", fit_audio, fit_label_tensor, sr)
+        else:
+            train_images = _batched(rep.encode, fit_audio, bs, ctx, "encode train")
+            _call(ctx, "fit", train_images, fit_label_tensor)
+            del train_images
+        del fit_audio
 
         b_labels = pool_labels[split.b] if (pool_labels >= 0).all() else None
         n = len(split.b) if params["n_samples"] is None else int(params["n_samples"])
@@ -286,18 +297,26 @@ class GenerationTask:
         source = b_labels if seen else fit_labels
         if labelled:
             intended = source.copy() if n == len(source) else rng.choice(source, n)
-        images = self._sample(ctx, n, intended, rep.image_shape)
         codec = str(params["codec"])
-        stored, gen_clipped = _stored(codec, images)
-        generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
+        images: torch.Tensor | None = None
+        if audio_gen:
+            generated = self._sample(
+                ctx, n, intended, (ds.n_channels, ds.n_samples), "sample_audio"
+            )
+        else:
+            images = self._sample(ctx, n, intended, rep.image_shape)
+            stored, gen_clipped = _stored(codec, images)
+            generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
+            result.metrics.append(
+                MetricValue("clipped_fraction", gen_clipped, condition={"row": "generator"})
+            )
 
         b_images = _batched(rep.encode, pool[split.b], bs, ctx, "encode reference")
         b_stored, rt_clipped = _stored(codec, b_images)
         roundtrip = _batched(rep.decode, b_stored, bs, ctx, "decode round trip")
-        result.metrics += [
-            MetricValue("clipped_fraction", gen_clipped, condition={"row": "generator"}),
-            MetricValue("clipped_fraction", rt_clipped, condition={"row": "roundtrip"}),
-        ]
+        result.metrics.append(
+            MetricValue("clipped_fraction", rt_clipped, condition={"row": "roundtrip"})
+        )
 
         candidates: Candidates = {
             "generator": (generated, None, intended),
@@ -315,6 +334,7 @@ class GenerationTask:
             },
             "n_generated": n,
             "codec": codec,
+            "generator_output": "audio" if audio_gen else "images",
             "labelled": intended is not None,
             "intended_from": None if intended is None else ("real-candidates" if seen else "train"),
             "standardisation": {},
@@ -340,11 +360,16 @@ class GenerationTask:
 
     @staticmethod
     def _sample(
-        ctx: RunContext, n: int, labels: np.ndarray | None, shape: tuple[int, ...]
+        ctx: RunContext,
+        n: int,
+        labels: np.ndarray | None,
+        shape: tuple[int, ...],
+        method: str = "sample",
     ) -> torch.Tensor:
-        """``n`` images from the generator, checked for shape and finiteness."""
+        """``n`` images (or clips, ``method="sample_audio"``) from the generator, checked
+        for shape and finiteness."""
         lab = None if labels is None else torch.from_numpy(labels)
-        out = _call(ctx, "sample", n, labels=lab, seed=ctx.seed)
+        out = _call(ctx, method, n, labels=lab, seed=ctx.seed)
         try:
             images = torch.as_tensor(out).detach().float().cpu()
         except (TypeError, ValueError, RuntimeError):
@@ -520,7 +545,7 @@ class GenerationTask:
     @staticmethod
     def _artifacts(
         ctx: RunContext,
-        images: torch.Tensor,
+        images: torch.Tensor | None,
         audio: torch.Tensor,
         sr: int,
         params: dict[str, Any],
@@ -530,12 +555,17 @@ class GenerationTask:
         for i in range(min(int(params["n_wavs"]), len(audio))):
             path = save_wav(ctx.out_dir / f"generated_{i}.wav", audio[i].numpy(), sr)
             result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"generated clip {i}"))
-        n = min(int(params["n_grid"]), len(images))
-        if n == 0:
+        n = 0 if images is None else min(int(params["n_grid"]), len(images))
+        if images is None or n == 0:
             return
         path = save_image_grid(ctx.out_dir / "generated_images.png", images[:n].numpy())
         caption = f"{n} generated images (channel 0, before the codec)"
         result.artifacts.append(Artifact(ctx.relpath(path), "png", caption))
+
+
+def is_audio_generator(generator: Any) -> bool:
+    """Whether ``generator`` has the optional audio protocol (``fit_audio``, ``sample_audio``)."""
+    return all(callable(getattr(generator, m, None)) for m in ("fit_audio", "sample_audio"))
 
 
 def save_image_grid(path: Path, images: np.ndarray) -> Path:

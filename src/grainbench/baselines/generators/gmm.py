@@ -110,6 +110,23 @@ class GaussianMixture:
             self._m_step(x, np.exp(log_p - norm), floor)
         return self
 
+    def score(self, x: np.ndarray) -> float:
+        """Mean log-likelihood of points ``(N, d)`` under the fitted mixture (nats)."""
+        log_p = self._log_prob(np.asarray(x, dtype=np.float64))
+        top = log_p.max(1, keepdims=True)
+        return float((top[:, 0] + np.log(np.exp(log_p - top).sum(1))).mean())
+
+    def n_parameters(self) -> int:
+        """Free parameters: K − 1 weights, K·d means and K covariances (d(d+1)/2 or d each)."""
+        k, d = self.means.shape
+        per_cov = d * (d + 1) // 2 if self.covariance == "full" else d
+        return (k - 1) + k * d + k * per_cov
+
+    def bic(self, x: np.ndarray) -> float:
+        """Bayesian information criterion on ``x (N, d)``: −2·N·score + p·ln N (lower is better)."""
+        n = np.asarray(x).shape[0]
+        return -2.0 * n * self.score(x) + self.n_parameters() * math.log(n)
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` points ``(n, d)`` drawn with ``rng``."""
         comp = rng.choice(len(self.weights), size=n, p=self.weights)

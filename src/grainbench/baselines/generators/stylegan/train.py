@@ -151,8 +151,36 @@ def list_checkpoints(out_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name))
 
 
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON."""
+def write_checkpoint(
+    out_dir: Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    fmt: str,
+    keep: int,
+) -> Path:
+    """Write ``out_dir/checkpoints/<step>/`` (``STATE_FILE`` of ``tensors`` tagged ``fmt``,
+    ``META_FILE`` of ``meta``) under a temporary name, rename it, keep the newest ``keep``."""
+    root = Path(out_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{step:09d}"
+    tmp = root / f".{step:09d}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_file(tensors, str(tmp / STATE_FILE), metadata={"format": fmt})
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(out_dir)[: -max(1, keep)]:
+        shutil.rmtree(old)
+    return final
+
+
+def resolve_checkpoint(path: str | os.PathLike[str], kind: str = "StyleGAN") -> Path:
+    """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON
+    (``kind`` names the model in the error)."""
     p = Path(path)
     if p.is_file() and p.name == META_FILE:
         p = p.parent
@@ -161,18 +189,20 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     found = list_checkpoints(p)
     if found:
         return found[-1]
-    raise UserError(f"no StyleGAN checkpoint in {p} (expected {META_FILE} and {STATE_FILE})")
+    raise UserError(f"no {kind} checkpoint in {p} (expected {META_FILE} and {STATE_FILE})")
 
 
-def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON half of a checkpoint."""
-    ckpt = resolve_checkpoint(path)
+def read_checkpoint_meta(
+    path: str | os.PathLike[str], fmt: str = CHECKPOINT_FORMAT, kind: str = "StyleGAN"
+) -> dict[str, Any]:
+    """The JSON half of a checkpoint, which must be of format ``fmt``."""
+    ckpt = resolve_checkpoint(path, kind)
     try:
         meta = json.loads((ckpt / META_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{ckpt / META_FILE}: damaged checkpoint ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{ckpt}: not a {CHECKPOINT_FORMAT} checkpoint")
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise UserError(f"{ckpt}: not a {fmt} checkpoint")
     return meta
 
 
@@ -550,24 +580,14 @@ class Trainer:
         """Write ``OUT/checkpoints/<step>/`` atomically and prune old checkpoints."""
         if self.out_dir is None:
             raise UserError("this trainer has no output folder")
-        root = self.out_dir / "checkpoints"
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / f"{self.step:09d}"
-        tmp = root / f".{self.step:09d}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        save_file(
-            self.checkpoint_tensors(), str(tmp / STATE_FILE), metadata={"format": CHECKPOINT_FORMAT}
+        return write_checkpoint(
+            self.out_dir,
+            self.step,
+            self.checkpoint_tensors(),
+            self.checkpoint_meta(),
+            CHECKPOINT_FORMAT,
+            self.cfg.keep_checkpoints,
         )
-        (tmp / META_FILE).write_text(json.dumps(self.checkpoint_meta(), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        keep = max(1, self.cfg.keep_checkpoints)
-        for old in list_checkpoints(self.out_dir)[:-keep]:
-            shutil.rmtree(old)
-        return final
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore the full training state from a checkpoint (same config and data shape)."""
