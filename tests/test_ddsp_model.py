@@ -254,7 +254,7 @@ def test_train_command_resumes_and_feeds_the_generation_task(tmp_path: Path) -> 
     rep.fit(torch.from_numpy(ds.train))
     gen = DDSPGenerator(rep.image_shape, checkpoint=out, max_components=2)
     params = {"embeddings": ["spectral-stats"], "pitch_model": "crepe-tiny?hop=800"}
-    params |= {"kid_subsets": 10, "n_boot": 50, "n_wavs": 1}
+    params |= {"kid_boot": 10, "n_boot": 50, "n_wavs": 1}
     res = run_task("generation", rep, ds, tmp_path / "gen", "generation", params, gen)
     assert res.data["generator_output"] == "audio"
     assert gen.describe()["steps"] == 4

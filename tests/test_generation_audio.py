@@ -16,7 +16,7 @@ from taskrun import run_task
 FAST = {
     "embeddings": ["spectral-stats"],
     "pitch_model": "crepe-tiny?hop=800",
-    "kid_subsets": 20,
+    "kid_boot": 20,
     "n_boot": 200,
     "n_wavs": 1,
     "n_grid": 4,
@@ -66,9 +66,12 @@ def test_audio_generators_are_fitted_and_scored_on_audio(synth: Any, tmp_path: P
     good, bad = ClipsBack(), ClipsBack(noise=True)
     res = run_task("generation", rep, synth, tmp_path / "a", "generation", FAST, good)
     worse = run_task("generation", rep, synth, tmp_path / "b", "generation", FAST, bad)
-    assert good.calls["fit_audio"] == ((90, 1, 16384), (90,), 16000)
+    n_fit = res.data["reference"]["generator_trained_on"]  # training clips outside the pool
+    assert n_fit == 90 - res.data["reference"]["held_out_train_clips"] < 90
+    assert good.calls["fit_audio"] == ((n_fit, 1, 16384), (n_fit,), 16000)
     n, labels, _ = good.calls["sample_audio"]
-    assert n == 10 and labels is not None and len(labels) == 10
+    n_b = res.data["rows"]["real-vs-real"]["n_candidates"]
+    assert n == n_b and labels is not None and len(labels) == n_b
     assert res.data["generator_output"] == "audio"
     keys = {m.key for m in res.metrics}
     assert "clipped_fraction[row=roundtrip]" in keys
