@@ -258,7 +258,12 @@ def test_board_sorts_filters_and_plots(run_dir: Path, browser, shots: Path, tmp_
     submit(run_dir, entries)
     snr = {"rep-a": 10.0, "fft-b": 30.0, "fft-c": 20.0}
     for i, (rep, value) in enumerate(snr.items()):
-        submit(write_run(tmp_path / f"run{i}", make_result(rep, value, 1.0 + i)), entries)
+        result = make_result(rep, value, 1.0 + i)
+        for row in result["tasks"]["roundtrip"]["metrics"]:
+            if row["name"] == "lsd":  # the in-band LSD: the task's key metric
+                row["condition"]["band"] = "signal"
+                row["key"] = "lsd[band=signal,codec=png8]"
+        submit(write_run(tmp_path / f"run{i}", result), entries)
     write_leaderboard(entries, tmp_path / "board")
     page, errors = _open(browser, (tmp_path / "board" / "leaderboard.html").as_uri())
     assert _check_images(page) > 0
@@ -281,7 +286,7 @@ def test_board_sorts_filters_and_plots(run_dir: Path, browser, shots: Path, tmp_
     assert fams == ["fft", "fft"]
     assert page.inner_text("#f-count") == "2 of 4 entries"
     page.select_option("#x-metric", "roundtrip:snr[codec=png8]")
-    page.select_option("#y-metric", "roundtrip:lsd[codec=png8]")
+    page.select_option("#y-metric", "roundtrip:lsd[band=signal,codec=png8]")
     plotted = page.eval_on_selector_all(
         "#scatter g[data-entry]", "g => g.map(x => x.dataset.entry)"
     )
