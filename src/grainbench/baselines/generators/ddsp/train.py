@@ -230,11 +230,7 @@ class Trainer:
         """Restore weights, Adam state, step and history (same config and seed)."""
         ckpt = resolve_checkpoint(path)
         meta = read_checkpoint_meta(ckpt)
-        saved = {k: v for k, v in meta["config"].items() if k not in _BOOKKEEPING}
-        mine = {k: v for k, v in self.cfg.to_dict().items() if k not in _BOOKKEEPING}
-        if saved != mine:
-            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-            raise UserError(f"{ckpt}: made with a different DDSP config ({', '.join(diff)} differ)")
+        sg_train.check_same_config(ckpt, meta["config"], self.cfg.to_dict(), _BOOKKEEPING, "DDSP")
         if int(meta["seed"]) != self.seed:
             raise UserError(f"{ckpt}: made with seed {meta['seed']}, not {self.seed}")
         tensors = load_file(str(ckpt / STATE_FILE))

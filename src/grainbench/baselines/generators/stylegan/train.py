@@ -178,6 +178,18 @@ def write_checkpoint(
     return final
 
 
+def check_same_config(
+    ckpt: Path, saved: dict[str, Any], mine: dict[str, Any], ignore: set[str], what: str
+) -> None:
+    """Raise :class:`UserError` naming the fields (other than ``ignore``) in which a
+    checkpoint's saved config differs from the one a resumed run was given."""
+    saved = {k: v for k, v in saved.items() if k not in ignore}
+    mine = {k: v for k, v in mine.items() if k not in ignore}
+    if saved != mine:
+        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+        raise UserError(f"{ckpt}: made with a different {what} config ({', '.join(diff)} differ)")
+
+
 def resolve_checkpoint(path: str | os.PathLike[str], kind: str = "StyleGAN") -> Path:
     """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON
     (``kind`` names the model in the error)."""
@@ -593,13 +605,7 @@ class Trainer:
         """Restore the full training state from a checkpoint (same config and data shape)."""
         ckpt = resolve_checkpoint(path)
         meta = read_checkpoint_meta(ckpt)
-        saved = {k: v for k, v in meta["config"].items() if k not in _BOOKKEEPING}
-        mine = {k: v for k, v in self.cfg.to_dict().items() if k not in _BOOKKEEPING}
-        if saved != mine:
-            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-            raise UserError(
-                f"{ckpt}: made with a different StyleGAN config ({', '.join(diff)} differ)"
-            )
+        check_same_config(ckpt, meta["config"], self.cfg.to_dict(), _BOOKKEEPING, "StyleGAN")
         if (
             tuple(meta["image_shape"]) != self.image_shape
             or int(meta["num_classes"]) != self.num_classes
