@@ -14,8 +14,9 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from grainbench.baselines.generators.stylegan.export import DecodeModule
 from grainbench.plugins import load_representation
-from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, tf, transforms
-from grainbench.stages.tf import MagIF, integrated_phase, phase_steps
+from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, transforms
+from grainbench.stages.magif import MagIF, integrated_phase, phase_steps
+from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import dct2_ortho, magnitude_phase
 from grainbench.tasks.throughput import probe_clips
 
@@ -175,7 +176,7 @@ def test_large_buffers_come_from_numpy_and_give_the_same_numbers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     x = torch.randn(3, 1, 1024, generator=torch.Generator().manual_seed(10))
-    stages = [tf.STFT(64, 16), Compand("mulaw"), MagIF(64, 16)]
+    stages = [STFT(64, 16), Compand("mulaw"), MagIF(64, 16)]
     small = [s(x if i != 1 else x.unsqueeze(2)) for i, s in enumerate(stages)]
     monkeypatch.setattr(maps, "_NUMPY_BYTES", 0)
     big = [s(x if i != 1 else x.unsqueeze(2)) for i, s in enumerate(stages)]
