@@ -125,13 +125,14 @@ def frame_circular(x: torch.Tensor, size: int, hop: int) -> torch.Tensor:
     return circular_frames(x, size, hop).contiguous()
 
 
-def overlap_add_circular(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Adjoint of :func:`frame_circular`: ``(…, T, size)`` → ``(…, T·hop)`` by overlap-add."""
+def overlap_add_circular(frames: Any, hop: int) -> Any:
+    """Adjoint of :func:`frame_circular`: ``(…, T, size)`` → ``(…, T·hop)`` by overlap-add
+    (a tensor, or a NumPy array for a stage's NumPy route)."""
     t, size = frames.shape[-2], frames.shape[-1]
     r = size // hop
     chunks = frames.reshape(*frames.shape[:-1], r, hop)
     # hop-sized piece j of frame t lands on block t + j − r/2 (mod T)
-    out = chunks[..., r // 2, :].clone(memory_format=torch.contiguous_format)
+    out = chunks[..., r // 2, :] * 1  # a new contiguous tensor or array, the same values
     for j in range(r):
         s = (j - r // 2) % t
         if s == 0:
