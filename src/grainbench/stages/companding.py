@@ -16,6 +16,23 @@ import torch
 from grainbench.stages.base import Stage
 from grainbench.stages.maps import elementwise_map, elementwise_passes, linear_map
 
+Step = tuple[str, float | None]
+
+
+def _odd_curve(x: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
+    """``sign(x)·f(|x|)`` element-wise, f the ``steps`` in order: ``(name, argument)`` of
+    a function :func:`~grainbench.stages.maps.elementwise_passes` offers (``multiply``,
+    ``divide``, ``pow`` take an argument, ``log1p`` and ``expm1`` None)."""
+
+    def passes(lib: Any, a: Any, out: Any) -> None:
+        lib.abs(a, out=out)
+        for name, arg in steps:
+            args = (out,) if arg is None else (out, arg)
+            getattr(lib, name)(*args, out=out)
+        lib.copysign(out, a, out=out)
+
+    return elementwise_passes(x, passes)
+
 
 class Compand(Stage):
     """Scale by a fitted constant, then compand: ``linear``, ``sqrt``/``power`` or ``mulaw``.
@@ -81,15 +98,7 @@ class Compand(Stage):
     def _mulaw(self, x: torch.Tensor) -> torch.Tensor:
         # μ/s in one multiply (a float64 scalar, so float64 inputs keep full precision)
         gain, norm = self.mu / float(self.scale), 1.0 / math.log1p(self.mu)
-
-        def passes(lib: Any, a: Any, out: Any) -> None:
-            lib.abs(a, out=out)
-            lib.multiply(out, gain, out=out)
-            lib.log1p(out, out=out)
-            lib.multiply(out, norm, out=out)
-            lib.copysign(out, a, out=out)
-
-        return elementwise_passes(x, passes)
+        return _odd_curve(x, [("multiply", gain), ("log1p", None), ("multiply", norm)])
 
     def _mulaw_slope(self, x: torch.Tensor) -> torch.Tensor:
         gain = self.mu / float(self.scale)
@@ -97,44 +106,20 @@ class Compand(Stage):
 
     def _unmulaw(self, y: torch.Tensor) -> torch.Tensor:
         log_mu, gain = math.log1p(self.mu), float(self.scale) / self.mu
-
-        def passes(lib: Any, a: Any, out: Any) -> None:
-            lib.abs(a, out=out)
-            lib.multiply(out, log_mu, out=out)
-            lib.expm1(out, out=out)
-            lib.multiply(out, gain, out=out)
-            lib.copysign(out, a, out=out)
-
-        return elementwise_passes(y, passes)
+        return _odd_curve(y, [("multiply", log_mu), ("expm1", None), ("multiply", gain)])
 
     def _unmulaw_slope(self, y: torch.Tensor) -> torch.Tensor:
         log_mu = math.log1p(self.mu)
         return float(self.scale) / self.mu * log_mu * torch.exp(log_mu * y.abs())
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
-        scale, power = float(self.scale), self.power
-
-        def passes(lib: Any, a: Any, out: Any) -> None:
-            lib.abs(a, out=out)
-            lib.divide(out, scale, out=out)
-            lib.pow(out, power, out=out)
-            lib.copysign(out, a, out=out)
-
-        return elementwise_passes(x, passes)
+        return _odd_curve(x, [("divide", float(self.scale)), ("pow", self.power)])
 
     def _power_slope(self, x: torch.Tensor) -> torch.Tensor:
         return self.power / self.scale * (x.abs() / self.scale) ** (self.power - 1.0)
 
     def _unpower(self, y: torch.Tensor) -> torch.Tensor:
-        scale, power = float(self.scale), 1.0 / self.power
-
-        def passes(lib: Any, a: Any, out: Any) -> None:
-            lib.abs(a, out=out)
-            lib.pow(out, power, out=out)
-            lib.multiply(out, scale, out=out)
-            lib.copysign(out, a, out=out)
-
-        return elementwise_passes(y, passes)
+        return _odd_curve(y, [("pow", 1.0 / self.power), ("multiply", float(self.scale))])
 
     def _unpower_slope(self, y: torch.Tensor) -> torch.Tensor:
         return self.scale / self.power * y.abs() ** (1.0 / self.power - 1.0)

@@ -179,12 +179,7 @@ def _copysign_bits(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
 #: NumPy's functions under the names :func:`elementwise_passes` promises; ``copysign`` is
 #: :func:`_copysign_bits` (every curve passes it a magnitude, never a negative number)
 _NUMPY_LIB = SimpleNamespace(
-    abs=np.abs,
-    multiply=np.multiply,
-    divide=np.divide,
-    log1p=np.log1p,
-    expm1=np.expm1,
-    pow=np.pow,
+    **{name: getattr(np, name) for name in ("abs", "multiply", "divide", "log1p", "expm1", "pow")},
     copysign=_copysign_bits,
 )
 
