@@ -21,7 +21,7 @@ from grainbench.baselines.generators.ddsp.synth import (
     harmonic_waves,
     noise_filter_ir,
 )
-from grainbench.stages.tf import triangular_filterbank
+from grainbench.stages.melscale import triangular_filterbank
 
 SR, HOP = 16000, 64
 

@@ -14,8 +14,10 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from grainbench.baselines.generators.stylegan.export import DecodeModule
 from grainbench.plugins import load_representation
-from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, tf, transforms
-from grainbench.stages.tf import MagIF, integrated_phase, phase_steps
+from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, transforms
+from grainbench.stages import stft as stft_module
+from grainbench.stages.magif import MagIF, integrated_phase, phase_steps
+from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import dct2_ortho, magnitude_phase
 from grainbench.tasks.throughput import probe_clips
 
@@ -115,7 +117,9 @@ def test_magif_differentiates_in_both_modes() -> None:
     assert gradcheck(stage.inverse, (y,), fast_mode=True, **BOTH_MODES)
 
 
-@pytest.mark.parametrize("stage", [DCT(), RealImagFFT()], ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    "stage", [DCT(), RealImagFFT(), STFT(16, 4)], ids=lambda s: type(s).__name__
+)
 def test_linear_maps_vmap_over_tangents_and_cotangents(stage) -> None:
     x, tangents = _randn(2, 1, 32, seed=4), _randn(3, 2, 1, 32, seed=5)
     jv = torch.func.vmap(lambda t: torch.func.jvp(stage, (x,), (t,))[1])(tangents)
@@ -123,7 +127,57 @@ def test_linear_maps_vmap_over_tangents_and_cotangents(stage) -> None:
     _, vjp_fn = torch.func.vjp(stage, x)
     cotangents = stage(tangents.flatten(0, 1)).unflatten(0, (3, 2))
     (back,) = torch.func.vmap(vjp_fn)(cotangents)
-    torch.testing.assert_close(back, tangents)  # orthonormal: the transpose is the inverse
+    # orthonormal (DCT, FFT) or a Parseval frame (STFT): the transpose is the inverse
+    torch.testing.assert_close(back, tangents)
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_and_torch_routes_agree(monkeypatch: pytest.MonkeyPatch, dtype) -> None:
+    """On the CPU companding, the STFT stage and the FFT packing run on NumPy and
+    scipy.fft; their torch routes (other devices, tracing) give the same numbers."""
+    x = torch.randn(3, 2, 2048, generator=torch.Generator().manual_seed(12), dtype=dtype)
+    planes = 0.3 * torch.randn(3, 2, 2, 1024, generator=torch.Generator().manual_seed(13))
+    planes = planes.to(dtype)
+    compands = [Compand(k, scale=0.7) for k in ("mulaw", "sqrt", "power", "linear")]
+    compands.append(Compand("mulaw", planes=[0], scale=0.7))
+    fft, stft = RealImagFFT(), STFT(256, 64).to(dtype)
+
+    def outputs() -> list[torch.Tensor]:
+        out = [f(planes) for c in compands for f in (c, c.inverse)]
+        out += [fft(x), fft.inverse(planes), stft(x), stft.inverse(stft(x))]
+        return out
+
+    numpy_route = outputs()
+    monkeypatch.setattr(maps, "on_numpy", lambda t: False)
+    monkeypatch.setattr(stft_module, "on_numpy", lambda t: False)
+    torch_route = outputs()
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    for a, b in zip(numpy_route, torch_route, strict=True):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        assert _relative(a, b) <= tol
+    # exact up to float error (the float64 stage's window holds float32 values)
+    torch.testing.assert_close(numpy_route[-1], x, rtol=0, atol=1e-5)
+
+
+def test_elementwise_passes_blocks_and_copysign_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of any size give the same bits; the sign trick is numpy.copysign for x ≥ +0."""
+    v = torch.randn(5, 3, 700, generator=torch.Generator().manual_seed(14))
+    v[0, 0, :4] = torch.tensor([0.0, -0.0, float("inf"), -float("inf")])
+    compand = Compand("mulaw", scale=2.0)
+    whole = compand(v)
+    monkeypatch.setattr(maps, "_BLOCK_ELEMENTS", 1)  # one row a block
+    assert torch.equal(compand(v), whole)
+    assert torch.equal(compand(v[:, 1]), whole[:, 1])  # a strided view
+    for dtype in (np.float32, np.float64):
+        x = np.abs(v.numpy().astype(dtype)).ravel()
+        y = np.concatenate([[np.nan, -np.nan], v.numpy().ravel()])[: x.size].astype(dtype)
+        out = np.empty_like(x)
+        maps._copysign_bits(x, y, out)
+        np.testing.assert_array_equal(out.view(np.uint8), np.copysign(x, y).view(np.uint8))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -175,7 +229,7 @@ def test_large_buffers_come_from_numpy_and_give_the_same_numbers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     x = torch.randn(3, 1, 1024, generator=torch.Generator().manual_seed(10))
-    stages = [tf.STFT(64, 16), Compand("mulaw"), MagIF(64, 16)]
+    stages = [STFT(64, 16), Compand("mulaw"), MagIF(64, 16)]
     small = [s(x if i != 1 else x.unsqueeze(2)) for i, s in enumerate(stages)]
     monkeypatch.setattr(maps, "_NUMPY_BYTES", 0)
     big = [s(x if i != 1 else x.unsqueeze(2)) for i, s in enumerate(stages)]

@@ -10,28 +10,22 @@ import scipy.fft
 import scipy.signal
 import torch
 
-from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform, tf
-from grainbench.stages.parametric import HarmonicNoise, yin_f0
-from grainbench.stages.tf import (
-    CQT,
-    MDCT,
-    MFCC,
-    STFT,
-    FreqWarp,
-    LogMel,
-    MagIF,
+from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform, framing
+from grainbench.stages.cqt import CQT
+from grainbench.stages.framing import (
     frame_circular,
-    hz_to_mel,
     irfft_isometric,
-    istft,
-    mel_to_hz,
     overlap_add_circular,
     rfft_isometric,
-    stft,
     tight_window,
-    triangular_filterbank,
     window,
 )
+from grainbench.stages.logmel import MFCC, LogMel
+from grainbench.stages.magif import MagIF
+from grainbench.stages.mdct import MDCT
+from grainbench.stages.melscale import FreqWarp, hz_to_mel, mel_to_hz, triangular_filterbank
+from grainbench.stages.parametric import HarmonicNoise, yin_f0
+from grainbench.stages.stft import STFT, istft, stft
 from grainbench.stages.transforms import (
     dct2_ortho,
     dct2_ortho_torch,
@@ -323,8 +317,8 @@ def test_stages_batch_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     whole, back = stage(x), stage.inverse(stage(x))
     coeffs, mdct_back = mdct(x), mdct.inverse(mdct(x))
     assert coeffs.shape == (5, 3, 1, hop, n // hop)
-    monkeypatch.setattr(tf, "_CHUNK_FRAME_SAMPLES", 2 * n // hop * size)  # 2 clips a pass
-    assert tf._clips_per_pass(15, n // hop * size, x.device) == 2
+    monkeypatch.setattr(framing, "_CHUNK_FRAME_SAMPLES", 2 * n // hop * size)  # 2 clips a pass
+    assert framing.clips_per_pass(15, n // hop * size, x.device) == 2
     torch.testing.assert_close(stage(x), whole, rtol=0, atol=0)
     torch.testing.assert_close(stage.inverse(whole), back, rtol=0, atol=0)
     torch.testing.assert_close(mdct(x), coeffs, rtol=0, atol=0)
@@ -348,7 +342,7 @@ def test_fast_paths_are_differentiable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.autograd.gradcheck(lambda c: istft(c, win, hop), (s,))
     assert torch.autograd.gradcheck(rfft_isometric, (x,))
     assert torch.autograd.gradcheck(lambda c: irfft_isometric(c, n), (s[..., 0],))
-    monkeypatch.setattr(tf, "_CHUNK_FRAME_SAMPLES", 1)  # one clip a pass
+    monkeypatch.setattr(framing, "_CHUNK_FRAME_SAMPLES", 1)  # one clip a pass
     stage = STFT(size, hop).double()
     y = torch.randn(2, 2, size // 2, n // hop, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(stage, (x,))

@@ -49,9 +49,14 @@ import torch
 
 from grainbench.stages.base import StagedRepresentation
 from grainbench.stages.companding import Compand
+from grainbench.stages.cqt import CQT
 from grainbench.stages.layouts import Arrange, Fold
+from grainbench.stages.logmel import MFCC, LogMel
+from grainbench.stages.magif import MagIF
+from grainbench.stages.mdct import MDCT
+from grainbench.stages.melscale import FreqWarp
 from grainbench.stages.parametric import PIANO_HIGH_HZ, PIANO_LOW_HZ, HarmonicNoise
-from grainbench.stages.tf import CQT, MDCT, MFCC, STFT, FreqWarp, LogMel, MagIF
+from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import DCT, PolarFFT, RealImagFFT, Waveform
 
 N_GROUPS = 20

@@ -30,6 +30,8 @@ REPS = [
     "fft-square",
     "fft-polar-square",
     "waveform-square",
+    "stft-complex",
+    "stft-magif",
 ]
 
 
@@ -44,10 +46,12 @@ def _plugin(rep: str, clips: torch.Tensor):
     return plugin
 
 
+@pytest.mark.parametrize("batch", [1, BATCH])
 @pytest.mark.parametrize("rep", REPS)
 @pytest.mark.parametrize("what", ["encode", "decode", "bare-forward", "bare-inverse"])
-def test_speed(benchmark, rep: str, what: str, clips: torch.Tensor) -> None:
+def test_speed(benchmark, rep: str, what: str, batch: int, clips: torch.Tensor) -> None:
     plugin = _plugin(rep, clips)
+    clips = clips[:batch]
     first = plugin.stages[0]
     image = plugin.encode(clips)
     coeffs = first(clips)
@@ -57,7 +61,7 @@ def test_speed(benchmark, rep: str, what: str, clips: torch.Tensor) -> None:
         "bare-forward": (first, clips, coeffs.shape),
         "bare-inverse": (first.inverse, coeffs, clips.shape),
     }[what]
-    benchmark.group = f"{rep} batch {BATCH}"
+    benchmark.group = f"{rep} batch {batch}"
     benchmark.extra_info["family"] = family(first)
     with torch.no_grad():
         out = benchmark(fn, arg)

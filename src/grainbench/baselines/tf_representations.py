@@ -19,16 +19,12 @@ from grainbench.baselines.representations import KI_RATE, KI_SAMPLES, grid_shape
 from grainbench.errors import UserError
 from grainbench.registry import REPRESENTATIONS
 from grainbench.stages import DCT, Arrange, Compand, Stage, StagedRepresentation
-from grainbench.stages.tf import (
-    CQT,
-    MDCT,
-    MFCC,
-    STFT,
-    FreqWarp,
-    LogMel,
-    MagIF,
-    triangular_filterbank,
-)
+from grainbench.stages.cqt import CQT
+from grainbench.stages.logmel import MFCC, LogMel
+from grainbench.stages.magif import MagIF
+from grainbench.stages.mdct import MDCT
+from grainbench.stages.melscale import FreqWarp, triangular_filterbank
+from grainbench.stages.stft import STFT
 
 N_MELS = 128
 

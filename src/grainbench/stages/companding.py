@@ -14,7 +14,24 @@ from typing import Any
 import torch
 
 from grainbench.stages.base import Stage
-from grainbench.stages.maps import elementwise_map, empty
+from grainbench.stages.maps import elementwise_map, elementwise_passes, linear_map
+
+Step = tuple[str, float | None]
+
+
+def _odd_curve(x: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
+    """``sign(x)·f(|x|)`` element-wise, f the ``steps`` in order: ``(name, argument)`` of
+    a function :func:`~grainbench.stages.maps.elementwise_passes` offers (``multiply``,
+    ``divide``, ``pow`` take an argument, ``log1p`` and ``expm1`` None)."""
+
+    def passes(lib: Any, a: Any, out: Any) -> None:
+        lib.abs(a, out=out)
+        for name, arg in steps:
+            args = (out,) if arg is None else (out, arg)
+            getattr(lib, name)(*args, out=out)
+        lib.copysign(out, a, out=out)
+
+    return elementwise_passes(x, passes)
 
 
 class Compand(Stage):
@@ -66,39 +83,43 @@ class Compand(Stage):
         return torch.cat([fn(v) if p in self.planes else v for p, v in enumerate(parts)], dim=2)
 
     # each curve is computed on |x| in one fresh buffer, in place, and given x's sign at the
-    # end (``copysign``: equal to sign(u)·f(|u|) bit for bit since s > 0), so a batch is
-    # allocated once, not once per operation; its derivative is stated (see
-    # ``elementwise_map``): the chain through |x| and copysign would give 0 at x = 0
+    # end (``copysign``: equal to sign(u)·f(|u|) bit for bit since s > 0), block by block
+    # (see ``elementwise_passes``); its derivative is stated (see ``elementwise_map``): the
+    # chain through |x| and copysign would give 0 at x = 0
+
+    def _shrink(self, x: torch.Tensor) -> torch.Tensor:
+        scale = float(self.scale)
+        return elementwise_passes(x, lambda lib, a, out: lib.divide(a, scale, out=out))
+
+    def _grow(self, y: torch.Tensor) -> torch.Tensor:
+        scale = float(self.scale)
+        return elementwise_passes(y, lambda lib, a, out: lib.multiply(a, scale, out=out))
 
     def _mulaw(self, x: torch.Tensor) -> torch.Tensor:
         # μ/s in one multiply (a float64 scalar, so float64 inputs keep full precision)
-        out = torch.abs(x, out=empty(x.shape, x))
-        out.mul_(self.mu / float(self.scale)).log1p_().mul_(1.0 / math.log1p(self.mu))
-        return out.copysign_(x)
+        gain, norm = self.mu / float(self.scale), 1.0 / math.log1p(self.mu)
+        return _odd_curve(x, [("multiply", gain), ("log1p", None), ("multiply", norm)])
 
     def _mulaw_slope(self, x: torch.Tensor) -> torch.Tensor:
         gain = self.mu / float(self.scale)
         return gain / math.log1p(self.mu) / (1.0 + gain * x.abs())
 
     def _unmulaw(self, y: torch.Tensor) -> torch.Tensor:
-        out = torch.abs(y, out=empty(y.shape, y))
-        out.mul_(math.log1p(self.mu)).expm1_().mul_(float(self.scale) / self.mu)
-        return out.copysign_(y)
+        log_mu, gain = math.log1p(self.mu), float(self.scale) / self.mu
+        return _odd_curve(y, [("multiply", log_mu), ("expm1", None), ("multiply", gain)])
 
     def _unmulaw_slope(self, y: torch.Tensor) -> torch.Tensor:
         log_mu = math.log1p(self.mu)
         return float(self.scale) / self.mu * log_mu * torch.exp(log_mu * y.abs())
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.abs(x, out=empty(x.shape, x))
-        return out.div_(self.scale).pow_(self.power).copysign_(x)
+        return _odd_curve(x, [("divide", float(self.scale)), ("pow", self.power)])
 
     def _power_slope(self, x: torch.Tensor) -> torch.Tensor:
         return self.power / self.scale * (x.abs() / self.scale) ** (self.power - 1.0)
 
     def _unpower(self, y: torch.Tensor) -> torch.Tensor:
-        out = torch.abs(y, out=empty(y.shape, y))
-        return out.pow_(1.0 / self.power).mul_(self.scale).copysign_(y)
+        return _odd_curve(y, [("pow", 1.0 / self.power), ("multiply", float(self.scale))])
 
     def _unpower_slope(self, y: torch.Tensor) -> torch.Tensor:
         return self.scale / self.power * y.abs() ** (1.0 / self.power - 1.0)
@@ -106,7 +127,7 @@ class Compand(Stage):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Coefficients → companded values (nominally in [-1, 1])."""
         if self.kind == "linear":
-            return self._per_plane(x, lambda v: v / self.scale)
+            return self._per_plane(x, lambda v: linear_map(v, self._shrink, self._shrink))
         f, df = (
             (self._power, self._power_slope)
             if self.kind == "power"
@@ -117,7 +138,7 @@ class Compand(Stage):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Companded values → coefficients."""
         if self.kind == "linear":
-            return self._per_plane(y, lambda v: v * self.scale)
+            return self._per_plane(y, lambda v: linear_map(v, self._grow, self._grow))
         if self.kind == "power":
             f, df = self._unpower, self._unpower_slope
         else:

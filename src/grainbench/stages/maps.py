@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -153,3 +154,68 @@ def empty(shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
 
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+#: :func:`elementwise_passes` goes through a tensor about this many elements (256 KiB of
+#: float32) at a time, so that every pass over a block finds it in cache
+_BLOCK_ELEMENTS = 1 << 16
+
+Passes = Callable[[Any, Any, Any], object]
+
+
+def on_numpy(x: torch.Tensor) -> bool:
+    """Whether a stage's plain (no autograd) work on ``x`` goes to NumPy and scipy.fft: a
+    float32 or float64 CPU tensor, outside ``torch.jit.trace``."""
+    return x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES and not tracing()
+
+
+def _copysign_bits(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """``numpy.copysign(x, y, out=out)`` for ``x ≥ +0`` (no sign bit): y's sign bit or-ed
+    in, a quarter of NumPy's copysign time."""
+    ints = {4: np.int32, 8: np.int64}[x.dtype.itemsize]
+    sign = np.bitwise_and(y.view(ints), np.array(1, dtype=ints) << (8 * x.dtype.itemsize - 1))
+    np.bitwise_or(x.view(ints), sign, out=out.view(ints))
+
+
+#: NumPy's functions under the names :func:`elementwise_passes` promises; ``copysign`` is
+#: :func:`_copysign_bits` (every curve passes it a magnitude, never a negative number)
+_NUMPY_LIB = SimpleNamespace(
+    **{name: getattr(np, name) for name in ("abs", "multiply", "divide", "log1p", "expm1", "pow")},
+    copysign=_copysign_bits,
+)
+
+
+def elementwise_passes(x: torch.Tensor, passes: Passes) -> torch.Tensor:
+    """A new tensor of ``x``'s shape, filled by ``passes(lib, x_part, out_part)``.
+
+    ``passes`` writes ``out_part`` from ``x_part`` element by element with ``lib``'s
+    ``out=`` functions: ``abs``, ``multiply``, ``divide``, ``log1p``, ``expm1``, ``pow``
+    and ``copysign`` (of a first argument ≥ +0), torch's or NumPy's.
+    A float32 or float64 CPU tensor goes to NumPy in blocks of whole rows (last axis) of
+    about 64 Ki elements, every pass over a block while it is in cache, in this thread:
+    one torch operation per pass sweeps the whole batch once per pass, and on a busy
+    machine waiting for torch's worker threads costs more than the arithmetic. Anything
+    else (another device or dtype, or while tracing) gets torch and the whole tensor.
+    """
+    out = empty(x.shape, x)
+    if not on_numpy(x):
+        passes(torch, x, out)
+        return out
+    if x.numel() == 0:
+        return out
+    k = x.shape[-1] if x.dim() else 1
+    rows_in = x.reshape(-1, k).numpy(force=True)
+    rows_out = out.view(-1, k).numpy()
+    step = max(1, _BLOCK_ELEMENTS // k)
+    for i in range(0, rows_in.shape[0], step):
+        passes(_NUMPY_LIB, rows_in[i : i + step], rows_out[i : i + step])
+    return out
+
+
+def scaled_copy(out: torch.Tensor, x: torch.Tensor, factor: float) -> None:
+    """``out[…] = x · factor`` for tensors of one shape and real dtype, any strides (a
+    transposing copy): NumPy's multiply in this thread for CPU tensors, for the reason
+    given in :func:`elementwise_passes`; torch's otherwise."""
+    if not on_numpy(x):
+        torch.mul(x, factor, out=out)
+    else:
+        np.multiply(x.numpy(force=True), factor, out=out.numpy())

@@ -24,7 +24,9 @@ import torch
 from torch.nn import functional as F
 
 from grainbench.stages.base import FIT_CHUNK, Stage
-from grainbench.stages.tf import istft, stft, tight_window, triangular_filterbank, window
+from grainbench.stages.framing import tight_window, window
+from grainbench.stages.melscale import triangular_filterbank
+from grainbench.stages.stft import istft, stft
 
 F0Estimator = Callable[[torch.Tensor, int, int], torch.Tensor]
 """``f0(audio (B, N), sample_rate, hop) → (B, N // hop)`` Hz, frame t centred on t·hop."""

@@ -19,7 +19,7 @@ import scipy.fft
 import torch
 
 from grainbench.stages.base import Stage
-from grainbench.stages.maps import library_threads, linear_map, numpy_map, tracing
+from grainbench.stages.maps import library_threads, linear_map, numpy_map, scaled_copy, tracing
 
 SQRT2 = math.sqrt(2.0)
 
@@ -254,7 +254,7 @@ def _fft_planes(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     spec = torch.view_as_real(_rfft_ortho(x))
     planes = spec.new_empty(*x.shape[:-1], 2, half)
-    torch.mul(spec[..., :half, :].transpose(-1, -2), SQRT2, out=planes)
+    scaled_copy(planes, spec[..., :half, :].transpose(-1, -2), SQRT2)
     planes[..., 0, 0] = spec[..., 0, 0]
     planes[..., 1, 0] = spec[..., half, 0]
     return planes
@@ -264,7 +264,7 @@ def _fft_unplanes(planes: torch.Tensor) -> torch.Tensor:
     """Inverse and transpose of :func:`_fft_planes`: ``(…, 2, N/2)`` → ``(…, N)``."""
     half = planes.shape[-1]
     spec = planes.new_empty(*planes.shape[:-2], half + 1, 2)
-    torch.mul(planes.transpose(-1, -2), 1.0 / SQRT2, out=spec[..., :half, :])
+    scaled_copy(spec[..., :half, :], planes.transpose(-1, -2), 1.0 / SQRT2)
     spec[..., 0, 0] = planes[..., 0, 0]
     spec[..., half, 0] = planes[..., 1, 0]
     spec[..., 0, 1] = 0.0

@@ -1,6 +1,6 @@
 """Exact one-pixel errors of a magnitude / instantaneous-frequency image, without decoding.
 
-A :class:`~grainbench.stages.tf.MagIF` stage decodes its planes (log-magnitude ``y₀``,
+A :class:`~grainbench.stages.magif.MagIF` stage decodes its planes (log-magnitude ``y₀``,
 IF/π ``y₁``) to the complex spectrum ``Z = m·e^{iφ}`` — ``m = a·expm1((y₀ + 1)·L/2)`` with
 ``a = peak·10^(−range/20)`` and ``L = ln(1 + peak/a)``, ``φ = π·Σ_{t' ≤ t} y₁`` along
 time — and inverts its STFT, which is linear (real-linear in ``Z``). Moving one pixel by s
@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from grainbench.stages.tf import MagIF
+from grainbench.stages.magif import MagIF
 
 
 class MagIFErrors:

@@ -78,8 +78,8 @@ from grainbench.metrics.weighted import energy_weighted
 from grainbench.pixel_energy import PixelEnergy, dataset_pixel_energy
 from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
+from grainbench.stages.magif import MagIF
 from grainbench.stages.parametric import HarmonicNoise
-from grainbench.stages.tf import MagIF
 from grainbench.tasks import listen, plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.energy_sample import EnergyDesign, energy_design

@@ -26,7 +26,7 @@ import torch
 
 from grainbench.baselines.generators.ddsp.model import Controls
 from grainbench.stages.parametric import HarmonicNoise
-from grainbench.stages.tf import stft
+from grainbench.stages.stft import stft
 
 
 def resample_frames(x: torch.Tensor, hop: int, new_hop: int, n_new: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from grainbench.baselines.generators.ddsp.loudness import a_weighted_loudness
 from grainbench.data.cache import arrays_hash, cache_root, load_arrays, save_arrays
 from grainbench.metrics import crepe
-from grainbench.stages.tf import triangular_filterbank
+from grainbench.stages.melscale import triangular_filterbank
 from grainbench.stages.transforms import dct2_ortho
 
 
