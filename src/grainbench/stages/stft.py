@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import scipy.fft
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 
 from grainbench.stages.base import Stage
 from grainbench.stages.framing import (
@@ -19,7 +16,7 @@ from grainbench.stages.framing import (
     tight_window,
     window,
 )
-from grainbench.stages.maps import empty, linear_map, on_numpy, scaled_copy
+from grainbench.stages.maps import empty
 
 
 def windowed_rfft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
@@ -37,24 +34,6 @@ def windowed_irfft(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Ten
     ``(…, T, L/2 + 1)`` spectrum whose DC and Nyquist bins hold √2 times the real parts."""
     frames = torch.fft.irfft(spec, n=win.shape[-1], dim=-1, norm="ortho") * (win / SQRT2)
     return overlap_add_circular(frames, hop)
-
-
-def _numpy_windowed_rfft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
-    """:func:`windowed_rfft` of a plain CPU tensor by NumPy and scipy.fft (one thread)."""
-    size, a = win.shape[-1], x.numpy(force=True)
-    n, half = a.shape[-1], size // 2
-    padded = np.concatenate([a[..., n - half :], a, a[..., : half - hop]], axis=-1)
-    frames = sliding_window_view(padded, size, axis=-1)[..., ::hop, :]
-    windowed = np.multiply(frames, (win * SQRT2).numpy(force=True))
-    return torch.from_numpy(scipy.fft.rfft(windowed, norm="ortho", overwrite_x=True))
-
-
-def _numpy_windowed_irfft(spec: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
-    """:func:`windowed_irfft` of a plain CPU tensor by NumPy and scipy.fft (one thread)."""
-    size = win.shape[-1]
-    frames = scipy.fft.irfft(spec.numpy(force=True), n=size, norm="ortho", overwrite_x=True)
-    np.multiply(frames, (win / SQRT2).numpy(force=True), out=frames)
-    return torch.from_numpy(overlap_add_circular(frames, hop))
 
 
 def stft(x: torch.Tensor, win: torch.Tensor, hop: int) -> torch.Tensor:
@@ -97,54 +76,40 @@ class STFT(Stage):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Audio ``(…, N)`` → planes (real, imaginary) ``(…, 2, L/2, N/hop)``."""
-        check_circular(x.shape[-1], self.n_fft, self.hop)
-        return linear_map(x, self._analysis, self._synthesis)
-
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        """Planes ``(…, 2, L/2, T)`` → audio ``(…, T·hop)`` by windowed overlap-add."""
-        return linear_map(y, self._synthesis, self._analysis)
-
-    # the two directions are each other's transpose (a Parseval frame), differentiated as
-    # linear maps; on the CPU every step is NumPy's and scipy.fft's, in this thread and a
-    # few clips at a time (see ``elementwise_passes`` and ``clips_per_pass``)
-
-    def _analysis(self, x: torch.Tensor) -> torch.Tensor:
         n, half = x.shape[-1], self.n_fft // 2
+        check_circular(n, self.n_fft, self.hop)
         lead = x.shape[:-1]
         clips = x.reshape(-1, n)
         out = empty((clips.shape[0], 2, half, n // self.hop), x)
         step = clips_per_pass(clips.shape[0], n // self.hop * self.n_fft, x.device)
-        rfft = _numpy_windowed_rfft if on_numpy(x) else windowed_rfft
         for i in range(0, clips.shape[0], step):
             # one strided copy from the (frame, bin, re/im) spectrum to (re/im, bin, frame)
             # planes; the DC and Nyquist bins (√2 too large) share row 0
-            spec = torch.view_as_real(rfft(clips[i : i + step], self.win, self.hop))
+            spec = torch.view_as_real(windowed_rfft(clips[i : i + step], self.win, self.hop))
             planes = out[i : i + step]
-            scaled_copy(planes[:, :, 1:, :], spec[:, :, 1:half, :].permute(0, 3, 2, 1), 1.0)
+            planes[:, :, 1:, :] = spec[:, :, 1:half, :].permute(0, 3, 2, 1)
             planes[:, 0, 0, :] = spec[:, :, 0, 0] / SQRT2
             planes[:, 1, 0, :] = spec[:, :, half, 0] / SQRT2
         return out.reshape(*lead, 2, half, n // self.hop)
 
-    def _synthesis(self, y: torch.Tensor) -> torch.Tensor:
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Planes ``(…, 2, L/2, T)`` → audio ``(…, T·hop)`` by windowed overlap-add."""
         half, t = self.n_fft // 2, y.shape[-1]
         n = t * self.hop
         lead = y.shape[:-3]
         planes = y.reshape(-1, 2, half, t)
         out = y.new_empty(planes.shape[0], n)
         step = clips_per_pass(planes.shape[0], t * self.n_fft, y.device)
-        irfft = _numpy_windowed_irfft if on_numpy(y) else windowed_irfft
         for i in range(0, planes.shape[0], step):
             p = planes[i : i + step]
             # the (frame, bin, re/im) spectrum in one strided copy, DC and Nyquist ×√2
             spec = y.new_empty(p.shape[0], t, half + 1, 2)
-            scaled_copy(spec[:, :, 1:half, :], p[:, :, 1:, :].permute(0, 3, 2, 1), 1.0)
+            spec[:, :, 1:half, :] = p[:, :, 1:, :].permute(0, 3, 2, 1)
             spec[:, :, 0, 0] = p[:, 0, 0, :] * SQRT2
             spec[:, :, half, 0] = p[:, 1, 0, :] * SQRT2
             spec[:, :, 0, 1] = 0.0
             spec[:, :, half, 1] = 0.0
-            scaled_copy(
-                out[i : i + step], irfft(torch.view_as_complex(spec), self.win, self.hop), 1.0
-            )
+            out[i : i + step] = windowed_irfft(torch.view_as_complex(spec), self.win, self.hop)
         return out.reshape(*lead, n)
 
     def describe(self) -> dict[str, Any]:
