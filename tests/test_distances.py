@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -288,6 +289,15 @@ def test_kmeans_finds_separated_clusters() -> None:
     assert np.array_equal(N.kmeans(x, 3, seed=0), found)
     with pytest.raises(UserError):
         N.kmeans(x, 0)
+
+
+def test_kmeans_with_fewer_distinct_points_than_cells_is_quiet() -> None:
+    x = np.array([[0.0, 0.0]] * 4 + [[1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = N.kmeans(x, 3, seed=0)
+    assert found.shape == (3, 2)
+    assert {tuple(c) for c in found} == {(0.0, 0.0), (1.0, 1.0)}
 
 
 def test_ndb_hand_built_case() -> None:

@@ -1,7 +1,7 @@
 """Number of statistically different bins (NDB; Richardson & Weiss 2018) and its parts.
 
 - :func:`ndb_features`: the log-mel features NDB clusters (coarse spectral envelope over time);
-- :func:`kmeans`: seeded Lloyd's k-means with k-means++ initialisation (also the GMM
+- :func:`kmeans`: seeded k-means++ and Lloyd's steps (scipy's ``kmeans2``; also the GMM
   baseline's start, :mod:`grainbench.baselines.generators.gmm`);
 - :func:`ndb` and :func:`ndb_subsets`: the bin test, the latter on candidate subsets of one
   size so that sets of different sizes compare.
@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.cluster.vq import kmeans2
 from scipy.stats import norm
 from torch.nn import functional as F
 
@@ -38,32 +40,18 @@ def ndb_features(
 def kmeans(x: np.ndarray, k: int, seed: int = 0, n_iter: int = 100) -> np.ndarray:
     """Lloyd's k-means with k-means++ initialisation (seeded); returns centroids ``(k, d)``.
 
-    A cell that loses all its points is re-seeded at the point farthest from its centre
-    (the next farthest for a second empty cell, and so on).
+    ``scipy.cluster.vq.kmeans2`` with ``minit="++"`` and ``n_iter`` Lloyd steps (after the
+    partition stops changing a step leaves the centroids as they are); a cell that loses
+    all its points keeps its previous centre (scipy's warning about it is silenced). With
+    fewer distinct points than ``k`` some centres repeat a point.
     """
     data = np.asarray(x, dtype=np.float64)
     if not 1 <= k <= data.shape[0]:
         raise UserError(f"k-means needs 1 ≤ k ≤ N, got k={k}, N={data.shape[0]}")
-    rng = np.random.default_rng(seed)
-    centres = [data[rng.integers(data.shape[0])]]
-    d2 = ((data - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = d2 / d2.sum() if d2.sum() > 0 else np.full(len(d2), 1.0 / len(d2))
-        centres.append(data[rng.choice(data.shape[0], p=p)])
-        d2 = np.minimum(d2, ((data - centres[-1]) ** 2).sum(1))
-    c = np.array(centres)
-    assign = None
-    for _ in range(n_iter):
-        dist = _sq_dist(data, c)
-        new = dist.argmin(1)
-        if assign is not None and np.array_equal(new, assign):
-            break
-        assign = new
-        farthest = iter(np.argsort(-dist[np.arange(len(data)), assign]))
-        for j in range(k):
-            members = data[assign == j]
-            c[j] = members.mean(0) if len(members) else data[next(farthest)]
-    return c
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.filterwarnings("ignore", "One of the clusters is empty", UserWarning)
+        centres, _ = kmeans2(data, k, iter=n_iter, minit="++", rng=np.random.default_rng(seed))
+    return centres
 
 
 def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
