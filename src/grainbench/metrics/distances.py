@@ -25,8 +25,11 @@ import torch
 
 from grainbench.errors import UserError
 
+Features = np.ndarray | torch.Tensor
+"""Feature matrices ``(N, d)``: one row per clip, NumPy or torch."""
 
-def feature_matrix(x: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
+
+def feature_matrix(x: Features, what: str) -> np.ndarray:
     """A float64 ``(N, d)`` array with at least two rows, or a UserError."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     arr = arr.astype(np.float64)
@@ -37,7 +40,7 @@ def feature_matrix(x: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     return arr
 
 
-def gaussian_stats(x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_stats(x: Features) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(d,)`` and unbiased covariance ``(d, d)`` of features ``(N, d)``."""
     arr = feature_matrix(x, "features")
     return arr.mean(axis=0), np.atleast_2d(np.cov(arr, rowvar=False))
@@ -120,7 +123,7 @@ class _Reference:
         return float(max(value, 0.0))
 
 
-def frechet_distance(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+def frechet_distance(x: Features, y: Features) -> float:
     """Fréchet distance between Gaussians fitted to features ``x (N, d)`` and ``y (M, d)``.
 
     Equal to :func:`frechet_distance_gaussians` of the two sets' means and unbiased
@@ -175,11 +178,7 @@ def centred_interval(
 
 
 def frechet_distance_ci(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    seed: int = 0,
-    n_boot: int = 200,
-    level: float = 0.95,
+    real: Features, fake: Features, seed: int = 0, n_boot: int = 200, level: float = 0.95
 ) -> Estimate:
     """Fréchet distance with a bootstrap interval over clips.
 
@@ -283,8 +282,8 @@ def principal_directions(x: np.ndarray, share: float = FD_INF_VARIANCE_SHARE) ->
 
 
 def fd_infinity(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
+    real: Features,
+    fake: Features,
     seed: int = 0,
     n_points: int = 10,
     draws: int = 3,
@@ -379,11 +378,7 @@ def _kernel_sums(
 
 
 def kid(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
+    real: Features, fake: Features, seed: int = 0, n_boot: int = 1000, level: float = 0.95
 ) -> Estimate:
     """Kernel inception distance (Bińkowski et al. 2018) with a bootstrap interval.
 

@@ -19,7 +19,7 @@ from scipy.stats import norm
 from torch.nn import functional as F
 
 from grainbench.errors import UserError
-from grainbench.metrics.distances import feature_matrix
+from grainbench.metrics.distances import Features, feature_matrix
 from grainbench.metrics.melspec import mel_power
 
 
@@ -72,8 +72,8 @@ class NDB:
 
 
 def ndb(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
+    real: Features,
+    fake: Features,
     k: int = 50,
     alpha: float = 0.05,
     seed: int = 0,
@@ -115,8 +115,8 @@ class NDBSubsets:
 
 
 def ndb_subsets(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
+    real: Features,
+    fake: Features,
     centroids: np.ndarray,
     subset_size: int,
     n_subsets: int = 50,

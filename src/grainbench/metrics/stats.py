@@ -105,26 +105,14 @@ def bootstrap_ci(
 
 
 def bootstrap_percentile(
-    values: Any,
-    q: float,
-    *,
-    strata: Any = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
+    values: Any, q: float, *, seed: int = 0, **options: Any
 ) -> tuple[float, float, float]:
     """Percentile ``q`` (0–100) of the finite ``values`` with its percentile-bootstrap
     interval ``(est, lo, hi)``: :func:`bootstrap_ci` with ``np.percentile(·, q)`` as the
-    statistic, resampled within ``strata`` when given, non-finite values dropped."""
-    return bootstrap_ci(
-        values,
-        seed=seed,
-        n_boot=n_boot,
-        level=level,
-        statistic=functools.partial(np.percentile, q=q),
-        strata=strata,
-        finite_only=True,
-    )
+    statistic and non-finite values dropped; ``options`` are its ``strata`` (resampling
+    within each stratum), ``n_boot`` (1000) and ``level`` (0.95)."""
+    statistic = functools.partial(np.percentile, q=q)
+    return bootstrap_ci(values, seed=seed, statistic=statistic, finite_only=True, **options)
 
 
 def percentile_summary(values: Any) -> dict[str, float]:
