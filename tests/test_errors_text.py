@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from grainbench.errors import exception_line, printable
+from grainbench.errors import exception_line, exception_text, printable
 
 
-def test_exception_line_with_and_without_type() -> None:
+def test_exception_line_and_text() -> None:
     exc = ValueError("  bad value\nsecond line  ")
     assert exception_line(exc) == "ValueError: bad value"
-    assert exception_line(exc, with_type=False) == "bad value"
+    assert exception_text(exc) == "bad value"
     assert exception_line(KeyError()) == "KeyError"
-    assert exception_line(OSError(""), with_type=False) == "OSError"
+    assert exception_text(OSError("")) == "OSError"
 
 
 def test_printable_escapes_line_breaks_and_terminal_escapes() -> None:

@@ -14,13 +14,13 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def exception_line(exc: BaseException, *, with_type: bool = True) -> str:
-    """One line that says what ``exc`` was.
-
-    With ``with_type``: ``Type: first line of the message`` (just ``Type`` when the message
-    is empty); without: the first line of the message (the type's name when it is empty).
-    """
+def exception_text(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (the type's name when the message is empty)."""
     lines = str(exc).strip().splitlines()
-    if not with_type:
-        return lines[0] if lines else type(exc).__name__
+    return lines[0] if lines else type(exc).__name__
+
+
+def exception_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (just ``Type`` when the message is empty)."""
+    lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
