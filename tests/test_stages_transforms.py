@@ -10,6 +10,7 @@ import scipy.fft
 import scipy.signal
 import torch
 
+from grainbench.mel import hz_to_mel, mel_to_hz
 from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform, tf
 from grainbench.stages.parametric import HarmonicNoise, yin_f0
 from grainbench.stages.tf import (
@@ -21,10 +22,8 @@ from grainbench.stages.tf import (
     LogMel,
     MagIF,
     frame_circular,
-    hz_to_mel,
     irfft_isometric,
     istft,
-    mel_to_hz,
     overlap_add_circular,
     rfft_isometric,
     stft,
