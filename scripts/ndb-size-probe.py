@@ -22,8 +22,7 @@ import torch
 
 from grainbench.codecs import get_codec
 from grainbench.data import load_dataset
-from grainbench.metrics import distances as dist
-from grainbench.metrics.embeddings import ndb_features
+from grainbench.metrics import ndb
 from grainbench.plugins import load_representation
 
 
@@ -45,7 +44,7 @@ def main() -> None:
         return torch.cat(out)
 
     def features(audio: torch.Tensor) -> np.ndarray:
-        return ndb_features(audio, 16000)
+        return ndb.ndb_features(audio, 16000)
 
     rng = np.random.default_rng(0)
     order = rng.permutation(len(test))
@@ -62,9 +61,9 @@ def main() -> None:
         ("test half A, k=50", features(test[a_idx])),
         ("train, k=50", features(train)),
     ):
-        cells = dist.kmeans(ref, 50, seed=0)
+        cells = ndb.kmeans(ref, 50, seed=0)
         for name, cand in sets.items():
-            print(f"{ref_name:18s} {name:42s} {dist.ndb(ref, cand, centroids=cells).fraction:.2f}")
+            print(f"{ref_name:18s} {name:42s} {ndb.ndb(ref, cand, centroids=cells).fraction:.2f}")
 
 
 if __name__ == "__main__":

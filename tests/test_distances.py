@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from torchmetrics.image.kid import poly_mmd
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
 from grainbench.metrics import distances as D
+from grainbench.metrics import ndb as N
+from grainbench.metrics import pitch as P
 
 
 def _rotation(d: int, seed: int) -> np.ndarray:
@@ -281,11 +284,20 @@ def test_kmeans_finds_separated_clusters() -> None:
     rng = np.random.default_rng(9)
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     x = np.concatenate([c + 0.1 * rng.normal(size=(30, 2)) for c in centres])
-    found = D.kmeans(x, 3, seed=0)
+    found = N.kmeans(x, 3, seed=0)
     assert np.sort(np.round(found).ravel()).tolist() == np.sort(centres.ravel()).tolist()
-    assert np.array_equal(D.kmeans(x, 3, seed=0), found)
+    assert np.array_equal(N.kmeans(x, 3, seed=0), found)
     with pytest.raises(UserError):
-        D.kmeans(x, 0)
+        N.kmeans(x, 0)
+
+
+def test_kmeans_with_fewer_distinct_points_than_cells_is_quiet() -> None:
+    x = np.array([[0.0, 0.0]] * 4 + [[1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = N.kmeans(x, 3, seed=0)
+    assert found.shape == (3, 2)
+    assert {tuple(c) for c in found} == {(0.0, 0.0), (1.0, 1.0)}
 
 
 def test_ndb_hand_built_case() -> None:
@@ -295,14 +307,14 @@ def test_ndb_hand_built_case() -> None:
     blob = lambda c, n: c + 0.1 * rng.normal(size=(n, 2))  # noqa: E731
     real = np.concatenate([blob(centres[0], 30), blob(centres[1], 30), blob(centres[2], 30)])
     fake = np.concatenate([blob(centres[0], 60), blob(centres[1], 30)])
-    res = D.ndb(real, fake, k=3, seed=0)
+    res = N.ndb(real, fake, k=3, seed=0)
     assert res.k == 3 and res.count == 2 and res.fraction == pytest.approx(2 / 3)
     # By hand: cell A p_r = 1/3, p_g = 2/3, pooled 1/2: z = (1/3)/√(1/4·2/90) = √20 ≈ 4.47;
     # cell C p_g = 0, pooled 1/6: z = −(1/3)/√(5/36·2/90) = −6; cell B z = 0.
     z = sorted(res.z)
     assert z == [pytest.approx(-6.0), pytest.approx(0.0, abs=1e-12), pytest.approx(math.sqrt(20))]
     # The same fake set against itself differs nowhere.
-    assert D.ndb(real, real, k=3, seed=0).count == 0
+    assert N.ndb(real, real, k=3, seed=0).count == 0
 
 
 def test_ndb_threshold_is_the_two_sided_normal_quantile() -> None:
@@ -310,12 +322,12 @@ def test_ndb_threshold_is_the_two_sided_normal_quantile() -> None:
     centres = np.array([[0.0], [10.0]])
     real = np.repeat(centres, [50, 50], axis=0)
     fake = np.repeat(centres, [36, 64], axis=0)
-    res = D.ndb(real, fake, centroids=centres, alpha=0.05)
+    res = N.ndb(real, fake, centroids=centres, alpha=0.05)
     z = -0.14 / math.sqrt(0.43 * 0.57 * 0.02)
     assert res.z[0] == pytest.approx(z)
     assert abs(z) > scipy.stats.norm.ppf(0.975)
     assert res.count == 2
-    assert D.ndb(real, fake, centroids=centres, alpha=0.01).count == 0
+    assert N.ndb(real, fake, centroids=centres, alpha=0.01).count == 0
 
 
 def test_ndb_subsets_make_candidate_counts_comparable() -> None:
@@ -325,16 +337,16 @@ def test_ndb_subsets_make_candidate_counts_comparable() -> None:
     rng = np.random.default_rng(16)
     real = rng.normal(size=(1000, 2))
     few, many = rng.normal(size=(100, 2)) + 0.2, rng.normal(size=(2000, 2)) + 0.2
-    cells = D.kmeans(real, 20, seed=0)
-    one_shot = [D.ndb(real, c, centroids=cells).fraction for c in (few, many)]
+    cells = N.kmeans(real, 20, seed=0)
+    one_shot = [N.ndb(real, c, centroids=cells).fraction for c in (few, many)]
     assert one_shot[1] > one_shot[0] + 0.2
-    a = D.ndb_subsets(real, few, cells, 50, n_subsets=40, seed=0)
-    b = D.ndb_subsets(real, many, cells, 50, n_subsets=40, seed=0)
+    a = N.ndb_subsets(real, few, cells, 50, n_subsets=40, seed=0)
+    b = N.ndb_subsets(real, many, cells, 50, n_subsets=40, seed=0)
     assert (a.k, a.subset_size, a.n_subsets) == (20, 50, 40)
     assert abs(a.fraction - b.fraction) < max(a.fraction_std, b.fraction_std)
     assert a.fraction_std > 0 and a.count == pytest.approx(a.fraction * 20)
     with pytest.raises(UserError):
-        D.ndb_subsets(real, few, cells, 101)
+        N.ndb_subsets(real, few, cells, 101)
 
 
 def test_pitch_accuracy_hand_computed() -> None:
@@ -342,30 +354,30 @@ def test_pitch_accuracy_hand_computed() -> None:
     cents = np.array([0.0, 49.0, -51.0, 10.0, np.nan, -49.9])
     hz = target * 2 ** (np.nan_to_num(cents) / 1200)
     hz[4] = np.nan
-    hits = D.pitch_hits(hz, np.array([48, 48, 48, 60, 60, 60]))
+    hits = P.pitch_hits(hz, np.array([48, 48, 48, 60, 60, 60]))
     assert hits.tolist() == [True, True, False, True, False, True]
-    assert D.pitch_accuracy(hz, np.array([48] * 3 + [60] * 3)) == pytest.approx(4 / 6)
+    assert P.pitch_accuracy(hz, np.array([48] * 3 + [60] * 3)) == pytest.approx(4 / 6)
     assert crepe.midi_to_hz(np.array([48]))[0] == pytest.approx(130.8128, abs=1e-4)
 
 
 def test_pitch_classes_fold_bins_to_midi_notes() -> None:
-    notes = D.midi_of_bins()
+    notes = P.midi_of_bins()
     assert notes[0] == 23 and notes[-1] == 95 and np.all(np.diff(notes) >= 0)
     sal = np.zeros((2, crepe.N_BINS))
     a440 = int(np.argmin(np.abs(crepe.cents_to_hz(crepe.bin_cents()) - 440.0)))
     sal[0, a440] = 3.0
-    probs, labels = D.pitch_class_probs(sal)
+    probs, labels = P.pitch_class_probs(sal)
     assert labels[probs[0].argmax()] == 69 and probs[0].max() == pytest.approx(1.0)
     assert probs[1] == pytest.approx(np.full(labels.size, 1 / labels.size))  # no salience
     with pytest.raises(UserError):
-        D.pitch_class_probs(np.zeros((2, 10)))
+        P.pitch_class_probs(np.zeros((2, 10)))
 
 
 def test_pitch_score_hand_computed() -> None:
-    assert D.pitch_score(np.eye(4)) == pytest.approx(4.0)
-    assert D.pitch_score(np.full((5, 3), 1 / 3)) == pytest.approx(1.0)
+    assert P.pitch_score(np.eye(4)) == pytest.approx(4.0)
+    assert P.pitch_score(np.full((5, 3), 1 / 3)) == pytest.approx(1.0)
     p = np.array([[1.0, 0.0], [0.5, 0.5]])
     marginal = p.mean(0)
     expected = math.exp(np.mean([scipy.stats.entropy(row, marginal) for row in p]))
-    assert D.pitch_score(p) == pytest.approx(expected)
+    assert P.pitch_score(p) == pytest.approx(expected)
     assert expected == pytest.approx(1.2408, abs=1e-4)

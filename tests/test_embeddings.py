@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from grainbench import mel
 from grainbench.errors import UserError
 from grainbench.metrics import embeddings as E
+from grainbench.metrics import melspec, ndb, vggish
 
 SR = 16000
 N = 16384
@@ -71,25 +73,25 @@ def test_channels_are_averaged(clips: np.ndarray) -> None:
 
 
 def test_mel_scale_and_filters_by_hand() -> None:
-    assert E.hz_to_mel(1000.0) == pytest.approx(1000.0, abs=0.1)  # HTK: 2595·log10(1 + 1000/700)
-    assert E.mel_to_hz(E.hz_to_mel(3210.0)) == pytest.approx(3210.0)
-    bank = E.mel_filterbank(512, SR, 10, 0.0, 8000.0)
+    assert mel.hz_to_mel(1000.0) == pytest.approx(1000.0, abs=0.1)  # HTK: 2595·log10(1 + 1000/700)
+    assert mel.mel_to_hz(mel.hz_to_mel(3210.0)) == pytest.approx(3210.0)
+    bank = melspec.mel_filterbank(512, SR, 10, 0.0, 8000.0)
     assert bank.shape == (10, 257)
-    centres = E.mel_to_hz(np.linspace(0.0, E.hz_to_mel(8000.0), 12))[1:-1]
+    centres = mel.mel_to_hz(np.linspace(0.0, mel.hz_to_mel(8000.0), 12))[1:-1]
     freqs = np.linspace(0, 8000, 257)
     for m in range(10):
         peak = freqs[int(bank[m].argmax())]
         assert abs(peak - centres[m]) <= 8000 / 256  # the peak is at the bin nearest the centre
         assert float(bank[m].max()) <= 1.0
     with pytest.raises(UserError):
-        E.mel_filterbank(512, SR, 10, 0.0, 9000.0)
+        melspec.mel_filterbank(512, SR, 10, 0.0, 9000.0)
 
 
 def test_spectral_stats_of_a_pure_tone_by_hand() -> None:
     emb = E.get_embedding("spectral-stats")
     v = emb.embed(_tone(1000.0, amp=0.5), SR)[0]
     m = 64
-    centres = E.mel_to_hz(np.linspace(E.hz_to_mel(20.0), E.hz_to_mel(SR / 2), m + 2))[1:-1]
+    centres = mel.mel_to_hz(np.linspace(mel.hz_to_mel(20.0), mel.hz_to_mel(SR / 2), m + 2))[1:-1]
     assert int(v[:m].argmax()) == int(np.abs(centres - 1000.0).argmin())
     centroid, bandwidth, rolloff, flatness, rms = v[2 * m :: 2]
     assert centroid == pytest.approx(1.0, abs=0.01)  # kHz
@@ -104,7 +106,7 @@ def test_spectral_stats_of_a_pure_tone_by_hand() -> None:
 def test_silence_gives_finite_features() -> None:
     silent = np.zeros((2, 1, N), np.float32)
     assert np.isfinite(E.get_embedding("spectral-stats").embed(silent, SR)).all()
-    assert np.isfinite(E.ndb_features(silent, SR)).all()
+    assert np.isfinite(ndb.ndb_features(silent, SR)).all()
 
 
 def test_inaudible_noise_in_silence_barely_moves_the_features() -> None:
@@ -115,14 +117,14 @@ def test_inaudible_noise_in_silence_barely_moves_the_features() -> None:
     emb = E.get_embedding("spectral-stats")
     a, b = emb.embed(clip, SR), emb.embed(noisy, SR)
     assert np.abs(a - b).max() < 1e-3
-    assert np.abs(E.ndb_features(clip, SR) - E.ndb_features(noisy, SR)).max() < 0.01  # dB
+    assert np.abs(ndb.ndb_features(clip, SR) - ndb.ndb_features(noisy, SR)).max() < 0.01  # dB
 
 
 def test_ndb_features_shape_and_level() -> None:
-    feats = E.ndb_features(_tone(1000.0), SR, n_mels=8, n_segments=4)
+    feats = ndb.ndb_features(_tone(1000.0), SR, n_mels=8, n_segments=4)
     assert feats.shape == (1, 32)
     per_band = feats.reshape(8, 4)  # (band, time segment), dB
-    centres = E.mel_to_hz(np.linspace(E.hz_to_mel(20.0), E.hz_to_mel(SR / 2), 10))[1:-1]
+    centres = mel.mel_to_hz(np.linspace(mel.hz_to_mel(20.0), mel.hz_to_mel(SR / 2), 10))[1:-1]
     band = int(np.abs(centres - 1000.0).argmin())
     assert (per_band.argmax(0) == band).all()
     assert np.ptp(per_band[band]) < 1.0  # a steady tone: the same level in every segment
@@ -159,16 +161,16 @@ def test_crepe_embedding_features_hold_the_pitch_track(clips: np.ndarray) -> Non
 
 
 def test_vggish_architecture_shapes() -> None:
-    net = E.VGGish()
+    net = vggish.VGGish()
     with torch.no_grad():
         out = net(torch.randn(2, 1, 96, 64))
     assert out.shape == (2, 128)
     assert net.embeddings[0].in_features == 512 * 6 * 4
     convs = [k for k in net.state_dict() if k.endswith("weight") and k.startswith("features.")]
     assert convs == [f"features.{i}.weight" for i in (0, 3, 6, 8, 11, 13)]
-    examples, per_clip = E.vggish_examples(torch.zeros(3, 2 * 16000))
+    examples, per_clip = vggish.vggish_examples(torch.zeros(3, 2 * 16000))
     assert per_clip == 2 and examples.shape == (6, 1, 96, 64)  # 2 s → two 0.96 s examples
-    short, one = E.vggish_examples(torch.zeros(1, 1000))
+    short, one = vggish.vggish_examples(torch.zeros(1, 1000))
     assert one == 1 and short.shape == (1, 1, 96, 64)
 
 
@@ -179,7 +181,7 @@ def vggish_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     folder = tmp_path_factory.mktemp("vggish")
     torch.manual_seed(0)
-    state = E.VGGish().state_dict()
+    state = vggish.VGGish().state_dict()
     pth, st = folder / "vggish.pth", folder / "vggish.safetensors"
     torch.save({**state, "pproc._pca_matrix": torch.zeros(128, 128)}, pth)
     save_file({k: v.contiguous() for k, v in state.items()}, str(st))

@@ -13,7 +13,6 @@ from grainbench.metrics.f0 import cents, clip_f0
 from grainbench.metrics.grain import (
     atom_moments,
     block_energies,
-    bootstrap_percentile,
     cosine_block_energies,
     cosine_time_centroid,
     energy_time_centroid,
@@ -25,6 +24,7 @@ from grainbench.metrics.grain import (
     time_spread,
 )
 from grainbench.metrics.masking import MaskingModel
+from grainbench.metrics.stats import bootstrap_percentile
 
 SR = 16000
 N = 16384

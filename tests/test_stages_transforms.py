@@ -10,6 +10,7 @@ import scipy.fft
 import scipy.signal
 import torch
 
+from grainbench.mel import hz_to_mel, mel_to_hz
 from grainbench.stages import DCT, PolarFFT, RealImagFFT, Waveform, framing
 from grainbench.stages.cqt import CQT
 from grainbench.stages.framing import (
@@ -23,7 +24,7 @@ from grainbench.stages.framing import (
 from grainbench.stages.logmel import MFCC, LogMel
 from grainbench.stages.magif import MagIF
 from grainbench.stages.mdct import MDCT
-from grainbench.stages.melscale import FreqWarp, hz_to_mel, mel_to_hz, triangular_filterbank
+from grainbench.stages.melscale import FreqWarp, triangular_filterbank
 from grainbench.stages.parametric import HarmonicNoise, yin_f0
 from grainbench.stages.stft import STFT, istft, stft
 from grainbench.stages.transforms import (

@@ -11,21 +11,15 @@ from collections.abc import Sequence
 
 import grainbench
 from grainbench import commands
-from grainbench.errors import UserError
+from grainbench.errors import UserError, printable
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage mistakes as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"grainbench: error: {one_line(message)} (see {self.prog} --help)", file=sys.stderr)
+        print(f"grainbench: error: {printable(message)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every unprintable character (line breaks, terminal escapes) shown as
-    its escape sequence, so that a message quoting user input stays one harmless line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        print(f"grainbench: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"grainbench: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("grainbench: interrupted; finished tasks are saved, rerun to resume", file=sys.stderr)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from grainbench.errors import UserError
+from grainbench.errors import UserError, exception_line
 
 T = TypeVar("T")
 
@@ -39,12 +39,6 @@ class _State:
     user_interrupt = False  # a real Ctrl-C arrived
     timeout_s: float | None = None
     armed = False  # a call is running under the alarm
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (just ``Type`` when the message is empty)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -117,4 +111,4 @@ def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             raise
         raise UserError(f"{what} raised KeyboardInterrupt") from None
     except BaseException as exc:  # noqa: BLE001 - someone else's code: report, don't crash
-        raise UserError(f"{what} raised {one_line(exc)}") from None
+        raise UserError(f"{what} raised {exception_line(exc)}") from None

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from grainbench.data import load_dataset
-from grainbench.metrics.grain import bootstrap_percentile
+from grainbench.metrics.stats import bootstrap_percentile
 from grainbench.plugins import load_representation
 from grainbench.tasks.perturbation import (
     METRICS,

@@ -59,7 +59,7 @@ from grainbench.data.core import (
     progress_bar,
     stable_permutation,
 )
-from grainbench.errors import UserError
+from grainbench.errors import UserError, exception_text
 
 VERSION = "folder-1"
 DEFAULT_N_SAMPLES = 65536
@@ -88,11 +88,6 @@ def label_from_name(stem: str) -> int:
     return pitch if pitch <= 127 else -1
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
 @dataclass(frozen=True)
 class AudioFile:
     """One input file and what ``soundfile.info`` says about it (``error`` when it cannot)."""
@@ -113,12 +108,12 @@ def probe(path: Path, rel: str, label: int) -> AudioFile:
     try:
         stat = path.stat()
     except OSError as exc:
-        return AudioFile(path, rel, label, -1, -1, None, None, None, _one_line(exc))
+        return AudioFile(path, rel, label, -1, -1, None, None, None, exception_text(exc))
     try:
         info = soundfile.info(str(path))
     except Exception as exc:  # soundfile raises several error types for bad files
         return AudioFile(
-            path, rel, label, stat.st_size, stat.st_mtime_ns, None, None, None, _one_line(exc)
+            path, rel, label, stat.st_size, stat.st_mtime_ns, None, None, None, exception_text(exc)
         )
     return AudioFile(
         path,
@@ -158,7 +153,7 @@ def convert_file(file: AudioFile, setting: Setting) -> tuple[np.ndarray | None, 
             str(file.path), frames=min(file.frames, needed), dtype="float64", always_2d=True
         )
     except Exception as exc:  # decoding errors of every kind: report, never crash
-        return None, _report(file, "skipped", [_one_line(exc)])
+        return None, _report(file, "skipped", [exception_text(exc)])
     if data.size == 0:
         return None, _report(file, "skipped", ["empty (no samples decoded)"])
     if not np.all(np.isfinite(data)):
@@ -379,7 +374,7 @@ class NSynthSource:
         try:
             examples = json.loads(index.read_text())
         except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {index}: {_one_line(exc)}") from None
+            raise UserError(f"cannot read {index}: {exception_text(exc)}") from None
         if not isinstance(examples, dict) or not all(
             isinstance(v, dict) for v in examples.values()
         ):

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grainbench.data.sf2riff import read_hydra
+from grainbench.data.sf2riff import SampleRecord, cstr, read_hydra
 
 # Generator numbers (SF2.04 section 8.1.2).
 GEN_START_OFFSET = 0
@@ -187,21 +187,6 @@ def default_soundfont_path() -> Path:
 
 
 @dataclass(frozen=True)
-class SampleHeader:
-    """One sample header (``shdr``); addresses are absolute indices into the sample data."""
-
-    name: str
-    start: int
-    end: int
-    loop_start: int
-    loop_end: int
-    sample_rate: int
-    original_pitch: int
-    pitch_correction: int
-    sample_type: int
-
-
-@dataclass(frozen=True)
 class Zone:
     """A preset or instrument zone: its generators (signed values), ranges and target.
 
@@ -244,7 +229,7 @@ class Preset:
 class Voice:
     """One sample to play for a note, with its final generator values."""
 
-    sample: SampleHeader
+    sample: SampleRecord
     sample_index: int
     instrument: str
     gens: dict[int, int]
@@ -309,10 +294,6 @@ def _byte_range(value: int) -> tuple[int, int]:
     return (min(low, high), max(low, high))
 
 
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
-
-
 def timecents_to_seconds(timecents: float) -> float:
     """Convert SF2 timecents to seconds (-32768 and below mean exactly zero)."""
     if timecents <= -32768:
@@ -339,23 +320,10 @@ class SoundFont:
             hydra = read_hydra(raw_bytes)
         except (ValueError, struct.error) as exc:
             raise ValueError(f"{self.path.name} is not a readable SF2 file: {exc}") from exc
-        self.samples = [
-            SampleHeader(
-                name=_cstr(h.name),
-                start=h.start,
-                end=h.end,
-                loop_start=h.loop_start,
-                loop_end=h.loop_end,
-                sample_rate=h.sample_rate,
-                original_pitch=h.original_pitch,
-                pitch_correction=h.pitch_correction,
-                sample_type=h.sample_type,
-            )
-            for h in hydra.samples[:-1]
-        ]
+        self.samples = hydra.samples[:-1]
         self.instruments = [
             self._zone_list(
-                _cstr(hydra.instruments[i].name),
+                cstr(hydra.instruments[i].name),
                 hydra.instrument_bags,
                 hydra.instrument_gens,
                 hydra.instruments[i].bag,
@@ -367,7 +335,7 @@ class SoundFont:
         self.presets: dict[tuple[int, int], Preset] = {}
         for i in range(len(hydra.presets) - 1):
             header = hydra.presets[i]
-            name = _cstr(header.name)
+            name = cstr(header.name)
             zones = self._zone_list(
                 name,
                 hydra.preset_bags,

@@ -24,6 +24,7 @@ __all__ = [
     "InstrumentHeader",
     "PresetHeader",
     "SampleRecord",
+    "cstr",
     "read_hydra",
 ]
 
@@ -58,9 +59,10 @@ class Generator(NamedTuple):
 
 
 class SampleRecord(NamedTuple):
-    """An ``shdr`` record (sample positions in sample points from the start of ``smpl``)."""
+    """An ``shdr`` record (sample positions in sample points from the start of ``smpl``;
+    ``name`` decoded by :func:`cstr`)."""
 
-    name: bytes
+    name: str
     start: int
     end: int
     loop_start: int
@@ -69,6 +71,11 @@ class SampleRecord(NamedTuple):
     original_pitch: int
     pitch_correction: int
     sample_type: int
+
+
+def cstr(raw: bytes) -> str:
+    """A fixed-size SF2 name field as text: up to the first NUL, latin-1, stripped."""
+    return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,9 @@ def read_hydra(data: bytes) -> Hydra:
         instruments=[InstrumentHeader(*r) for r in inst],
         instrument_bags=[Bag(r[0]) for r in _array(data, pdta, b"ibag")],
         instrument_gens=[Generator(*r) for r in _array(data, pdta, b"igen")],
-        samples=[SampleRecord(*r[:8], r[9]) for r in shdr],  # r[8]: the stereo link, unused
+        samples=[
+            SampleRecord(cstr(r[0]), *r[1:8], r[9]) for r in shdr
+        ],  # r[8]: the stereo link, unused
         smpl_offset=sdta[b"smpl"][0],
         smpl_size=sdta[b"smpl"][1],
     )

@@ -22,7 +22,6 @@ NaNs, so callers should count them if they matter.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -56,7 +55,6 @@ STFT_HOP = 512
 
 MRSTFT_CONFIG: dict[str, Any] = {
     "definition": "auraloss.freq.MultiResolutionSTFTLoss (computed batched, checked against it)",
-    "auraloss_version": version("auraloss"),
     "fft_sizes": [1024, 2048, 512],
     "hop_sizes": [120, 240, 50],
     "win_lengths": [600, 1200, 240],
@@ -70,7 +68,8 @@ MRSTFT_CONFIG: dict[str, Any] = {
     "equivalent_call": "auraloss loss(input=x_hat, target=x), once per clip",
 }
 """The exact multi-resolution STFT configuration of :func:`mrstft_distance` (auraloss's
-defaults, spelled out so results record them)."""
+defaults, spelled out). auraloss itself is a test dependency only: the tests check this
+function against it (and against a NumPy re-derivation)."""
 
 # Keep the spectral tensors of one chunk of clips to about this many input samples.
 _CHUNK_SAMPLES = 1 << 20
@@ -150,12 +149,7 @@ def snr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     to both energies, which in float32 caps a clip of energy 1 at about 69 dB and gives 0 dB for
     a silent reference).
 
-    Args:
-        x: reference audio (B, channels, n_samples).
-        x_hat: estimate, same shape.
-
-    Returns:
-        float64 (B,).
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) → float64 (B,).
     """
     x, x_hat = _prepare(x, x_hat)
     signal = x.square().flatten(1).sum(1)
@@ -172,12 +166,7 @@ def si_sdr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     :func:`snr`). Capped at ±DB_CAP: a perfect (or rescaled) reconstruction gives +200, an
     all-zero or orthogonal estimate -200; NaN for a silent reference.
 
-    Args:
-        x: reference audio (B, channels, n_samples).
-        x_hat: estimate, same shape.
-
-    Returns:
-        float64 (B,).
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) → float64 (B,).
     """
     x, x_hat = _prepare(x, x_hat)
     ref = x.flatten(1)
@@ -232,18 +221,15 @@ def log_spectral_distance(
     per frame ``sqrt(mean over bins of (10 log10(P + eps) − 10 log10(P̂ + eps))²)``, then
     the mean over frames (and channels). NaN for a reference silent in the band.
 
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) → float64 (B,).
+
     Args:
-        x: reference audio (B, channels, n_samples).
-        x_hat: estimate, same shape.
         sample_rate: sampling rate in Hz; places the bins for ``max_hz``.
         n_fft: FFT size and window length.
         hop: hop between frames in samples.
         max_hz: the band limit in Hz: one for every clip, or one per clip (a sequence,
             array or tensor of B values, e.g. a dataset's ``test_band_limits``); NaN or
             None counts every bin up to Nyquist.
-
-    Returns:
-        float64 (B,).
     """
     if sample_rate <= 0 or n_fft < 2 or hop < 1:
         raise ValueError(
@@ -279,12 +265,7 @@ def spectral_convergence(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     auraloss's linear spectral-convergence loss, in dB). Capped at ±DB_CAP; NaN for a
     silent reference.
 
-    Args:
-        x: reference audio (B, channels, n_samples).
-        x_hat: estimate, same shape.
-
-    Returns:
-        float64 (B,).
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) → float64 (B,).
     """
     x, x_hat = _prepare(x, x_hat)
 
@@ -322,13 +303,8 @@ def mrstft_distance(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     computes the same quantity for all clips at once (spectrograms and their reductions in float32
     with pairwise summation, ratios in float64); the tests check it against auraloss called clip by clip.
 
-    Args:
-        x: reference audio (B, channels, n_samples), with n_samples > 1024 (the largest
-            FFT's reflect padding).
-        x_hat: estimate, same shape.
-
-    Returns:
-        float64 (B,).
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) with
+    n_samples > 1024 (the largest FFT's reflect padding) → float64 (B,).
     """
     if x.ndim != 3 or x.shape != x_hat.shape:
         raise ValueError(
@@ -358,12 +334,7 @@ def mrstft_distance(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 def max_abs_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Largest absolute sample error ``max |x − x̂|`` over a clip's channels and samples.
 
-    Args:
-        x: reference audio (B, channels, n_samples).
-        x_hat: estimate, same shape.
-
-    Returns:
-        float64 (B,).
+    ``x`` (reference) and ``x_hat`` (estimate): audio (B, channels, n_samples) → float64 (B,).
     """
     x, x_hat = _prepare(x, x_hat)
     return (x - x_hat).abs().flatten(1).amax(1)

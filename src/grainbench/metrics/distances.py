@@ -1,8 +1,7 @@
 """Distances between sets of clips for generation quality (SPEC section 4.5).
 
 All functions take feature matrices ``(N, d)`` (one row per clip; NumPy or torch) and work in
-float64. Randomness (subsets, bootstrap resamples, k-means initialisation) comes from an
-explicit ``seed``. Intervals are bootstrap intervals over clips (:func:`centred_interval`).
+float64. Randomness (subsets, bootstrap resamples) comes from an explicit ``seed``. Intervals are bootstrap intervals over clips (:func:`centred_interval`).
 
 - :func:`frechet_distance`: Fréchet distance of Gaussians fitted to two sets, with a stable
   trace of the matrix square root (eigenvalues of the symmetric product √Σ₁ Σ₂ √Σ₁, or the
@@ -13,9 +12,8 @@ explicit ``seed``. Intervals are bootstrap intervals over clips (:func:`centred_
 - :func:`kid`: kernel inception distance, the unbiased MMD² of the whole sets with the cubic
   polynomial kernel, with a bootstrap interval (tests check it against torchmetrics'
   estimator and a direct double loop).
-- :func:`ndb` and :func:`ndb_subsets`: number of statistically different bins (Richardson &
-  Weiss 2018), the latter on candidate subsets of one size so that sets compare.
-- :func:`pitch_accuracy` and :func:`pitch_score`: from CREPE's pitch outputs.
+
+NDB lives in :mod:`grainbench.metrics.ndb`, the pitch metrics in :mod:`grainbench.metrics.pitch`.
 """
 
 from __future__ import annotations
@@ -24,13 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import norm
 
 from grainbench.errors import UserError
-from grainbench.metrics.crepe import N_BINS, bin_cents, cents_to_hz, hz_to_cents, midi_to_hz
+
+Features = np.ndarray | torch.Tensor
+"""Feature matrices ``(N, d)``: one row per clip, NumPy or torch."""
 
 
-def _features(x: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
+def feature_matrix(x: Features, what: str) -> np.ndarray:
     """A float64 ``(N, d)`` array with at least two rows, or a UserError."""
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     arr = arr.astype(np.float64)
@@ -41,9 +40,9 @@ def _features(x: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     return arr
 
 
-def gaussian_stats(x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_stats(x: Features) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(d,)`` and unbiased covariance ``(d, d)`` of features ``(N, d)``."""
-    arr = _features(x, "features")
+    arr = feature_matrix(x, "features")
     return arr.mean(axis=0), np.atleast_2d(np.cov(arr, rowvar=False))
 
 
@@ -124,13 +123,15 @@ class _Reference:
         return float(max(value, 0.0))
 
 
-def frechet_distance(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+def frechet_distance(x: Features, y: Features) -> float:
     """Fréchet distance between Gaussians fitted to features ``x (N, d)`` and ``y (M, d)``.
 
     Equal to :func:`frechet_distance_gaussians` of the two sets' means and unbiased
     covariances, computed without d × d matrices when both sets are smaller than d.
     """
-    return _Reference(_features(x, "real features")).distance(_features(y, "generated features"))
+    return _Reference(feature_matrix(x, "real features")).distance(
+        feature_matrix(y, "generated features")
+    )
 
 
 def fit_inverse_n(sizes: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
@@ -177,11 +178,7 @@ def centred_interval(
 
 
 def frechet_distance_ci(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    seed: int = 0,
-    n_boot: int = 200,
-    level: float = 0.95,
+    real: Features, fake: Features, seed: int = 0, n_boot: int = 200, level: float = 0.95
 ) -> Estimate:
     """Fréchet distance with a bootstrap interval over clips.
 
@@ -191,7 +188,7 @@ def frechet_distance_ci(
     FD at these set sizes varies with the clips drawn; FD's own size bias is not removed
     (that is :func:`fd_infinity`'s job), so it need not contain the population value.
     """
-    x, y = _features(real, "real features"), _features(fake, "generated features")
+    x, y = feature_matrix(real, "real features"), feature_matrix(fake, "generated features")
     value = _Reference(x).distance(y)
     rng = np.random.default_rng(seed)
     reps = np.array(
@@ -285,8 +282,8 @@ def principal_directions(x: np.ndarray, share: float = FD_INF_VARIANCE_SHARE) ->
 
 
 def fd_infinity(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
+    real: Features,
+    fake: Features,
     seed: int = 0,
     n_points: int = 10,
     draws: int = 3,
@@ -313,7 +310,7 @@ def fd_infinity(
     has no more clips than the reference has principal directions holding 99 % of its
     variance (:func:`principal_directions`).
     """
-    ref, cand = _features(real, "real features"), _features(fake, "generated features")
+    ref, cand = feature_matrix(real, "real features"), feature_matrix(fake, "generated features")
     if min(len(ref), len(cand)) < 4:
         raise UserError(f"FD∞ needs at least 4 clips per set, got {len(ref)} and {len(cand)}")
     rng = np.random.default_rng(seed)
@@ -381,11 +378,7 @@ def _kernel_sums(
 
 
 def kid(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
+    real: Features, fake: Features, seed: int = 0, n_boot: int = 1000, level: float = 0.95
 ) -> Estimate:
     """Kernel inception distance (Bińkowski et al. 2018) with a bootstrap interval.
 
@@ -401,7 +394,7 @@ def kid(
     :func:`centred_interval`. The replicates are kernel sums weighted by the draw counts,
     so no resampled set is built.
     """
-    x, y = _features(real, "real features"), _features(fake, "generated features")
+    x, y = feature_matrix(real, "real features"), feature_matrix(fake, "generated features")
     if x.shape[1] != y.shape[1]:
         raise UserError("KID needs features of one dimension")
     m, n, d = len(x), len(y), x.shape[1]
@@ -414,201 +407,3 @@ def kid(
     within_y = (_kernel_sums(y, y, cy, cy) - cy @ diag_y) / (n * (n - 1))
     mmd2 = within_x + within_y - 2.0 * _kernel_sums(x, y, cx, cy) / (m * n)
     return Estimate(float(mmd2[0]), *centred_interval(float(mmd2[0]), mmd2[1:], level), n_boot)
-
-
-def kmeans(x: np.ndarray, k: int, seed: int = 0, n_iter: int = 100) -> np.ndarray:
-    """Lloyd's k-means with k-means++ initialisation (seeded); returns centroids ``(k, d)``.
-
-    A cell that loses all its points is re-seeded at the point farthest from its centre
-    (the next farthest for a second empty cell, and so on).
-    """
-    data = np.asarray(x, dtype=np.float64)
-    if not 1 <= k <= data.shape[0]:
-        raise UserError(f"k-means needs 1 ≤ k ≤ N, got k={k}, N={data.shape[0]}")
-    rng = np.random.default_rng(seed)
-    centres = [data[rng.integers(data.shape[0])]]
-    d2 = ((data - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = d2 / d2.sum() if d2.sum() > 0 else np.full(len(d2), 1.0 / len(d2))
-        centres.append(data[rng.choice(data.shape[0], p=p)])
-        d2 = np.minimum(d2, ((data - centres[-1]) ** 2).sum(1))
-    c = np.array(centres)
-    assign = None
-    for _ in range(n_iter):
-        dist = _sq_dist(data, c)
-        new = dist.argmin(1)
-        if assign is not None and np.array_equal(new, assign):
-            break
-        assign = new
-        farthest = iter(np.argsort(-dist[np.arange(len(data)), assign]))
-        for j in range(k):
-            members = data[assign == j]
-            c[j] = members.mean(0) if len(members) else data[next(farthest)]
-    return c
-
-
-def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances ``(len(a), len(b))``."""
-    return np.maximum((a**2).sum(1)[:, None] - 2 * a @ b.T + (b**2).sum(1)[None, :], 0.0)
-
-
-@dataclass
-class NDB:
-    """NDB result: different-bin count and share, the proportions and z of every bin."""
-
-    count: int
-    fraction: float
-    k: int
-    real_share: list[float]
-    fake_share: list[float]
-    z: list[float]
-
-
-def ndb(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    k: int = 50,
-    alpha: float = 0.05,
-    seed: int = 0,
-    centroids: np.ndarray | None = None,
-) -> NDB:
-    """Number of statistically different bins (Richardson & Weiss 2018).
-
-    k-means with ``k`` cells on the real features (seeded; or the given ``centroids``);
-    every clip goes to its nearest centroid; for each cell a two-proportion z-test
-    (pooled variance, two-sided, level ``alpha``) compares the real and generated shares.
-    ``k`` is capped at the number of real clips.
-    """
-    r, f = _features(real, "real features"), _features(fake, "generated features")
-    c = kmeans(r, min(k, r.shape[0]), seed) if centroids is None else np.asarray(centroids)
-    n_cells = c.shape[0]
-    cr = np.bincount(_sq_dist(r, c).argmin(1), minlength=n_cells)
-    cf = np.bincount(_sq_dist(f, c).argmin(1), minlength=n_cells)
-    nr, nf = r.shape[0], f.shape[0]
-    pr, pf = cr / nr, cf / nf
-    pooled = (cr + cf) / (nr + nf)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / nr + 1 / nf))
-    z = np.divide(pf - pr, se, out=np.zeros(n_cells), where=se > 0)
-    different = np.abs(z) > norm.ppf(1 - alpha / 2)
-    count = int(different.sum())
-    return NDB(count, count / n_cells, n_cells, pr.tolist(), pf.tolist(), z.tolist())
-
-
-@dataclass(frozen=True)
-class NDBSubsets:
-    """NDB over random candidate subsets of one size: mean and std of count and fraction."""
-
-    count: float
-    count_std: float
-    fraction: float
-    fraction_std: float
-    k: int
-    subset_size: int
-    n_subsets: int
-
-
-def ndb_subsets(
-    real: np.ndarray | torch.Tensor,
-    fake: np.ndarray | torch.Tensor,
-    centroids: np.ndarray,
-    subset_size: int,
-    n_subsets: int = 50,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> NDBSubsets:
-    """:func:`ndb` of ``n_subsets`` random candidate subsets of ``subset_size`` clips.
-
-    NDB counts significant differences, so with more candidates the same small shift
-    becomes significant in more cells. Scoring every candidate set on subsets of one size
-    (drawn without replacement, seeded) makes sets of different sizes comparable; the mean
-    over subsets is the value and the standard deviation its spread.
-    """
-    f = _features(fake, "generated features")
-    if not 2 <= subset_size <= len(f):
-        raise UserError(f"NDB subsets of {subset_size} clips from a set of {len(f)}")
-    rng = np.random.default_rng(seed)
-    runs = [
-        ndb(
-            real,
-            f[rng.choice(len(f), subset_size, replace=False)],
-            alpha=alpha,
-            centroids=centroids,
-        )
-        for _ in range(n_subsets)
-    ]
-    counts = np.array([r.count for r in runs], dtype=np.float64)
-    k = runs[0].k
-    return NDBSubsets(
-        float(counts.mean()),
-        float(counts.std()),
-        float(counts.mean() / k),
-        float(counts.std() / k),
-        k,
-        int(subset_size),
-        int(n_subsets),
-    )
-
-
-def cents_off(pitch_hz: np.ndarray, target_hz: np.ndarray) -> np.ndarray:
-    """Signed pitch error in cents, 1200·log2(f / f_target); NaN where no pitch was found."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return hz_to_cents(pitch_hz) - hz_to_cents(target_hz)
-
-
-def pitch_hits(
-    pitch_hz: np.ndarray, intended_midi: np.ndarray, tolerance_cents: float = 50.0
-) -> np.ndarray:
-    """Per clip: is the measured pitch within ``tolerance_cents`` of the intended MIDI note?
-
-    A clip with no measured pitch (NaN) is a miss.
-    """
-    off = cents_off(np.asarray(pitch_hz, np.float64), midi_to_hz(intended_midi))
-    return np.nan_to_num(np.abs(off), nan=np.inf) <= tolerance_cents
-
-
-def pitch_accuracy(
-    pitch_hz: np.ndarray, intended_midi: np.ndarray, tolerance_cents: float = 50.0
-) -> float:
-    """Share of clips whose pitch is within ``tolerance_cents`` of the intended MIDI note."""
-    return float(pitch_hits(pitch_hz, intended_midi, tolerance_cents).mean())
-
-
-def midi_of_bins() -> np.ndarray:
-    """The MIDI note nearest to each CREPE pitch bin (bin 0, 31.7 Hz, is nearest MIDI 23)."""
-    midi = 69.0 + 12.0 * np.log2(cents_to_hz(bin_cents()) / 440.0)
-    return np.rint(midi).astype(int)
-
-
-def pitch_class_probs(salience_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fold CREPE's 360 bins to MIDI notes: per-clip class probabilities and the notes.
-
-    ``salience_sum`` ``(N, 360)`` is each bin's salience summed over a clip's frames, so
-    confident frames weigh more; the bins nearest each MIDI note are added up and each row
-    normalised to sum 1. Returns ``(p (N, n_notes), notes (n_notes,))``.
-    """
-    sal = np.asarray(salience_sum, dtype=np.float64)
-    if sal.ndim != 2 or sal.shape[1] != N_BINS:
-        raise UserError(f"salience sums must be (N, {N_BINS}), got {sal.shape}")
-    midi = midi_of_bins()
-    notes = np.unique(midi)
-    folded = np.zeros((sal.shape[0], notes.size))
-    np.add.at(folded.T, midi - notes[0], sal.T)
-    total = folded.sum(1, keepdims=True)
-    uniform = np.full_like(folded, 1.0 / notes.size)
-    probs = np.divide(folded, total, out=uniform, where=total > 0)
-    return probs, notes
-
-
-def pitch_score(probs: np.ndarray) -> float:
-    """Inception-style score exp(E_x KL(p(y|x) ‖ p(y))) of class probabilities ``(N, K)``.
-
-    1 when every clip has the same class distribution; K when every clip is certain of its
-    class and the classes are used equally. For a single-note data set the real data scores
-    near 1: the score measures confident and varied pitches, so it is meaningful on
-    multi-pitch sets (``piano-88``) and a sanity check elsewhere.
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    marginal = p.mean(axis=0, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * (np.log(p) - np.log(marginal)), 0.0)
-    return float(np.exp(terms.sum(axis=1).mean()))

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import urllib.parse
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -43,102 +42,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from grainbench.data.cache import cache_root, load_arrays, report_damaged, save_arrays
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
+from grainbench.metrics.melspec import analysis_fft_size, mel_power, mono, power_spectrogram
+from grainbench.metrics.vggish import VGGish, load_state, vggish_examples
 
 CACHE_VERSION = 5
 """Bumped whenever an embedding's numbers change, so old cache entries are not reused."""
-
-
-def _mono(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Clips ``(N, ch, n)`` or ``(N, n)`` → float32 mono ``(N, n)`` on the CPU."""
-    x = (
-        audio.detach().cpu()
-        if isinstance(audio, torch.Tensor)
-        else torch.from_numpy(np.asarray(audio))
-    )
-    x = x.float()
-    if x.ndim == 3:
-        x = x.mean(dim=1)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise UserError(f"an embedding needs audio (N, ch, n) with N ≥ 1, got {tuple(x.shape)}")
-    return x
-
-
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """HTK mel scale: 2595·log10(1 + f/700)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(
-    n_fft: int, sample_rate: int, n_mels: int, fmin: float, fmax: float
-) -> torch.Tensor:
-    """Triangular HTK-mel filters ``(n_mels, n_fft // 2 + 1)`` with unit peak.
-
-    Filter ``m`` rises from mel edge ``m`` to ``m + 1`` and falls to ``m + 2``, on
-    ``n_mels + 2`` edges equally spaced in mel from ``fmin`` to ``fmax``.
-    """
-    if not 0 <= fmin < fmax <= sample_rate / 2:
-        raise UserError(f"mel range {fmin}–{fmax} Hz does not fit a {sample_rate} Hz signal")
-    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs - lower) / (centre - lower)
-    falling = (upper - freqs) / (upper - centre)
-    return torch.from_numpy(np.clip(np.minimum(rising, falling), 0.0, None)).float()
-
-
-def analysis_fft_size(sample_rate: int) -> int:
-    """The power of two nearest to 46 ms at ``sample_rate`` (2048 at 44.1 kHz)."""
-    return 1 << max(6, round(math.log2(0.046 * sample_rate)))
-
-
-def power_spectrogram(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """|STFT|² of mono audio ``(N, n)`` with a periodic Hann window → ``(N, bins, frames)``.
-
-    Scaled by 4/(Σ window)² so that a full-scale sine's peak bin is 1: levels are relative
-    to full scale, and the 1e-10 floor of the log features sits at −100 dB, well above the
-    float32 rounding noise of a lossless round trip (about −140 dB).
-    """
-    window = torch.hann_window(n_fft, periodic=True, dtype=audio.dtype)
-    spec = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)
-    return spec.abs() ** 2 * (4.0 / float(window.sum()) ** 2)
-
-
-def mel_power(audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
-    """Mel power spectrogram of clips (mono mix) → float64 ``(N, n_mels, frames)``.
-
-    FFT of about 46 ms (:func:`analysis_fft_size`), hop a quarter of it, the power scaled as
-    in :func:`power_spectrogram`, HTK mel bands from 20 Hz to half the sample rate.
-    """
-    x = _mono(audio).double()
-    n_fft = analysis_fft_size(sample_rate)
-    power = power_spectrogram(x, n_fft, n_fft // 4)
-    bank = mel_filterbank(n_fft, sample_rate, n_mels, 20.0, sample_rate / 2).double()
-    return torch.einsum("mf,nft->nmt", bank, power)
-
-
-def ndb_features(
-    audio: np.ndarray | torch.Tensor, sample_rate: int, n_mels: int = 32, n_segments: int = 16
-) -> np.ndarray:
-    """Log-mel features for NDB's k-means: ``(N, n_mels · n_segments)``, in dB.
-
-    The mel power spectrogram (:func:`mel_power`, ``n_mels`` bands) averaged over
-    ``n_segments`` equal stretches of time, then 10·log10(power + 1e-10): the clip's
-    spectral envelope over time at a coarse resolution.
-    """
-    mel = mel_power(audio, sample_rate, n_mels)
-    pooled = F.adaptive_avg_pool1d(mel, n_segments)
-    return (10.0 * torch.log10(pooled + 1e-10)).reshape(mel.shape[0], -1).numpy()
 
 
 class Embedding(ABC):
@@ -241,7 +154,7 @@ class CrepeEmbedding(Embedding):
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
         """Embedding plus the per-frame pitch (cents), confidence and summed salience."""
-        result = crepe.analyse(_mono(audio), sample_rate, self.model, self.hop, device=self.device)
+        result = crepe.analyse(mono(audio), sample_rate, self.model, self.hop, device=self.device)
         return {
             "embedding": result.embedding,
             "cents": result.cents,
@@ -290,7 +203,7 @@ class SpectralStatsEmbedding(Embedding):
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
         """``{"embedding": (N, 2·n_mels + 10)}``."""
-        x = _mono(audio).double()
+        x = mono(audio).double()
         n_fft = analysis_fft_size(sample_rate)
         hop = n_fft // 4
         power = power_spectrogram(x, n_fft, hop) + 1e-10  # (N, F, T), floored
@@ -313,82 +226,6 @@ class SpectralStatsEmbedding(Embedding):
         return {"embedding": torch.cat(stats, dim=1).numpy()}
 
 
-class VGGish(nn.Module):
-    """The VGGish network (Hershey et al. 2017): log-mel examples ``(B, 1, 96, 64)`` → 128-d.
-
-    Four VGG blocks (64, 128, 2×256, 2×512 channels of 3×3 convolutions with ReLU, each
-    followed by 2×2 max-pooling), flattened in height-width-channel order as the original
-    TensorFlow model, then fully connected 4096 → 4096 → 128 (the last without activation).
-    Parameter names follow the common PyTorch port (``features.N``, ``embeddings.N``).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 1
-        for block in ((64,), (128,), (256, 256), (512, 512)):
-            for c_out in block:
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers)
-        self.embeddings = nn.Sequential(
-            nn.Linear(512 * 6 * 4, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, 128),
-        )
-
-    def forward(self, examples: torch.Tensor) -> torch.Tensor:
-        """Log-mel examples ``(B, 1, 96, 64)`` → embeddings ``(B, 128)``."""
-        x = self.features(examples)
-        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-        return self.embeddings(x)
-
-
-VGGISH_RATE = 16000
-
-
-def vggish_examples(audio16k: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Mono 16 kHz clips ``(N, n)`` → VGGish input examples ``(N·E, 1, 96, 64)`` and E.
-
-    VGGish's front end: 25 ms periodic-Hann frames every 10 ms (512-point FFT), 64 HTK-mel
-    bands from 125 to 7500 Hz, log(mel + 0.01), cut into E non-overlapping examples of 96
-    frames (0.96 s); a clip shorter than one example is zero-padded to one.
-    """
-    win, hop, n_fft = 400, 160, 512
-    min_len = win + 95 * hop
-    if audio16k.shape[-1] < min_len:
-        audio16k = F.pad(audio16k, (0, min_len - audio16k.shape[-1]))
-    frames = audio16k.unfold(-1, win, hop)  # (N, T, 400)
-    window = torch.hann_window(win, periodic=True, dtype=audio16k.dtype)
-    mag = torch.fft.rfft(frames * window, n=n_fft).abs()  # (N, T, 257)
-    bank = mel_filterbank(n_fft, VGGISH_RATE, 64, 125.0, 7500.0).to(audio16k.dtype)
-    logmel = torch.log(mag @ bank.T + 0.01)  # (N, T, 64)
-    n_examples = logmel.shape[1] // 96
-    ex = logmel[:, : n_examples * 96].reshape(-1, 1, 96, 64)
-    return ex, n_examples
-
-
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file or a torch file (``weights_only``); a file
-    that does not load that way is a :class:`UserError`."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a weights-only unpickling refusal, or a damaged file
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise UserError(f"{path} cannot be loaded safely as weights: {first[:200]}") from None
-    if not isinstance(state, dict):
-        raise UserError(f"{path} does not hold a state dict")
-    return state
-
-
 class VGGishEmbedding(Embedding):
     """VGGish from a user-supplied weights file, averaged over 0.96 s examples (128-d)."""
 
@@ -400,7 +237,7 @@ class VGGishEmbedding(Embedding):
         self.dim = 128
         self.device = device
         self.weights_sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        state = _load_state(path)
+        state = load_state(path)
         with torch.device("meta"):  # no random initialisation: every weight comes from the file
             net = VGGish()
         wanted = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
@@ -418,7 +255,7 @@ class VGGishEmbedding(Embedding):
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
         """``{"embedding": (N, 128)}``: the mean over each clip's examples."""
-        x = torch.from_numpy(crepe.to_crepe_rate(_mono(audio).numpy(), sample_rate))
+        x = torch.from_numpy(crepe.to_crepe_rate(mono(audio).numpy(), sample_rate))
         examples, per_clip = vggish_examples(x)
         with torch.inference_mode():
             out = torch.cat([self.net(b.to(self.device)).cpu() for b in examples.split(256)])
@@ -460,7 +297,7 @@ class FadPackageEmbedding(Embedding):
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
         """``{"embedding": (N, dim)}``, one package call per clip."""
-        x = crepe.to_crepe_rate(_mono(audio).numpy(), sample_rate)
+        x = crepe.to_crepe_rate(mono(audio).numpy(), sample_rate)
         rows = []
         for i, clip in enumerate(x):
             frames = np.asarray(self.backend.get_embeddings([clip], sr=16000))

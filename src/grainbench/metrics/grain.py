@@ -268,35 +268,3 @@ def nan_percentiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     if v.size == 0:
         return np.full(len(qs), math.nan)
     return np.percentile(v, list(qs))
-
-
-def bootstrap_percentile(
-    values: np.ndarray,
-    q: float,
-    *,
-    strata: np.ndarray | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """Percentile ``q`` of ``values`` with a percentile-bootstrap interval ``(est, lo, hi)``.
-
-    Resampling is with replacement within each stratum (``strata``: one label per value),
-    keeping the strata sizes, as the values were drawn. Non-finite values are dropped.
-    """
-    v = np.asarray(values, dtype=np.float64).ravel()
-    s = np.zeros(v.size, dtype=np.int64) if strata is None else np.asarray(strata).ravel()
-    keep = np.isfinite(v)
-    v, s = v[keep], s[keep]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    cols = []
-    for label in np.unique(s):
-        idx = np.flatnonzero(s == label)
-        cols.append(idx[rng.integers(0, idx.size, size=(n_boot, idx.size))])
-    draws = v[np.concatenate(cols, axis=1)]
-    stats = np.percentile(draws, q, axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
-    return float(np.percentile(v, q)), float(lo), float(hi)

@@ -7,17 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from grainbench.mel import hz_to_mel, mel_to_hz
 from grainbench.stages.base import Stage
-
-
-def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale: 2595·log10(1 + f/700)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
 def triangular_filterbank(

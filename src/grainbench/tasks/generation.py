@@ -69,13 +69,14 @@ from grainbench.artifacts import save_wav  # noqa: E402
 from grainbench.codecs import CODECS, get_codec  # noqa: E402
 from grainbench.errors import UserError  # noqa: E402
 from grainbench.metrics import distances as dist  # noqa: E402
+from grainbench.metrics import ndb  # noqa: E402
+from grainbench.metrics import pitch as pm  # noqa: E402
 from grainbench.metrics.embeddings import (  # noqa: E402
     CrepeEmbedding,
     Embedding,
     Standardisation,
     cached_features,
     embedding_from_spec,
-    ndb_features,
 )
 from grainbench.metrics.stats import bootstrap_ci  # noqa: E402
 from grainbench.registry import TASKS  # noqa: E402
@@ -477,16 +478,16 @@ class GenerationTask:
         data: dict[str, Any],
     ) -> None:
         """NDB of every row on candidate subsets of one size, in cells of A's log-mel features."""
-        ref = ndb_features(pool[split.a], sr)
+        ref = ndb.ndb_features(pool[split.a], sr)
         k = min(int(params["ndb_bins"]), len(ref))
-        centroids = dist.kmeans(ref, k, seed=ctx.seed)
+        centroids = ndb.kmeans(ref, k, seed=ctx.seed)
         cands = {
-            row: ndb_features(pool[idx] if audio is None else audio, sr)
+            row: ndb.ndb_features(pool[idx] if audio is None else audio, sr)
             for row, (audio, idx, _) in candidates.items()
         }
         size = min(len(c) for c in cands.values()) // 2
         for row, cand in cands.items():
-            r = dist.ndb_subsets(
+            r = ndb.ndb_subsets(
                 ref,
                 cand,
                 centroids,
@@ -527,16 +528,14 @@ class GenerationTask:
             analysis = pitch.analysis(feats[row])
             cond = {"row": row, "embedding": pitch.name}
             hz = analysis.median_pitch_hz(threshold)
-            probs, _ = dist.pitch_class_probs(analysis.salience_sum)
-            result.metrics.append(
-                MetricValue("pitch_score", dist.pitch_score(probs), condition=cond)
-            )
+            probs, _ = pm.pitch_class_probs(analysis.salience_sum)
+            result.metrics.append(MetricValue("pitch_score", pm.pitch_score(probs), condition=cond))
             info: dict[str, Any] = {"unvoiced_clips": int(np.isnan(hz).sum())}
             if intended is not None:
-                hits = dist.pitch_hits(hz, intended).astype(np.float64)
+                hits = pm.pitch_hits(hz, intended).astype(np.float64)
                 mean, lo, hi = bootstrap_ci(hits, seed=ctx.seed, n_boot=int(params["n_boot"]))
                 result.metrics.append(MetricValue("pitch_accuracy", mean, lo, hi, condition=cond))
-                off = dist.cents_off(hz, dist.midi_to_hz(intended))
+                off = pm.cents_off(hz, pm.midi_to_hz(intended))
                 info["median_abs_cents"] = (
                     float(np.nanmedian(np.abs(off))) if np.isfinite(off).any() else None
                 )

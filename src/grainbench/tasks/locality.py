@@ -44,9 +44,9 @@ import torch
 from grainbench import results
 from grainbench.errors import UserError
 from grainbench.metrics.erb import erb_rate_to_hz, hz_to_erb_rate
-from grainbench.metrics.grain import atom_moments, bootstrap_percentile
+from grainbench.metrics.grain import atom_moments
 from grainbench.metrics.phase import WrapShares
-from grainbench.metrics.stats import bootstrap_ci
+from grainbench.metrics.stats import bootstrap_ci, bootstrap_percentile
 from grainbench.metrics.weighted import (
     effective_size,
     energy_weighted,

@@ -62,7 +62,6 @@ import torch
 
 from grainbench.errors import UserError
 from grainbench.metrics.grain import (
-    bootstrap_percentile,
     cosine_block_energies,
     cosine_time_centroid,
     energy_time_centroid,
@@ -74,6 +73,7 @@ from grainbench.metrics.grain import (
     time_edges,
 )
 from grainbench.metrics.masking import MaskingModel
+from grainbench.metrics.stats import bootstrap_percentile
 from grainbench.metrics.weighted import energy_weighted
 from grainbench.pixel_energy import PixelEnergy, dataset_pixel_energy
 from grainbench.registry import TASKS

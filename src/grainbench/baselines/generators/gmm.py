@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from grainbench.errors import UserError
-from grainbench.metrics.distances import kmeans
+from grainbench.metrics.ndb import kmeans
 from grainbench.registry import GENERATORS
 
 
