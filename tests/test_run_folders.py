@@ -15,7 +15,7 @@ import pytest
 
 from grainbench import runner
 from grainbench.cli import main
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from hostile import TINY, env, plugin, snapshot
 
 BUILT = "the dataset was built"

@@ -35,7 +35,7 @@ from grainbench.baselines.generators.stylegan.train import (
 )
 from grainbench.errors import UserError
 from grainbench.plugins import load_generator as load_plugin_generator
-from grainbench.registry import GENERATORS
+from grainbench.registries import GENERATORS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

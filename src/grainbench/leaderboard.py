@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import grainbench
 from grainbench import results, tables
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
 from grainbench.locks import folder_lock
 from grainbench.metrics.catalog import CATALOG
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
+from grainbench.version import __version__
 
 REFERENCE_REP = "dct-square"
 """The reference representation every board entry is judged against: Ki's layout (the
@@ -521,7 +521,7 @@ class Group:
     def stale(self) -> bool:
         """True when the group's entries were made by another suite version than this one
         (its metric definitions may differ: the numbers are kept, marked, and ranked apart)."""
-        return self.suite_version != grainbench.__version__
+        return self.suite_version != __version__
 
     @property
     def id(self) -> str:
@@ -618,7 +618,7 @@ def group_facts(g: Group) -> str:
         else "not ranked"
     )
     stale = (
-        f"STALE: made by suite {g.suite_version}, not {grainbench.__version__} (metric "
+        f"STALE: made by suite {g.suite_version}, not {__version__} (metric "
         "definitions changed; rerun: grainbench sweep scripts/board.toml --submit) · "
         if g.stale
         else ""

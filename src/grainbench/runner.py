@@ -29,7 +29,7 @@ from grainbench.data import dataset_defaults, load_dataset
 from grainbench.errors import UserError
 from grainbench.fitonce import FitOnce
 from grainbench.plugins import Representation, load_generator, load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.report import write_report
 from grainbench.tasks import SPEC_ORDER
 from grainbench.tasks.base import RunContext, TaskResult

@@ -11,29 +11,13 @@
 - :mod:`.generator`: the SPEC generator protocol (``fit``/``sample``)
 - :mod:`.export`: TorchScript export (latent → image or waveform)
 
-Registers the generators ``stylegan2`` and ``stylegan3``.
+The generators ``stylegan2`` and ``stylegan3`` (registered by :mod:`grainbench.builtins`).
 """
 
 from grainbench.baselines.generators.stylegan.configs import CONFIGS, StyleGANConfig, get_config
 from grainbench.baselines.generators.stylegan.export import export_torchscript
-from grainbench.baselines.generators.stylegan.generator import (
-    StyleGANGenerator,
-    stylegan2_factory,
-    stylegan3_factory,
-)
+from grainbench.baselines.generators.stylegan.generator import StyleGANGenerator
 from grainbench.baselines.generators.stylegan.train import Trainer, load_generator
-from grainbench.registry import GENERATORS
-
-GENERATORS.register(
-    "stylegan2",
-    stylegan2_factory,
-    "StyleGAN2 (skip G, residual D, lazy R1, EMA, audio-safe ADA); any (C, H, W) with power-of-two sides",
-)
-GENERATORS.register(
-    "stylegan3",
-    stylegan3_factory,
-    "StyleGAN3-T (alias-free, Fourier input, filtered nonlinearities); any (C, H, W) with power-of-two sides",
-)
 
 __all__ = [
     "CONFIGS",
