@@ -18,27 +18,16 @@ from grainbench import registries
 from grainbench.cli import main
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_generator, load_representation
+from test_plugins import GOOD
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-PLUGIN = '''
+PLUGIN = (
+    GOOD.replace('name = "my-fold"', 'name = "fake-fold"')
+    + '''
 import numpy as np
-import torch
 
 from grainbench.data.core import RawClips, Setting
-
-
-class Folded:
-    name = "fake-fold"
-    sample_rate = 16000
-    n_samples = 16384
-    n_channels = 1
-
-    def encode(self, audio):
-        return audio.reshape(audio.shape[0], 1, 128, 128).flip(-1)
-
-    def decode(self, image):
-        return image.flip(-1).reshape(image.shape[0], 1, 16384)
 
 
 def fold(sample_rate=None, n_samples=None):
@@ -77,6 +66,7 @@ def register(registries):
     registries.representations.register("fake-fold", fold, "a flipped fold")
     registries.datasets.register("fake-tones", Tones(), Tones.summary)
 '''
+)
 
 
 @pytest.fixture(autouse=True)
