@@ -23,7 +23,7 @@ import torch
 from grainbench.codecs import get_codec
 from grainbench.data import load_dataset
 from grainbench.metrics.audio import snr, spectral_convergence
-from grainbench.registry import REPRESENTATIONS
+from grainbench.registries import REPRESENTATIONS
 
 SETTINGS = {"Ki": (44100, 65536), "test": (16000, 16384)}
 

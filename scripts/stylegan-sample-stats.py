@@ -20,7 +20,8 @@ import argparse
 import numpy as np
 import torch
 
-from grainbench.baselines.generators.stylegan.train import load_generator, sample_images
+from grainbench.baselines.generators.stylegan.checkpoint import load_generator
+from grainbench.baselines.generators.stylegan.train import sample_images
 from grainbench.data import load_dataset
 from grainbench.metrics.distances import frechet_distance
 from grainbench.metrics.embeddings import CrepeEmbedding

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.params import validate_params
 

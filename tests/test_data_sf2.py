@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from grainbench.data import sf2riff
-from grainbench.data.sf2player import SoundFont, load_soundfont, windowed_sinc_resample
+from grainbench.data.sf2dsp import windowed_sinc_resample
+from grainbench.data.sf2player import SoundFont, load_soundfont
 
 RATE = 28160  # 440 Hz has a period of exactly 64 samples at this rate
 OUT = 44100

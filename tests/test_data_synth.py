@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from grainbench.data import SOURCES, dataset_defaults, load_dataset
+from grainbench.data import dataset_defaults, load_dataset
 from grainbench.data.core import Setting, fingerprint, split_indices, stable_permutation, uniforms
+from grainbench.data.piano import PIANO_C3
 from grainbench.data.synth import midi_to_hz
 from grainbench.errors import UserError
-from grainbench.registry import DATASETS
+from grainbench.registries import DATASETS
 
 # sha256 of the default synth-piano (split seed 0). Changing it means the renderer changed:
 # bump synth.VERSION and update this value on purpose.
@@ -39,7 +40,7 @@ def test_shapes_dtypes_labels_and_split(synth) -> None:
 
 def test_default_fingerprint_is_stable(synth) -> None:
     assert synth.fingerprint.startswith(SYNTH_DEFAULT_FINGERPRINT)
-    plan = SOURCES["synth-piano"].plan(None, {})
+    plan = DATASETS.get("synth-piano").plan(None, {})
     again = plan.build(Setting(16000, 16384, 1), progress=False)  # bypass the in-process memo
     train_idx, test_idx = split_indices(100, 0)
     rebuilt = fingerprint(
@@ -121,7 +122,7 @@ def test_user_errors(spec: str, kwargs: dict, message: str) -> None:
 def test_registered_for_grainbench_list() -> None:
     names = {entry.name for entry in DATASETS.entries()}
     assert {"synth-piano", "piano-c3", "piano-88", "folder", "nsynth"} <= names
-    assert DATASETS.get("piano-c3") is SOURCES["piano-c3"]
+    assert DATASETS.get("piano-c3") is PIANO_C3
 
 
 def test_random_draws_are_version_stable() -> None:

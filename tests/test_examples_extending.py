@@ -89,7 +89,7 @@ def test_dataset_example_registers_and_builds() -> None:
         """
         import runpy
         from grainbench.data.core import Setting
-        from grainbench.registry import DATASETS
+        from grainbench.registries import DATASETS
         runpy.run_path("examples/extending/dataset.py")
         plan = DATASETS.get("noise").plan(None, {"n": "3"})
         clips = plan.build(Setting(8000, 64, 2), progress=False)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from grainbench import data as datasets
 from grainbench.cli import main
 from grainbench.errors import UserError
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from hostile import grainbench, snapshot
 from test_leaderboard import make_result, write_run
 

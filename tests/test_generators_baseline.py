@@ -11,7 +11,7 @@ from grainbench.baselines.generators.gmm import GaussianMixture, GMMGenerator, p
 from grainbench.baselines.generators.oracle import NoiseOracle, noise_std
 from grainbench.errors import UserError
 from grainbench.plugins import load_generator
-from grainbench.registry import GENERATORS
+from grainbench.registries import GENERATORS
 
 SHAPE = (1, 16, 16)
 

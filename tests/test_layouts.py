@@ -161,7 +161,7 @@ def test_locality_task_ranks_the_folds(tmp_path) -> None:
     """SPEC 4.3's numbers for the same DCT under three folds (synth-piano, 16 kHz)."""
     from grainbench.data import load_dataset
     from grainbench.plugins import load_representation
-    from grainbench.registry import TASKS
+    from grainbench.registries import TASKS
     from grainbench.tasks.base import RunContext
 
     data = load_dataset("synth-piano?n=20", sample_rate=16000, n_samples=16384, progress=False)

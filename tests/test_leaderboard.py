@@ -28,7 +28,7 @@ from grainbench.leaderboard import (
     write_leaderboard,
 )
 from grainbench.pngio import write_png
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.base import MetricValue
 
 FINGERPRINT = "ab" * 32

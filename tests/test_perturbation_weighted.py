@@ -12,7 +12,7 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.leaderboard import headline_key
 from grainbench.plugins import load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from taskrun import run_task
 
 SR, SMALL = 16000, 4096  # 64×64 images

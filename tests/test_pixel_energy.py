@@ -17,7 +17,7 @@ from grainbench.pixel_energy import (
     pixel_energy,
 )
 from grainbench.plugins import Representation, load_representation
-from grainbench.registry import REPRESENTATIONS
+from grainbench.registries import REPRESENTATIONS
 from grainbench.stages import fold_order
 
 SR, N = 16000, 16384

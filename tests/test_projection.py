@@ -10,10 +10,10 @@ import torch
 
 from grainbench.baselines.generators.gmm import GMMGenerator
 from grainbench.baselines.generators.oracle import NoiseOracle
+from grainbench.baselines.generators.stylegan.checkpoint import build_networks
 from grainbench.baselines.generators.stylegan.configs import get_config
 from grainbench.baselines.generators.stylegan.generator import StyleGANGenerator
 from grainbench.baselines.generators.stylegan.projection import project_images
-from grainbench.baselines.generators.stylegan.train import build_networks
 from grainbench.errors import UserError
 from grainbench.fitonce import FitOnce
 

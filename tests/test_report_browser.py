@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pytest
 
 from grainbench.leaderboard import headline_key, submit, write_leaderboard
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.report import render_report, write_report
 from grainbench.report.headline import cards
 from grainbench.results import format_value, load_result

@@ -15,7 +15,7 @@ import torch
 from grainbench.baselines.harmonic_noise import harmonic_noise
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
-from grainbench.registry import REPRESENTATIONS
+from grainbench.registries import REPRESENTATIONS
 from grainbench.stages.parametric import yin_f0
 
 TEST_RATE, TEST_SAMPLES = 16000, 16384

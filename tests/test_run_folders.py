@@ -15,7 +15,7 @@ import pytest
 
 from grainbench import runner
 from grainbench.cli import main
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from hostile import TINY, env, plugin, snapshot
 
 BUILT = "the dataset was built"
@@ -194,3 +194,24 @@ def test_an_interrupted_result_says_so_and_submit_and_check_refuse_it(
     assert main(args) == 0
     assert json.loads((out / "result.json").read_text())["complete"] is True
     assert main(["submit", str(out), "--entries", str(entries)]) == 0
+
+
+def test_run_id_names_folders_and_entries_alike() -> None:
+    """One function builds the default run folder's name and the board entry id."""
+    from grainbench.leaderboard import entry_id
+    from grainbench.runfolder import run_id
+
+    assert run_id("my rep", "folder:~/a b?n=2", 3) == "my_rep__folder___a_b_n_2__seed3"
+    assert (
+        run_id("dct-square", "synth-piano", 0, (8000, 4096), "gens/g.py:G")
+        == "dct-square__synth-piano__8000Hz-4096__gens_g.py_G__seed0"
+    )
+    spec = runner.RunSpec(rep="x", data="synth-piano?n=4", seed=2, gen="gmm", n_samples=4096)
+    result = {
+        "representation": {"name": "x"},
+        "dataset": {"spec": "synth-piano?n=4", "sample_rate": 16000, "n_samples": 4096},
+        "generator": {"spec": "gmm"},
+        "seed": 2,
+    }
+    expected = "x__synth-piano_n_4__16000Hz-4096__gmm__seed2"
+    assert runner.default_run_dir(spec, "x").name == entry_id(result) == expected

@@ -21,6 +21,7 @@ from grainbench.baselines.generators.stylegan.configs import (
     build_generator,
     get_config,
 )
+from grainbench.baselines.generators.stylegan.discriminator import minibatch_stddev
 from grainbench.baselines.generators.stylegan.layers import (
     centred_pads,
     design_lowpass,
@@ -35,7 +36,6 @@ from grainbench.baselines.generators.stylegan.loss import (
     r1_penalty,
 )
 from grainbench.baselines.generators.stylegan.schedule import growth_schedule
-from grainbench.baselines.generators.stylegan.stylegan2 import minibatch_stddev
 from grainbench.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

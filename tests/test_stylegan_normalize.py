@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from grainbench.baselines.generators.stylegan.checkpoint import load_generator
 from grainbench.baselines.generators.stylegan.configs import build_generator, get_config
 from grainbench.baselines.generators.stylegan.export import DecodeModule, build_exportable
 from grainbench.baselines.generators.stylegan.normalize import image_statistics, normalize_images
-from grainbench.baselines.generators.stylegan.train import Trainer, load_generator, sample_images
+from grainbench.baselines.generators.stylegan.train import Trainer, sample_images
 from grainbench.errors import UserError
 
 

@@ -14,12 +14,13 @@ from grainbench.baselines.generators.stylegan.configs import (
     build_generator,
     get_config,
 )
+from grainbench.baselines.generators.stylegan.discriminator import DConv
 from grainbench.baselines.generators.stylegan.layers import (
     block_dtype,
     modulated_conv2d,
     set_precision,
 )
-from grainbench.baselines.generators.stylegan.stylegan2 import DConv, SynthesisLayer, ToRGB
+from grainbench.baselines.generators.stylegan.stylegan2 import SynthesisLayer, ToRGB
 from grainbench.baselines.generators.stylegan.stylegan3 import AliasFreeLayer
 from grainbench.baselines.generators.stylegan.train import Trainer
 

@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from grainbench.baselines.generators.stylegan.checkpoint import load_generator
 from grainbench.baselines.generators.stylegan.configs import get_config
 from grainbench.baselines.generators.stylegan.export import (
     DecodeModule,
@@ -27,15 +28,11 @@ from grainbench.baselines.generators.stylegan.export import (
     measure_latency,
 )
 from grainbench.baselines.generators.stylegan.generator import StyleGANGenerator
-from grainbench.baselines.generators.stylegan.train import (
-    STATE_FILE,
-    Trainer,
-    list_checkpoints,
-    load_generator,
-)
+from grainbench.baselines.generators.stylegan.train import Trainer
+from grainbench.baselines.generators.training import STATE_FILE, list_checkpoints
 from grainbench.errors import UserError
 from grainbench.plugins import load_generator as load_plugin_generator
-from grainbench.registry import GENERATORS
+from grainbench.registries import GENERATORS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

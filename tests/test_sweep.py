@@ -176,7 +176,7 @@ def _fake_result(run: SweepRun, tasks: dict, code: str | None = None) -> None:
 
 
 def test_finished_needs_every_task_with_its_parameters_and_this_code(tmp_path: Path) -> None:
-    from grainbench.registry import TASKS
+    from grainbench.registries import TASKS
 
     text = SMALL.replace('tasks = ["roundtrip"]', 'tasks = ["roundtrip", "throughput"]')
     run = parse_grid(text, base=tmp_path).runs[0]
@@ -196,7 +196,7 @@ def test_finished_needs_every_task_with_its_parameters_and_this_code(tmp_path: P
 
 
 def test_plan_runs_alone_tasks_in_a_second_phase(tmp_path: Path) -> None:
-    from grainbench.registry import TASKS
+    from grainbench.registries import TASKS
 
     text = SMALL.replace('tasks = ["roundtrip"]', 'tasks = ["roundtrip", "throughput"]')
     grid = parse_grid(text, base=tmp_path)

@@ -16,7 +16,7 @@ from grainbench.metrics import distances as D
 from grainbench.metrics.catalog import CATALOG
 from grainbench.metrics.embeddings import get_embedding
 from grainbench.plugins import load_generator, load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.generation import reference_split
 

@@ -14,7 +14,7 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.leaderboard import headline_key, key_metric_keys
 from grainbench.plugins import Representation, load_representation
-from grainbench.registry import REPRESENTATIONS, TASKS
+from grainbench.registries import REPRESENTATIONS, TASKS
 from grainbench.tasks.locality import image_correlations, neighbours, picture_pixels
 from taskrun import run_task
 

@@ -8,7 +8,7 @@ import pytest
 from grainbench import runner
 from grainbench.cli import main
 from grainbench.errors import UserError
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.params import Choice, Int, ListOf, Ratio, Real, Text, validate_params
 
 

@@ -14,7 +14,7 @@ import grainbench.tasks.perturbation as perturbation
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_representation
-from grainbench.registry import REPRESENTATIONS, TASKS
+from grainbench.registries import REPRESENTATIONS, TASKS
 from grainbench.runner import RunSpec, run_benchmark
 from grainbench.tasks.perturbation import (
     MULTIPLIERS,

@@ -17,7 +17,7 @@ from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.leaderboard import headline_key, key_metric_keys
 from grainbench.plugins import load_representation
-from grainbench.registry import GENERATORS
+from grainbench.registries import GENERATORS
 from grainbench.runner import default_tasks
 from grainbench.tasks.throughput import (
     ThroughputTask,

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from grainbench.data import load_dataset
 from grainbench.plugins import load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.runner import RunSpec, run_benchmark
 from grainbench.tasks.transfer import MirrorBlur, add_noise, psnr_db, shift
 from taskrun import run_task

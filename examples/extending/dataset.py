@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grainbench.data.core import RawClips, Setting
-from grainbench.registry import DATASETS
+from grainbench.registries import DATASETS
 
 
 @dataclass(frozen=True)

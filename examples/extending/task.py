@@ -1,6 +1,6 @@
 import torch
 
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.base import MetricValue, RunContext, TaskResult
 from grainbench.tasks.params import Int
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.2.0"
+from grainbench.version import __version__ as __version__
 
 _FRAMES = ("load_result", "load_board")
 

@@ -25,7 +25,7 @@ import torch
 
 from grainbench import results
 from grainbench.plugins import load_representation
-from grainbench.registry import REPRESENTATIONS
+from grainbench.registries import REPRESENTATIONS
 from grainbench.tasks.throughput import LIBRARY_BARE, measure_representation, probe_clips
 
 #: the issue-15 goals: encode and decode each within this factor of the library transform

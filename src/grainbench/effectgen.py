@@ -54,8 +54,8 @@ class GeneratorSource:
 
 
 def _train_folder(path: Path, device: str, options: dict[str, Any]) -> GeneratorSource:
+    from grainbench.baselines.generators.stylegan.checkpoint import read_checkpoint_meta
     from grainbench.baselines.generators.stylegan.generator import StyleGANGenerator
-    from grainbench.baselines.generators.stylegan.train import read_checkpoint_meta
 
     meta = read_checkpoint_meta(path).get("metadata") or {}
     gen = StyleGANGenerator.load(path, device=device, **options)

@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import grainbench
 from grainbench import results, tables
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
 from grainbench.locks import folder_lock
 from grainbench.metrics.catalog import CATALOG
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
+from grainbench.runfolder import run_id
+from grainbench.version import __version__
 
 REFERENCE_REP = "dct-square"
 """The reference representation every board entry is judged against: Ki's layout (the
@@ -71,11 +72,6 @@ class Entry:
     result: dict[str, Any]
 
 
-def slug(text: str) -> str:
-    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
-
-
 def _own_setting(spec: str) -> tuple[int, int] | None:
     """The dataset's own (sample rate, samples), or None when the spec cannot be planned here
     (e.g. a folder dataset submitted from another machine)."""
@@ -88,17 +84,14 @@ def _own_setting(spec: str) -> tuple[int, int] | None:
 
 def entry_id(result: dict[str, Any]) -> str:
     """``<rep>__<dataset>[__<rate>Hz-<samples>][__<generator>]__seed<N>``, the folder name of
-    a result's entry; the clip setting appears when it is not the dataset's own."""
+    a result's entry (:func:`grainbench.runfolder.run_id`); the clip setting appears when it
+    is not the dataset's own."""
     gen = (result.get("generator") or {}).get("spec")
     ds = result["dataset"]
-    parts = [result["representation"]["name"], ds["spec"]]
     setting = (ds.get("sample_rate"), ds.get("n_samples"))
     own = _own_setting(ds["spec"])
-    if own is not None and setting != own:
-        parts.append(f"{setting[0]}Hz-{setting[1]}")
-    if gen:
-        parts.append(gen)
-    return "__".join(slug(p) for p in parts) + f"__seed{result['seed']}"
+    shown = setting if own is not None and setting != own else None
+    return run_id(result["representation"]["name"], ds["spec"], result["seed"], shown, gen)
 
 
 def check_entry_id(name: str) -> str:
@@ -521,7 +514,7 @@ class Group:
     def stale(self) -> bool:
         """True when the group's entries were made by another suite version than this one
         (its metric definitions may differ: the numbers are kept, marked, and ranked apart)."""
-        return self.suite_version != grainbench.__version__
+        return self.suite_version != __version__
 
     @property
     def id(self) -> str:
@@ -618,7 +611,7 @@ def group_facts(g: Group) -> str:
         else "not ranked"
     )
     stale = (
-        f"STALE: made by suite {g.suite_version}, not {grainbench.__version__} (metric "
+        f"STALE: made by suite {g.suite_version}, not {__version__} (metric "
         "definitions changed; rerun: grainbench sweep scripts/board.toml --submit) · "
         if g.stale
         else ""

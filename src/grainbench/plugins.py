@@ -1,4 +1,8 @@
-"""Load representations and generators by name or from a file, and validate them on load.
+"""Load representations and generators by name, from a file or from a module, and validate
+them on load.
+
+A spec is a registered name (``dct-square``), ``path/to/file.py:Class`` or
+``package.module:Class`` (a module importable from ``sys.path``).
 
 A plugin is duck-typed (SPEC section 2): it need not import grainbench. Everything that
 can go wrong with someone else's code — a missing attribute, an exception, NaN, a wrong
@@ -8,8 +12,10 @@ shape or dtype — becomes a :class:`UserError` with a one-line reason.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,7 @@ import torch
 
 from grainbench import guard
 from grainbench.errors import UserError
-from grainbench.registry import GENERATORS, REPRESENTATIONS
+from grainbench.registries import GENERATORS, REPRESENTATIONS
 from grainbench.results import code_hash
 
 
@@ -47,8 +53,36 @@ def load_class_from_file(spec: str) -> tuple[type, Path]:
     return cls, path
 
 
-def _is_file_spec(spec: str) -> bool:
-    return ".py:" in spec
+_MODULE_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def is_plugin_spec(spec: str) -> bool:
+    """Whether ``spec`` names a plugin class (``file.py:Class``, ``package.module:Class``)
+    rather than a registered name (registered names have no colon)."""
+    return ":" in spec
+
+
+def load_class_from_module(spec: str) -> tuple[type, Path]:
+    """``package.module:ClassName`` → the class and the module's source file."""
+    if not _MODULE_SPEC.fullmatch(spec):
+        raise UserError(
+            f"plugin {spec!r}: expected package.module:ClassName or path/to/file.py:ClassName"
+        )
+    mod_name, _, cls_name = spec.partition(":")
+    module = guard.call(f"plugin module {mod_name}: import", importlib.import_module, mod_name)
+    source = getattr(module, "__file__", None)
+    if not source:
+        raise UserError(f"plugin module {mod_name} has no source file")
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise UserError(f"plugin module {mod_name} has no {cls_name!r}")
+    return cls, Path(source)
+
+
+def load_class(spec: str) -> tuple[type, Path]:
+    """A plugin spec (``file.py:Class`` or ``package.module:Class``) → the class and the
+    file its source hash is taken from."""
+    return load_class_from_file(spec) if ".py:" in spec else load_class_from_module(spec)
 
 
 def _probe_audio(n_channels: int, n_samples: int, sample_rate: int) -> torch.Tensor:
@@ -208,13 +242,14 @@ def file_hash(path: Path) -> str:
 def load_representation(
     spec: str, sample_rate: int | None = None, n_samples: int | None = None
 ) -> Representation:
-    """A built-in name (built at the given setting) or ``file.py:Class``, validated.
+    """A built-in name (built at the given setting), ``file.py:Class`` or
+    ``package.module:Class``, validated.
 
-    File plugins fix their own setting; ``sample_rate`` and ``n_samples`` only shape
+    Plugin classes fix their own setting; ``sample_rate`` and ``n_samples`` only shape
     built-ins whose factories accept a setting.
     """
-    if _is_file_spec(spec):
-        cls, path = load_class_from_file(spec)
+    if is_plugin_spec(spec):
+        cls, path = load_class(spec)
         plugin = guard.call(f"representation {spec}: constructor", cls)
         return Representation(plugin, spec, file_hash(path))
     factory = REPRESENTATIONS.get(spec)
@@ -224,14 +259,15 @@ def load_representation(
 def load_generator(
     spec: str, image_shape: tuple[int, ...], show_progress: bool | None = None, **options: Any
 ) -> Any:
-    """A built-in generator name (``factory(image_shape, **options)``) or ``file.py:Class``.
+    """A built-in generator name (``factory(image_shape, **options)``), ``file.py:Class`` or
+    ``package.module:Class``.
 
     ``show_progress`` is handed, as ``progress``, to a built-in factory that takes one
     (unless ``options`` set ``progress``). The generator must have callable ``fit`` and ``sample`` (SPEC
     section 2).
     """
-    if _is_file_spec(spec):
-        cls, _ = load_class_from_file(spec)
+    if is_plugin_spec(spec):
+        cls, _ = load_class(spec)
         try:
             takes_shape = bool(inspect.signature(cls).parameters)
         except (TypeError, ValueError):

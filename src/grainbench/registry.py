@@ -1,4 +1,9 @@
-"""Name registries for representations, datasets, tasks and generators."""
+"""The name registry: a container of named objects, filled lazily by whoever owns it.
+
+This module imports nothing that registers anything: :mod:`grainbench.registries` holds the
+four registries and fills them (with :mod:`grainbench.builtins` and installed packages'
+entry points) on first use.
+"""
 
 from __future__ import annotations
 
@@ -19,55 +24,51 @@ class Entry:
 
 
 class Registry:
-    """A mapping from names to registered objects, with helpful errors."""
+    """A mapping from names to registered objects, with helpful errors.
 
-    def __init__(self, kind: str) -> None:
+    ``fill`` (optional) is called once, before the first lookup, to register the entries.
+    """
+
+    def __init__(self, kind: str, fill: Callable[[], None] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        self._fill = fill
+
+    def _filled(self) -> dict[str, Entry]:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill()
+        return self._entries
 
     def register(self, name: str, obj: Any, summary: str) -> Any:
-        """Register ``obj`` under ``name``; returns ``obj`` so it can be used as a decorator body."""
+        """Register ``obj`` under ``name`` (a ``ValueError`` when taken); returns ``obj``."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = Entry(name, obj, summary)
         return obj
 
-    def decorator(self, name: str, summary: str) -> Callable[[Any], Any]:
-        """Decorator form of :meth:`register`."""
-        return lambda obj: self.register(name, obj, summary)
-
     def get(self, name: str) -> Any:
         """The object registered as ``name``; a :class:`UserError` naming the choices otherwise."""
-        _load_builtins()
-        if name not in self._entries:
-            choices = ", ".join(sorted(self._entries))
+        entries = self._filled()
+        if name not in entries:
+            choices = ", ".join(sorted(entries))
             raise UserError(f"unknown {self.kind} {name!r}; choose one of: {choices}")
-        return self._entries[name].obj
+        return entries[name].obj
 
     def entries(self) -> list[Entry]:
         """All entries, sorted by name."""
-        _load_builtins()
-        return [self._entries[k] for k in sorted(self._entries)]
+        entries = self._filled()
+        return [entries[k] for k in sorted(entries)]
 
     def __contains__(self, name: str) -> bool:
-        _load_builtins()
-        return name in self._entries
+        return name in self._filled()
 
 
-REPRESENTATIONS = Registry("representation")
-DATASETS = Registry("dataset")
-TASKS = Registry("task")
-GENERATORS = Registry("generator")
+@dataclass(frozen=True)
+class Registries:
+    """The four registries a plugin package's ``register(registries)`` fills."""
 
-_loaded = False
-
-
-def _load_builtins() -> None:
-    """Import the modules that register the built-ins (once, lazily, to avoid import cycles)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import grainbench.baselines  # noqa: F401
-    import grainbench.data  # noqa: F401
-    import grainbench.tasks  # noqa: F401
+    representations: Registry
+    datasets: Registry
+    tasks: Registry
+    generators: Registry

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-import grainbench
+from grainbench.version import __version__
 
 SCHEMA = 1
 
@@ -85,7 +85,7 @@ def write_json(path: Path, obj: Any) -> None:
 @functools.cache
 def code_hash() -> str:
     """sha256 over grainbench's own source files (path and content), the code that made a result."""
-    root = Path(grainbench.__file__).parent
+    root = Path(__file__).parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
@@ -110,14 +110,14 @@ def _git(root: Path, *args: str) -> str | None:
 
 def git_commit(root: Path | None = None) -> str | None:
     """The commit of the checkout grainbench runs from, when it is a git checkout."""
-    out = _git(root or Path(grainbench.__file__).parent, "rev-parse", "HEAD")
+    out = _git(root or Path(__file__).parent, "rev-parse", "HEAD")
     return (out or "").strip() or None
 
 
 def git_dirty(root: Path | None = None) -> bool | None:
     """Whether the source under ``root`` (grainbench's package folder) differs from the
     commit: then ``code_hash`` is the only record of the code; None outside a checkout."""
-    folder = root or Path(grainbench.__file__).parent
+    folder = root or Path(__file__).parent
     if git_commit(folder) is None:
         return None
     out = _git(folder, "status", "--porcelain", "--untracked-files=all", "--", ".")
@@ -157,7 +157,7 @@ def now_iso() -> str:
 def suite_info() -> dict[str, Any]:
     """Suite version, source hash and git commit."""
     return {
-        "suite_version": grainbench.__version__,
+        "suite_version": __version__,
         "code_hash": code_hash(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

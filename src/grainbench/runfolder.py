@@ -37,6 +37,29 @@ BASE_FIELDS = ("rep", "data", "sample_rate", "n_samples", "n_channels", "seed", 
 """Identity fields that must agree; ``tasks`` (name → parameters) must agree per task."""
 
 
+def slug(text: Any) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+
+
+def run_id(
+    rep: str,
+    data: str,
+    seed: int,
+    setting: tuple[int, int] | None = None,
+    generator: str | None = None,
+) -> str:
+    """``<rep>__<data>[__<rate>Hz-<samples>][__<generator>]__seed<N>``, each part slugged: the
+    name of a run's default folder and of its board entry. ``setting`` is ``(sample rate in
+    Hz, clip length in samples)``, given when it is not the dataset's own."""
+    parts = [rep, data]
+    if setting is not None:
+        parts.append(f"{setting[0]}Hz-{setting[1]}")
+    if generator:
+        parts.append(generator)
+    return "__".join(slug(p) for p in parts) + f"__seed{seed}"
+
+
 def signature(identity: dict[str, Any]) -> str:
     """sha256 hex of an identity (canonical JSON)."""
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)

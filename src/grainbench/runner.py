@@ -29,7 +29,7 @@ from grainbench.data import dataset_defaults, load_dataset
 from grainbench.errors import UserError
 from grainbench.fitonce import FitOnce
 from grainbench.plugins import Representation, load_generator, load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.report import write_report
 from grainbench.tasks import SPEC_ORDER
 from grainbench.tasks.base import RunContext, TaskResult
@@ -141,15 +141,13 @@ class RunSpec:
 def default_run_dir(spec: RunSpec, rep_name: str) -> Path:
     """``runs/<rep>__<dataset>[__<rate>Hz-<samples>][__<gen>]__seed<N>``: stable, so that a
     rerun resumes (the setting appears when it is not the dataset's own)."""
-    safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s)  # noqa: E731
-    gen = f"__{safe(spec.gen)}" if spec.gen else ""
-    setting = ""
+    setting = None
     if spec.sample_rate is not None or spec.n_samples is not None:
         sr, n, _ = dataset_defaults(spec.data)
         sr = spec.sample_rate if spec.sample_rate is not None else sr
         n = spec.n_samples if spec.n_samples is not None else n
-        setting = f"__{sr}Hz-{n}"
-    return Path("runs") / f"{safe(rep_name)}__{safe(spec.data)}{setting}{gen}__seed{spec.seed}"
+        setting = (sr, n)
+    return Path("runs") / runfolder.run_id(rep_name, spec.data, spec.seed, setting, spec.gen)
 
 
 def _check_setting(spec: RunSpec) -> None:

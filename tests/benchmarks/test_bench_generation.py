@@ -19,7 +19,7 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.metrics.embeddings import get_embedding
 from grainbench.plugins import load_generator, load_representation
-from grainbench.registry import TASKS
+from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 from grainbench.baselines.representations import grid_shape
-from grainbench.baselines.tf_representations import framed, setting, user_errors
-from grainbench.registry import REPRESENTATIONS
+from grainbench.baselines.tf_representations import framed, setting
 from grainbench.stages.parametric import F0Estimator, HarmonicNoise, crepe_f0, yin_f0
 
 
@@ -35,10 +34,3 @@ def harmonic_noise(
     hop = grid_shape(n)[0]
     stage = HarmonicNoise(sr, hop, f0_estimator=f0_estimator or default_f0_estimator())
     return framed("harmonic-noise", harmonic_noise.__doc__, [stage], sr, n, 1)
-
-
-REPRESENTATIONS.register(
-    "harmonic-noise",
-    user_errors("harmonic-noise", harmonic_noise),
-    (harmonic_noise.__doc__ or "").strip().splitlines()[0],
-)

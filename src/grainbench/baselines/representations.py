@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable
 
 from grainbench.errors import UserError
-from grainbench.registry import REPRESENTATIONS
 from grainbench.stages import (
     DCT,
     Arrange,
@@ -179,11 +178,7 @@ def dct_2x131072(sample_rate: int | None = None, n_samples: int | None = None):
     )
 
 
-def _summary(factory: Callable[..., object]) -> str:
-    return (factory.__doc__ or "").strip().splitlines()[0]
-
-
-_SEEDS: dict[str, Callable[..., StagedRepresentation]] = {
+SEEDS: dict[str, Callable[..., StagedRepresentation]] = {
     "waveform-square": waveform_square,
     "fft-square": fft_square,
     "fft-polar-square": fft_polar_square,
@@ -194,5 +189,4 @@ _SEEDS: dict[str, Callable[..., StagedRepresentation]] = {
     "dct-square-512-stereo": dct_square_512_stereo,
     "dct-2x131072": dct_2x131072,
 }
-for _name, _factory in _SEEDS.items():
-    REPRESENTATIONS.register(_name, _factory, _summary(_factory))
+"""The seeds' representations by registered name (:mod:`grainbench.builtins`)."""

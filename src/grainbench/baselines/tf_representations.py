@@ -17,7 +17,6 @@ from typing import Any
 
 from grainbench.baselines.representations import KI_RATE, KI_SAMPLES, grid_shape, whole_clip
 from grainbench.errors import UserError
-from grainbench.registry import REPRESENTATIONS
 from grainbench.stages import DCT, Arrange, Compand, Stage, StagedRepresentation
 from grainbench.stages.cqt import CQT
 from grainbench.stages.logmel import MFCC, LogMel
@@ -195,10 +194,6 @@ def dct_stereo_2ch(sample_rate: int | None = None, n_samples: int | None = None)
     )
 
 
-def _summary(factory: Callable[..., object]) -> str:
-    return (factory.__doc__ or "").strip().splitlines()[0]
-
-
 def user_errors(
     name: str, factory: Callable[..., StagedRepresentation]
 ) -> Callable[..., StagedRepresentation]:
@@ -218,7 +213,7 @@ def user_errors(
     return checked
 
 
-_TF: dict[str, Callable[..., StagedRepresentation]] = {
+TF: dict[str, Callable[..., StagedRepresentation]] = {
     "stft-complex": stft_complex,
     "stft-magif": stft_magif,
     "stft-magif-mel": stft_magif_mel,
@@ -231,5 +226,4 @@ _TF: dict[str, Callable[..., StagedRepresentation]] = {
     "dct-morton": _dct_layout("morton"),
     "dct-stereo-2ch": dct_stereo_2ch,
 }
-for _name, _factory in _TF.items():
-    REPRESENTATIONS.register(_name, user_errors(_name, _factory), _summary(_factory))
+"""The time-frequency representations by registered name (:mod:`grainbench.builtins`)."""

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "exit status: 0 no metric worse than the entry beyond its 95% interval plus tolerance; "
         "1 at least one is (each is named); 2 the check cannot be made"
     )
-    parser.add_argument("--rep", required=True, help="built-in name or path/to/file.py:Class")
+    parser.add_argument(
+        "--rep", required=True, help="built-in name, path/to/file.py:Class or package.module:Class"
+    )
     parser.add_argument("--against", required=True, help="entry id, entry folder or run folder")
     parser.add_argument(
         "--tolerance",

@@ -83,8 +83,8 @@ def decoder_for(metadata: dict[str, Any]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Trace, save, check and report."""
+    from grainbench.baselines.generators.stylegan.checkpoint import read_checkpoint_meta
     from grainbench.baselines.generators.stylegan.export import export_torchscript, measure_latency
-    from grainbench.baselines.generators.stylegan.train import read_checkpoint_meta
 
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a folder; give a file name such as model.pt")

@@ -6,7 +6,7 @@ import argparse
 
 from grainbench.data import dataset_defaults
 from grainbench.plugins import load_representation
-from grainbench.registry import DATASETS, GENERATORS, REPRESENTATIONS, TASKS
+from grainbench.registries import DATASETS, GENERATORS, REPRESENTATIONS, TASKS
 
 NAME = "list"
 HELP = "list built-in representations, datasets, tasks and generators"

@@ -12,13 +12,15 @@ from grainbench.runner import RunSpec, parse_params, run_benchmark
 from grainbench.threads import use_threads
 
 NAME = "run"
-HELP = "run tasks on a representation (built-in name or file.py:Class) and write the result"
+HELP = "run tasks on a representation (built-in name, file.py:Class or package.module:Class) and write the result"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``grainbench run``."""
     parser.add_argument(
-        "--rep", required=True, help="built-in name (grainbench list) or path/to/file.py:Class"
+        "--rep",
+        required=True,
+        help="built-in name (grainbench list), path/to/file.py:Class or package.module:Class",
     )
     parser.add_argument("--data", default="piano-c3", help="dataset spec (default: piano-c3)")
     parser.add_argument(
@@ -41,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
     parser.add_argument(
-        "--gen", default=None, help="generator for the generation task: name or file.py:Class"
+        "--gen",
+        default=None,
+        help="generator for the generation task: name, file.py:Class or package.module:Class",
     )
     parser.add_argument(
         "--gen-opt",

@@ -137,10 +137,8 @@ def _embeddings(names: str, sample_rate: int, device: str) -> dict[str, Any]:
 
 def _check_resume(out: Path, metadata: dict[str, Any]) -> None:
     """Refuse to resume a run made with other data, representation, layout or seed."""
-    from grainbench.baselines.generators.stylegan.train import (
-        list_checkpoints,
-        read_checkpoint_meta,
-    )
+    from grainbench.baselines.generators.stylegan.checkpoint import read_checkpoint_meta
+    from grainbench.baselines.generators.training import list_checkpoints
 
     if not list_checkpoints(out):
         return

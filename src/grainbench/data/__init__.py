@@ -31,33 +31,25 @@ from grainbench.data.core import (
     resolve_setting,
     split_indices,
 )
-from grainbench.data.folder import FolderSource, NSynthSource
-from grainbench.data.piano import PIANO_88, PIANO_C3
-from grainbench.data.synth import SynthPianoSource
 from grainbench.errors import UserError
-from grainbench.registry import DATASETS
+from grainbench.registries import DATASETS
 
-__all__ = ["DEFAULT_DATASET", "SOURCES", "AudioDataset", "dataset_defaults", "load_dataset"]
+__all__ = ["DEFAULT_DATASET", "AudioDataset", "dataset_defaults", "load_dataset"]
 
 DEFAULT_DATASET = "piano-c3"
-
-SOURCES: dict[str, DatasetSource] = {
-    source.name: source
-    for source in (PIANO_C3, PIANO_88, SynthPianoSource(), FolderSource(), NSynthSource())
-}
-for _source in SOURCES.values():
-    DATASETS.register(_source.name, _source, _source.summary)
 
 _MEMO_SIZE = 8
 _memo: OrderedDict[str, RawClips] = OrderedDict()
 
 
 def parse_spec(spec: str) -> tuple[DatasetSource, str | None, dict[str, str]]:
-    """Split a spec into its source, path (folder-like sources) and raw options."""
+    """Split a spec into its source (a :data:`~grainbench.registries.DATASETS` entry), path
+    (folder-like sources) and raw options."""
     text = spec.strip()
     if not text:
         raise UserError("empty dataset spec")
-    for name, source in SOURCES.items():
+    sources: dict[str, DatasetSource] = {entry.name: entry.obj for entry in DATASETS.entries()}
+    for name, source in sources.items():
         prefix = f"{name}:"
         if source.takes_path and text.startswith(prefix):
             rest = text[len(prefix) :]
@@ -67,15 +59,15 @@ def parse_spec(spec: str) -> tuple[DatasetSource, str | None, dict[str, str]]:
                 query = ""
             return source, rest, parse_query(query, name)
     name, _, query = text.partition("?")
-    if name in SOURCES and not SOURCES[name].takes_path:
-        return SOURCES[name], None, parse_query(query, name)
+    if name in sources and not sources[name].takes_path:
+        return sources[name], None, parse_query(query, name)
     if os.path.isdir(expand_path(text)):
-        return SOURCES["folder"], text, {}
+        return sources["folder"], text, {}
     if os.path.isdir(expand_path(name)):
-        return SOURCES["folder"], name, parse_query(query, "folder")
+        return sources["folder"], name, parse_query(query, "folder")
     if os.sep in name or "/" in name or name.startswith(("~", ".")):
         raise UserError(f"dataset folder not found: {name}")
-    choices = ", ".join(f"{n}:PATH" if s.takes_path else n for n, s in sorted(SOURCES.items()))
+    choices = ", ".join(f"{n}:PATH" if s.takes_path else n for n, s in sorted(sources.items()))
     raise UserError(f"unknown dataset {name!r}; choose one of: {choices}, or an existing folder")
 
 

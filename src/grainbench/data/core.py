@@ -82,7 +82,7 @@ class BandLimitedPlan(Plan, Protocol):
 
 
 class DatasetSource(Protocol):
-    """A kind of dataset, as registered in ``grainbench.registry.DATASETS``."""
+    """A kind of dataset, as registered in ``grainbench.registries.DATASETS``."""
 
     name: str
     summary: str

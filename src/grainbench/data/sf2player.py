@@ -2,7 +2,9 @@
 
 :mod:`grainbench.data.sf2riff` reads the RIFF structure (the "hydra" of preset, instrument
 and sample headers, pure Python, so every Python version works); the player does zone
-selection, generator arithmetic, loops, the volume envelope, resampling and panning.
+selection, generator arithmetic, loops, the volume envelope, resampling and panning, with
+:mod:`grainbench.data.sf2voice` (generators, zones, voices) and
+:mod:`grainbench.data.sf2dsp` (the envelope and the resampler).
 
 What is rendered, per note:
 
@@ -54,119 +56,40 @@ import hashlib
 import importlib.util
 import math
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from grainbench.data.sf2riff import SampleRecord, cstr, read_hydra
-
-# Generator numbers (SF2.04 section 8.1.2).
-GEN_START_OFFSET = 0
-GEN_END_OFFSET = 1
-GEN_LOOP_START_OFFSET = 2
-GEN_LOOP_END_OFFSET = 3
-GEN_START_COARSE = 4
-GEN_END_COARSE = 12
-GEN_PAN = 17
-GEN_DELAY_VOL = 33
-GEN_ATTACK_VOL = 34
-GEN_HOLD_VOL = 35
-GEN_DECAY_VOL = 36
-GEN_SUSTAIN_VOL = 37
-GEN_RELEASE_VOL = 38
-GEN_KEY_TO_HOLD = 39
-GEN_KEY_TO_DECAY = 40
-GEN_INSTRUMENT = 41
-GEN_KEY_RANGE = 43
-GEN_VEL_RANGE = 44
-GEN_LOOP_START_COARSE = 45
-GEN_KEYNUM = 46
-GEN_VELOCITY = 47
-GEN_ATTENUATION = 48
-GEN_LOOP_END_COARSE = 50
-GEN_COARSE_TUNE = 51
-GEN_FINE_TUNE = 52
-GEN_SAMPLE_ID = 53
-GEN_SAMPLE_MODES = 54
-GEN_SCALE_TUNING = 56
-GEN_EXCLUSIVE_CLASS = 57
-GEN_ROOT_KEY = 58
-
-# Spec defaults for the generators that are not 0 by default.
-_DEFAULTS: dict[int, int] = {
-    8: 13500,  # initialFilterFc (not rendered, kept for completeness of the arithmetic)
-    21: -12000,
-    23: -12000,
-    25: -12000,
-    26: -12000,
-    27: -12000,
-    28: -12000,
-    30: -12000,
-    GEN_DELAY_VOL: -12000,
-    GEN_ATTACK_VOL: -12000,
-    GEN_HOLD_VOL: -12000,
-    GEN_DECAY_VOL: -12000,
-    GEN_RELEASE_VOL: -12000,
-    GEN_KEYNUM: -1,
-    GEN_VELOCITY: -1,
-    GEN_SCALE_TUNING: 100,
-    GEN_ROOT_KEY: -1,
-}
-
-# Generators that are meaningless (and ignored) at the preset level.
-_INSTRUMENT_ONLY = frozenset(
-    {
-        GEN_START_OFFSET,
-        GEN_END_OFFSET,
-        GEN_LOOP_START_OFFSET,
-        GEN_LOOP_END_OFFSET,
-        GEN_START_COARSE,
-        GEN_END_COARSE,
-        GEN_LOOP_START_COARSE,
-        GEN_LOOP_END_COARSE,
-        GEN_KEYNUM,
-        GEN_VELOCITY,
-        GEN_SAMPLE_MODES,
-        GEN_EXCLUSIVE_CLASS,
-        GEN_ROOT_KEY,
-    }
+from grainbench.data.sf2dsp import HALF_TAPS, volume_envelope, windowed_sinc_resample
+from grainbench.data.sf2riff import cstr, read_hydra
+from grainbench.data.sf2voice import (
+    DEFAULTS,
+    GEN_ATTENUATION,
+    GEN_END_COARSE,
+    GEN_END_OFFSET,
+    GEN_INSTRUMENT,
+    GEN_KEY_RANGE,
+    GEN_LOOP_END_COARSE,
+    GEN_LOOP_END_OFFSET,
+    GEN_LOOP_START_COARSE,
+    GEN_LOOP_START_OFFSET,
+    GEN_PAN,
+    GEN_SAMPLE_ID,
+    GEN_SAMPLE_MODES,
+    GEN_START_COARSE,
+    GEN_START_OFFSET,
+    GEN_VEL_RANGE,
+    GEN_VELOCITY,
+    INSTRUMENT_ONLY,
+    UNSIGNED,
+    Preset,
+    Voice,
+    Zone,
+    ZoneList,
 )
-
-# Generators whose raw 16-bit amount is unsigned or a byte pair (everything else is signed).
-_UNSIGNED = frozenset(
-    {GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_VEL_RANGE, GEN_SAMPLE_ID, GEN_SAMPLE_MODES}
-)
-
-# Clamp ranges of the generators that are rendered (SF2.04 section 8.1.3).
-_LIMITS: dict[int, tuple[int, int]] = {
-    GEN_PAN: (-500, 500),
-    GEN_DELAY_VOL: (-12000, 5000),
-    GEN_ATTACK_VOL: (-12000, 8000),
-    GEN_HOLD_VOL: (-12000, 5000),
-    GEN_DECAY_VOL: (-12000, 8000),
-    GEN_SUSTAIN_VOL: (0, 1440),
-    GEN_RELEASE_VOL: (-12000, 8000),
-    GEN_KEY_TO_HOLD: (-1200, 1200),
-    GEN_KEY_TO_DECAY: (-1200, 1200),
-    GEN_ATTENUATION: (0, 1440),
-    GEN_COARSE_TUNE: (-120, 120),
-    GEN_FINE_TUNE: (-99, 99),
-    GEN_SCALE_TUNING: (0, 1200),
-}
 
 ATTENUATION_SCALE = 0.4
 """Factor applied to the ``initialAttenuation`` generator (EMU8000 convention)."""
-
-SILENCE_CB = 1000.0
-"""Attenuation (centibels) at which a voice counts as silent: 100 dB."""
-
-# Interpolation kernel (see the module docstring).
-_HALF_TAPS = 16
-_CUTOFF = 0.45
-_KAISER_BETA = 7.0
-_PHASES = 4096
-_BLOCK = 8192
 
 
 def default_soundfont_path() -> Path:
@@ -186,105 +109,6 @@ def default_soundfont_path() -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Zone:
-    """A preset or instrument zone: its generators (signed values), ranges and target.
-
-    ``target`` is the instrument index (preset zones) or the sample index (instrument
-    zones); ``None`` for a global zone. Ranges are inclusive ``(low, high)`` or ``None``.
-    """
-
-    gens: dict[int, int]
-    key_range: tuple[int, int] | None
-    vel_range: tuple[int, int] | None
-    target: int | None
-
-    def matches(self, key: int, velocity: int, default: Zone | None) -> bool:
-        """Whether ``key`` and ``velocity`` fall in this zone's ranges (or the global zone's)."""
-        key_range = self.key_range or (default.key_range if default else None) or (0, 127)
-        vel_range = self.vel_range or (default.vel_range if default else None) or (0, 127)
-        return key_range[0] <= key <= key_range[1] and vel_range[0] <= velocity <= vel_range[1]
-
-
-@dataclass(frozen=True)
-class ZoneList:
-    """The zones of one preset or instrument, with its optional global zone."""
-
-    name: str
-    global_zone: Zone | None
-    zones: tuple[Zone, ...]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A preset header with its zones."""
-
-    bank: int
-    program: int
-    name: str
-    zones: ZoneList
-
-
-@dataclass(frozen=True)
-class Voice:
-    """One sample to play for a note, with its final generator values."""
-
-    sample: SampleRecord
-    sample_index: int
-    instrument: str
-    gens: dict[int, int]
-    key: int
-    velocity: int
-
-    def gen(self, number: int) -> int:
-        """The generator's value, clamped to its legal range where the spec gives one."""
-        value = self.gens.get(number, _DEFAULTS.get(number, 0))
-        if number in _LIMITS:
-            low, high = _LIMITS[number]
-            value = min(max(value, low), high)
-        return value
-
-    @property
-    def root_key(self) -> int:
-        """The sample's root key: ``overridingRootKey`` when set, else the header's pitch."""
-        override = self.gens.get(GEN_ROOT_KEY, -1)
-        if 0 <= override <= 127:
-            return override
-        pitch = self.sample.original_pitch
-        return pitch if 0 <= pitch <= 127 else 60
-
-    @property
-    def pitch_key(self) -> int:
-        """The key used for pitch and key-scaled times (the ``keynum`` generator wins)."""
-        forced = self.gens.get(GEN_KEYNUM, -1)
-        return forced if 0 <= forced <= 127 else self.key
-
-    def pitch_cents(self, detune_cents: float = 0.0) -> float:
-        """Pitch offset of the playback relative to the sample as recorded, in cents."""
-        return (
-            self.gen(GEN_SCALE_TUNING) * (self.pitch_key - self.root_key)
-            + 100 * self.gen(GEN_COARSE_TUNE)
-            + self.gen(GEN_FINE_TUNE)
-            + self.sample.pitch_correction
-            + detune_cents
-        )
-
-    def step(self, output_rate: int, detune_cents: float = 0.0) -> float:
-        """Source samples read per output sample."""
-        ratio = 2.0 ** (self.pitch_cents(detune_cents) / 1200.0)
-        return self.sample.sample_rate / output_rate * ratio
-
-    def bandwidth(self, output_rate: int, detune_cents: float = 0.0) -> float:
-        """Highest frequency (Hz) this voice can contain at ``output_rate``.
-
-        The sample's own Nyquist frequency scaled by the playback ratio, capped at the
-        output Nyquist frequency.
-        """
-        source_nyquist = self.sample.sample_rate / 2.0
-        ratio = self.step(output_rate, detune_cents) * output_rate / self.sample.sample_rate
-        return min(source_nyquist * ratio, output_rate / 2.0)
-
-
 def _signed(value: int) -> int:
     return value - 65536 if value >= 32768 else value
 
@@ -292,13 +116,6 @@ def _signed(value: int) -> int:
 def _byte_range(value: int) -> tuple[int, int]:
     low, high = value & 0xFF, value >> 8
     return (min(low, high), max(low, high))
-
-
-def timecents_to_seconds(timecents: float) -> float:
-    """Convert SF2 timecents to seconds (-32768 and below mean exactly zero)."""
-    if timecents <= -32768:
-        return 0.0
-    return 2.0 ** (timecents / 1200.0)
 
 
 def velocity_attenuation_cb(velocity: int) -> float:
@@ -363,7 +180,7 @@ class SoundFont:
         for b in range(first, stop):
             values: dict[int, int] = {}
             for gen in gens[bags[b].gen : bags[b + 1].gen]:
-                values[gen.oper] = gen.amount if gen.oper in _UNSIGNED else _signed(gen.amount)
+                values[gen.oper] = gen.amount if gen.oper in UNSIGNED else _signed(gen.amount)
             key_range = values.pop(GEN_KEY_RANGE, None)
             vel_range = values.pop(GEN_VEL_RANGE, None)
             target = values.pop(target_gen, None)
@@ -415,12 +232,12 @@ class SoundFont:
             for i_zone in instrument.zones:
                 if not i_zone.matches(key, velocity, i_global):
                     continue
-                values = dict(_DEFAULTS)
+                values = dict(DEFAULTS)
                 if i_global:
                     values.update(i_global.gens)
                 values.update(i_zone.gens)
                 for number, amount in offsets.items():
-                    if number not in _INSTRUMENT_ONLY:
+                    if number not in INSTRUMENT_ONLY:
                         values[number] = values.get(number, 0) + amount
                 if i_zone.target >= len(self.samples):
                     raise ValueError(f"instrument {instrument.name!r} points at a missing sample")
@@ -552,7 +369,7 @@ class SoundFont:
             return data
         loop = data[ls:le]
         if mode == 1 or note_off >= n_samples:  # mode 3 held to the end behaves like mode 1
-            needed = n_samples * step + 2 * _HALF_TAPS * max(1.0, step) + 2
+            needed = n_samples * step + 2 * HALF_TAPS * max(1.0, step) + 2
             repeats = max(1, math.ceil((needed - le) / length) + 1)
             return np.concatenate([data[:le], np.tile(loop, repeats)])
         # mode 3: loop while held, then continue to the end of the sample after note-off
@@ -578,91 +395,3 @@ class SoundFont:
 def load_soundfont(path: str | None = None) -> SoundFont:
     """Parse (once per process) the soundfont at ``path``, or the default one when ``None``."""
     return SoundFont(path if path is not None else default_soundfont_path())
-
-
-def volume_envelope(voice: Voice, sample_rate: int, n_samples: int, note_off: int) -> np.ndarray:
-    """The DAHDSR volume envelope of ``voice`` (amplitude, float64), note-off at sample ``note_off``."""
-    key_offset = 60 - voice.pitch_key
-    delay = timecents_to_seconds(voice.gen(GEN_DELAY_VOL))
-    attack = timecents_to_seconds(voice.gen(GEN_ATTACK_VOL))
-    hold = timecents_to_seconds(voice.gen(GEN_HOLD_VOL) + voice.gen(GEN_KEY_TO_HOLD) * key_offset)
-    decay = timecents_to_seconds(
-        voice.gen(GEN_DECAY_VOL) + voice.gen(GEN_KEY_TO_DECAY) * key_offset
-    )
-    sustain_cb = float(voice.gen(GEN_SUSTAIN_VOL))
-    release = timecents_to_seconds(voice.gen(GEN_RELEASE_VOL))
-
-    t = np.arange(n_samples, dtype=np.float64) / sample_rate
-    attack_end = delay + attack
-    decay_start = attack_end + hold
-    if decay > 0:
-        decay_cb = np.minimum(SILENCE_CB * np.maximum(t - decay_start, 0.0) / decay, sustain_cb)
-    else:
-        decay_cb = np.full(n_samples, sustain_cb)
-    envelope = _cb_to_amplitude(decay_cb)
-    if attack > 0:
-        ramp = np.clip((t - delay) / attack, 0.0, 1.0)
-        envelope = np.where(t < attack_end, ramp, envelope)
-    envelope[t < delay] = 0.0
-    if note_off < n_samples:
-        level = envelope[note_off]
-        off_cb = -200.0 * math.log10(level) if level > 0 else SILENCE_CB
-        after = t[note_off:] - t[note_off]
-        rate = SILENCE_CB / release if release > 0 else math.inf
-        with np.errstate(invalid="ignore"):
-            release_cb = off_cb + rate * after
-        release_cb[0] = off_cb
-        envelope[note_off:] = _cb_to_amplitude(release_cb)
-    return envelope
-
-
-def _cb_to_amplitude(attenuation_cb: np.ndarray) -> np.ndarray:
-    """Amplitude of an attenuation in centibels; 0 from :data:`SILENCE_CB` on."""
-    amplitude = np.exp(attenuation_cb * (-math.log(10.0) / 200.0))
-    amplitude[attenuation_cb >= SILENCE_CB] = 0.0
-    return amplitude
-
-
-@functools.lru_cache(maxsize=8)
-def _kernel_table(scale: float) -> tuple[np.ndarray, int]:
-    """Windowed-sinc kernel rows for each sub-sample phase, and the half width in taps."""
-    half = math.ceil(_HALF_TAPS * scale)
-    phases = max(256, math.ceil(_PHASES / scale))
-    offsets = np.arange(2 * half, dtype=np.float64) + 1 - half  # tap t sits at i0 + 1 - half + t
-    fractions = np.arange(phases, dtype=np.float64) / phases
-    distance = offsets[None, :] - fractions[:, None]
-    cutoff = 2.0 * _CUTOFF / scale
-    window_arg = np.clip(1.0 - (distance / half) ** 2, 0.0, None)
-    kernel = np.sinc(cutoff * distance) * np.i0(_KAISER_BETA * np.sqrt(window_arg))
-    kernel /= kernel.sum(axis=1, keepdims=True)
-    return kernel, half
-
-
-def windowed_sinc_resample(source: np.ndarray, step: float, n_out: int) -> np.ndarray:
-    """Read ``source`` at positions ``0, step, 2 step, ...`` (``n_out`` of them) by sinc interpolation.
-
-    Samples outside ``source`` count as zero. Kaiser-windowed sinc, see the module docstring.
-    """
-    if step <= 0:
-        raise ValueError(f"resampling step must be positive, got {step}")
-    scale = max(1.0, step)
-    table, half = _kernel_table(round(scale, 6))
-    phases = table.shape[0]
-    out = np.zeros(n_out, dtype=np.float64)
-    # only positions whose kernel overlaps the source produce sound
-    n_valid = min(n_out, max(0, math.ceil((len(source) + half) / step)))
-    if n_valid == 0:
-        return out
-    padded = np.concatenate([np.zeros(half), source, np.zeros(2 * half + 2)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half)
-    for first in range(0, n_valid, _BLOCK):
-        index = np.arange(first, min(first + _BLOCK, n_valid), dtype=np.float64)
-        position = index * step
-        whole = np.floor(position)
-        phase = np.rint((position - whole) * phases).astype(np.int64)
-        carry = phase == phases
-        whole[carry] += 1
-        phase[carry] = 0
-        rows = whole.astype(np.int64) + 1
-        out[first : first + len(index)] = np.einsum("ij,ij->i", windows[rows], table[phase])
-    return out

@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import grainbench
 from grainbench import leaderboard, results, tables
 from grainbench.report.headline import Card, cards
 from grainbench.report.page import href, page
@@ -36,7 +35,7 @@ BOARD_ENV = "GRAINBENCH_BOARD"
 def default_board() -> Path | None:
     """The board a report ranks against: ``$GRAINBENCH_BOARD``, else ``./leaderboards``, else
     the ``leaderboards`` folder of the checkout grainbench runs from; None when none exists."""
-    here = Path(grainbench.__file__).resolve().parents[2] / "leaderboards"
+    here = Path(__file__).resolve().parents[3] / "leaderboards"
     for folder in (os.environ.get(BOARD_ENV), "leaderboards", here):
         if folder and (Path(folder) / "entries").is_dir():
             return Path(folder) / "entries"

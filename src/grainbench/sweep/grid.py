@@ -43,8 +43,8 @@ import tomllib
 from grainbench import results
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
-from grainbench.plugins import load_representation
-from grainbench.registry import REPRESENTATIONS, TASKS
+from grainbench.plugins import is_plugin_spec, load_representation
+from grainbench.registries import REPRESENTATIONS, TASKS
 from grainbench.runner import RunSpec, default_run_dir, default_tasks
 
 _TOP_KEYS = {"runs", "grid"}
@@ -199,7 +199,7 @@ def _reps(where: str, value: Any, data: str) -> list[str]:
         return reps_following(data)
     reps = _strings(where, "reps", value)
     for rep in reps:
-        if ".py:" not in rep and rep not in REPRESENTATIONS:
+        if not is_plugin_spec(rep) and rep not in REPRESENTATIONS:
             raise UserError(f"{where}: unknown representation {rep!r} (see grainbench list)")
     return reps
 
@@ -207,7 +207,7 @@ def _reps(where: str, value: Any, data: str) -> list[str]:
 def _rep_name(rep: str, sample_rate: int | None, n_samples: int | None) -> str:
     """The name ``grainbench run`` gives the run folder: a built-in's registered name (its
     ``name``), a file plugin's own ``name`` (loading it)."""
-    if ".py:" not in rep:
+    if not is_plugin_spec(rep):
         return rep
     return load_representation(rep, sample_rate=sample_rate, n_samples=n_samples).name
 

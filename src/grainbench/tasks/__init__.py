@@ -1,14 +1,4 @@
-"""The standard tasks; each module registers its task in ``grainbench.registry.TASKS``."""
-
-from grainbench.tasks import (  # noqa: F401
-    generation,
-    locality,
-    perturbation,
-    realized,
-    roundtrip,
-    throughput,
-    transfer,
-)
+"""The standard tasks, one module each (registered by :mod:`grainbench.builtins`)."""
 
 SPEC_ORDER = (
     "roundtrip",

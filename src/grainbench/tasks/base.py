@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,14 +72,6 @@ class TaskResult:
     metrics: list[MetricValue] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
-
-
-class Progress(Protocol):
-    """A progress-bar factory: wraps an iterable (tqdm-like)."""
-
-    def __call__(
-        self, iterable: Iterable[Any], desc: str = "", total: int | None = None
-    ) -> Any: ...
 
 
 @dataclass

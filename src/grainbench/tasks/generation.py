@@ -79,7 +79,6 @@ from grainbench.metrics.embeddings import (  # noqa: E402
     embedding_from_spec,
 )
 from grainbench.metrics.stats import bootstrap_ci  # noqa: E402
-from grainbench.registry import TASKS  # noqa: E402
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult  # noqa: E402
 from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real, Text  # noqa: E402
 
@@ -595,6 +594,3 @@ def save_image_grid(path: Path, images: np.ndarray) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
-
-
-TASKS.register("generation", GenerationTask(), "generation quality: FD, FD∞, KID, NDB and pitch")

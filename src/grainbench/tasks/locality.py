@@ -54,7 +54,6 @@ from grainbench.metrics.weighted import (
     weighted_quantiles,
 )
 from grainbench.pixel_energy import EnergyAccumulator, PixelEnergy
-from grainbench.registry import TASKS
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.energy_sample import EnergyDesign, energy_design
@@ -646,10 +645,3 @@ class LocalityTask:
                 ctx.relpath(path), "png", "atoms of a few pixels and their right/down neighbours"
             )
         )
-
-
-TASKS.register(
-    "locality",
-    LocalityTask(),
-    "neighbour locality: time/ERB distance of neighbouring pixels' atoms, Gabor ratio, correlation",
-)

@@ -76,7 +76,6 @@ from grainbench.metrics.masking import MaskingModel
 from grainbench.metrics.stats import bootstrap_percentile
 from grainbench.metrics.weighted import energy_weighted
 from grainbench.pixel_energy import PixelEnergy, dataset_pixel_energy
-from grainbench.registry import TASKS
 from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
 from grainbench.stages.magif import MagIF
 from grainbench.stages.parametric import HarmonicNoise
@@ -1092,10 +1091,3 @@ class PerturbationTask:
                         cond = {"delta": label, "stat": stat, "weight": weight}
                         result.metrics.append(MetricValue(metric, v, low, high, cond))
         result.data["summary"][label][name] = summary
-
-
-TASKS.register(
-    "perturbation",
-    PerturbationTask(),
-    "per-pixel sensitivity: ESR, proportionality, time/ERB spread, audibility of one-pixel errors",
-)

@@ -55,7 +55,6 @@ from grainbench.metrics.f0 import cents, clip_f0
 from grainbench.metrics.grain import esr_db
 from grainbench.metrics.masking import noise_to_mask_ratio
 from grainbench.metrics.stats import bootstrap_ci
-from grainbench.registry import TASKS
 from grainbench.results import write_json
 from grainbench.tasks import plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
@@ -359,10 +358,3 @@ class RealizedTask:
             ):
                 path = save_wav(ctx.out_dir / f"clip{i}_{tag}.wav", audio, sr)
                 result.artifacts.append(Artifact(ctx.relpath(path), "wav", f"clip {i}: {caption}"))
-
-
-TASKS.register(
-    "realized",
-    RealizedTask(),
-    "realized grain: real clips projected onto a trained generator, against the prediction",
-)

@@ -20,7 +20,6 @@ from grainbench.artifacts import save_image_picture, save_wav
 from grainbench.codecs import CODECS, get_codec
 from grainbench.metrics import audio as am
 from grainbench.metrics.stats import bootstrap_ci
-from grainbench.registry import TASKS
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf
 
@@ -170,8 +169,3 @@ class RoundTripTask:
             result.artifacts.append(
                 Artifact(ctx.relpath(path), "png", "encoded image of test clip 0")
             )
-
-
-TASKS.register(
-    "roundtrip", RoundTripTask(), "round-trip fidelity through float, png16 and png8 codecs"
-)

@@ -54,7 +54,6 @@ import numpy as np
 import scipy.fft
 import torch
 
-from grainbench.registry import TASKS
 from grainbench.tasks.base import MetricValue, RunContext, TaskResult
 from grainbench.tasks.params import Choice, Int, ListOf, Real
 from grainbench.timing import median_interval, peak_memory, time_rounds, timed
@@ -555,11 +554,3 @@ class ThroughputTask:
         for task, seconds in walls.items():
             result.metrics.append(MetricValue("wall_time", seconds, condition={"task": task}))
         return result
-
-
-TASKS.register(
-    "throughput",
-    ThroughputTask(),
-    "encode/decode real-time factor, ratio to the library transform, peak memory; with --gen "
-    "training and sampling speed",
-)

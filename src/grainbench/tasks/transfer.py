@@ -44,7 +44,6 @@ from grainbench.metrics.grain import esr_db
 from grainbench.metrics.masking import MaskingModel
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.parts import image_parts, part_box
-from grainbench.registry import TASKS
 from grainbench.tasks import listen, plots
 from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
 from grainbench.tasks.params import MAX_BOOT, Bool, Choice, Int, ListOf, Real
@@ -492,10 +491,3 @@ EXAMPLE_CAPTIONS = {
     "shift-rows": "image shifted down by one pixel",
     "shift-cols": "image shifted right by one pixel",
 }
-
-
-TASKS.register(
-    "transfer",
-    TransferTask(),
-    "error transfer: grain curves of image noise, 8-bit quantisation, blur and shifts",
-)

@@ -1,8 +1,2 @@
-"""grainbench baselines/generators."""
-
-from grainbench.baselines.generators import (  # noqa: F401
-    ddsp,
-    gmm,
-    oracle,
-    stylegan,  # noqa: F401
-)
+"""The built-in generators: ``gmm``, ``oracle``, ``stylegan2``/``stylegan3`` and ``ddsp``
+(registered by :mod:`grainbench.builtins`)."""

@@ -20,7 +20,6 @@ import torch
 
 from grainbench.errors import UserError
 from grainbench.metrics.ndb import kmeans
-from grainbench.registry import GENERATORS
 
 
 class GaussianMixture:
@@ -290,6 +289,3 @@ def factory(image_shape: tuple[int, ...], **options: Any) -> GMMGenerator:
         return GMMGenerator(image_shape, **options)
     except (TypeError, ValueError) as exc:
         raise UserError(f"gmm: bad option: {exc}") from None
-
-
-GENERATORS.register("gmm", factory, "PCA + Gaussian mixture over the coefficients (CPU baseline)")

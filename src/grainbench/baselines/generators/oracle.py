@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from grainbench.errors import UserError
-from grainbench.registry import GENERATORS
 
 PEAK = 2.0
 """Peak-to-peak range of images in [-1, 1], the PSNR peak."""
@@ -107,6 +106,3 @@ def factory(image_shape: tuple[int, ...], **options: Any) -> NoiseOracle:
     if extra:
         raise UserError(f"oracle has no option(s) {', '.join(sorted(extra))}; it has: psnr")
     return NoiseOracle(image_shape, **options)
-
-
-GENERATORS.register("oracle", factory, "training images plus white noise at a chosen image PSNR")

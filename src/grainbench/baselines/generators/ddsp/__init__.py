@@ -15,17 +15,9 @@
 - :mod:`.generator`: the generator protocols (audio: ``fit_audio``/``sample_audio``;
   images: ``fit``/``sample``/``project``)
 
-Registers the generator ``ddsp``. Measurements and departures from the paper: docs/ddsp.md.
+The generator ``ddsp`` (registered by :mod:`grainbench.builtins`). Measurements and departures from the paper: docs/ddsp.md.
 """
 
-from grainbench.baselines.generators.ddsp.generator import DDSPGenerator, factory
-from grainbench.registry import GENERATORS
-
-GENERATORS.register(
-    "ddsp",
-    factory,
-    "DDSP (harmonic + filtered noise synthesiser, MFCC encoder) + GMM over z; audio generator, "
-    "harmonic-noise images",
-)
+from grainbench.baselines.generators.ddsp.generator import DDSPGenerator
 
 __all__ = ["DDSPGenerator"]

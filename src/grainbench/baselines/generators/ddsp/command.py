@@ -49,7 +49,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _check_resume(out: Any, metadata: dict[str, Any]) -> None:
     """Refuse to resume a run made with other data, representation or setting."""
     from grainbench.baselines.generators.ddsp.train import read_checkpoint_meta
-    from grainbench.baselines.generators.stylegan.train import list_checkpoints
+    from grainbench.baselines.generators.training import list_checkpoints
 
     if not list_checkpoints(out):
         return

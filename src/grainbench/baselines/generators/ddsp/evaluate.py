@@ -27,7 +27,7 @@ import torch
 from grainbench.baselines.generators.ddsp.features import Features, crepe_f0
 from grainbench.baselines.generators.ddsp.loudness import a_weighted_loudness
 from grainbench.baselines.generators.ddsp.model import DDSP
-from grainbench.baselines.generators.stylegan.train import step_generator
+from grainbench.baselines.generators.training import step_generator
 from grainbench.metrics import audio as am
 from grainbench.metrics.distances import frechet_distance
 from grainbench.metrics.embeddings import CrepeEmbedding

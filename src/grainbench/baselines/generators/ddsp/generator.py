@@ -38,7 +38,7 @@ from grainbench.baselines.generators.ddsp.model import DDSP
 from grainbench.baselines.generators.ddsp.profiles import Profiles, midi_profiles
 from grainbench.baselines.generators.ddsp.train import Trainer, load_model
 from grainbench.baselines.generators.gmm import GaussianMixture
-from grainbench.baselines.generators.stylegan.train import step_generator
+from grainbench.baselines.generators.training import step_generator
 from grainbench.errors import UserError
 
 PROFILES = ("clips", "midi")

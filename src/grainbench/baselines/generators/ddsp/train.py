@@ -27,24 +27,24 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from grainbench.baselines.generators import training
 from grainbench.baselines.generators.ddsp.configs import DDSPConfig
 from grainbench.baselines.generators.ddsp.features import Features
 from grainbench.baselines.generators.ddsp.loss import multiscale_spectral_loss
 from grainbench.baselines.generators.ddsp.model import DDSP
-from grainbench.baselines.generators.stylegan import train as sg_train
-from grainbench.baselines.generators.stylegan.train import (
-    _load_module,
-    _load_optimizer,
-    _optimizer_tensors,
-    _state_tensors,
+from grainbench.baselines.generators.training import (
     list_checkpoints,
+    load_module,
+    load_optimizer,
+    optimizer_tensors,
+    state_tensors,
     step_generator,
 )
 from grainbench.errors import UserError
 
 CHECKPOINT_FORMAT = "grainbench-ddsp/1"
-STATE_FILE = sg_train.STATE_FILE
-META_FILE = sg_train.META_FILE
+STATE_FILE = training.STATE_FILE
+META_FILE = training.META_FILE
 
 #: config fields that may differ between a checkpoint and the run that resumes it
 _BOOKKEEPING = {"kimg", "checkpoint_every", "keep_checkpoints"}
@@ -71,12 +71,12 @@ def batch_indices(n_clips: int, batch: int, seed: int, step: int) -> np.ndarray:
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON."""
-    return sg_train.resolve_checkpoint(path, "DDSP")
+    return training.resolve_checkpoint(path, "DDSP")
 
 
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON half of a DDSP checkpoint."""
-    return sg_train.read_checkpoint_meta(path, CHECKPOINT_FORMAT, "DDSP")
+    return training.read_checkpoint_meta(path, CHECKPOINT_FORMAT, "DDSP")
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[DDSP, dict[str, Any]]:
@@ -84,7 +84,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[DDSP, dict[str, Any]]:
     ckpt = resolve_checkpoint(path)
     meta = read_checkpoint_meta(ckpt)
     model = DDSP(DDSPConfig.from_dict(meta["config"]), seed=int(meta["seed"]))
-    _load_module(model, "model", load_file(str(ckpt / STATE_FILE)))
+    load_module(model, "model", load_file(str(ckpt / STATE_FILE)))
     return model.eval(), meta
 
 
@@ -220,9 +220,9 @@ class Trainer:
         """Write ``OUT/checkpoints/<step>/`` atomically and prune old checkpoints."""
         if self.out_dir is None:
             raise UserError("this trainer has no output folder")
-        tensors = {**_state_tensors("model", self.model), **_optimizer_tensors("opt", self.opt)}
+        tensors = {**state_tensors("model", self.model), **optimizer_tensors("opt", self.opt)}
         meta, keep = self.checkpoint_meta(), self.cfg.keep_checkpoints
-        return sg_train.write_checkpoint(
+        return training.write_checkpoint(
             self.out_dir, self.step, tensors, meta, CHECKPOINT_FORMAT, keep
         )
 
@@ -230,12 +230,12 @@ class Trainer:
         """Restore weights, Adam state, step and history (same config and seed)."""
         ckpt = resolve_checkpoint(path)
         meta = read_checkpoint_meta(ckpt)
-        sg_train.check_same_config(ckpt, meta["config"], self.cfg.to_dict(), _BOOKKEEPING, "DDSP")
+        training.check_same_config(ckpt, meta["config"], self.cfg.to_dict(), _BOOKKEEPING, "DDSP")
         if int(meta["seed"]) != self.seed:
             raise UserError(f"{ckpt}: made with seed {meta['seed']}, not {self.seed}")
         tensors = load_file(str(ckpt / STATE_FILE))
-        _load_module(self.model, "model", tensors)
-        _load_optimizer(self.opt, "opt", tensors)
+        load_module(self.model, "model", tensors)
+        load_optimizer(self.opt, "opt", tensors)
         self.step = int(meta["step"])
         self.history = list(meta.get("history", []))
 

@@ -34,11 +34,8 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from grainbench.baselines.generators.stylegan.stylegan2 import (
-    Discriminator,
-    Generator,
-    SynthesisNetwork,
-)
+from grainbench.baselines.generators.stylegan.discriminator import Discriminator
+from grainbench.baselines.generators.stylegan.stylegan2 import Generator, SynthesisNetwork
 from grainbench.baselines.generators.stylegan.stylegan3 import AliasFreeSynthesis
 from grainbench.errors import UserError
 

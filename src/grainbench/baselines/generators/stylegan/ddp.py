@@ -91,18 +91,6 @@ def init_distributed(
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
 
-def current_info(device: torch.device) -> DistInfo:
-    """The :class:`DistInfo` of an already initialised process group (single process if none)."""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(
-            rank=dist.get_rank(),
-            world_size=dist.get_world_size(),
-            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-            device=device,
-        )
-    return DistInfo(device=device)
-
-
 def wrap(module: nn.Module, info: DistInfo) -> nn.Module:
     """``module`` wrapped in DDP when distributed (buffers are synchronised explicitly)."""
     if not info.distributed:

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from grainbench.baselines.generators.stylegan.checkpoint import load_generator
 from grainbench.baselines.generators.stylegan.stylegan2 import Generator
-from grainbench.baselines.generators.stylegan.train import load_generator
 from grainbench.errors import UserError
 
 

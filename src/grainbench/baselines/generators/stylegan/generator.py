@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from grainbench.baselines.generators.stylegan.checkpoint import load_generator
 from grainbench.baselines.generators.stylegan.configs import StyleGANConfig, get_config
 from grainbench.baselines.generators.stylegan.ddp import DistInfo
 from grainbench.baselines.generators.stylegan.projection import (
@@ -20,11 +21,7 @@ from grainbench.baselines.generators.stylegan.projection import (
     project_images,
 )
 from grainbench.baselines.generators.stylegan.stylegan2 import Generator
-from grainbench.baselines.generators.stylegan.train import (
-    Trainer,
-    load_generator,
-    sample_images,
-)
+from grainbench.baselines.generators.stylegan.train import Trainer, sample_images
 from grainbench.errors import UserError
 
 #: training length (thousands of images) when ``kimg`` is not given, per named config and

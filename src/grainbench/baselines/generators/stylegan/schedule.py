@@ -100,10 +100,3 @@ def growth_schedule(
         h, w = h * uy, w * ux
         blocks.append(make(h, w, (uy, ux)))
     return blocks
-
-
-def describe_schedule(blocks: list[Block]) -> str:
-    """A one-line human description, e.g. ``4×4(3×3,512) → 8×8(3×3,512) → …``."""
-    return " → ".join(
-        f"{b.height}×{b.width}({b.kernel[0]}×{b.kernel[1]},{b.channels})" for b in blocks
-    )

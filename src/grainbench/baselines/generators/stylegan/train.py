@@ -17,17 +17,16 @@ generator EMA (half-life ``ema_kimg`` thousand images, ramped up over the first 
 every ``ada_interval`` steps, ADA's ``p`` are updated.
 
 **Randomness.** Every random draw of a step comes from ``torch.Generator`` objects seeded from
-``(seed, step, stream)`` by NumPy's ``SeedSequence``: stream 0 is shared by all ranks (data
-indices, latents, labels, style-mixing cut-off: the global batch), stream ``1 + rank`` is the
-rank's own (noise inputs, augmentation, path-length directions). Network initialisation draws
+``(seed, step, stream)`` by NumPy's ``SeedSequence``
+(:func:`~grainbench.baselines.generators.training.step_generator`): stream 0 is shared by
+all ranks (data indices, latents, labels, style-mixing cut-off: the global batch), stream
+``1 + rank`` is the rank's own (noise inputs, augmentation, path-length directions). Network initialisation draws
 from the global torch RNG inside ``torch.random.fork_rng`` seeded with ``seed`` (restored
 afterwards). So a run is a pure function of ``(seed, config, data)`` on CPU, and resuming needs
 only the step counter and the tensors in the checkpoint: no RNG state has to be carried.
 
-**Checkpoints** are folders ``OUT/checkpoints/<step>/`` holding ``state.safetensors`` (G, D,
-G_ema, both Adam states, ADA's p and the path-length mean, all as tensors) and
-``checkpoint.json`` (step, images seen, config, image shape, classes, ADA's partial sums,
-caller's metadata). The folder is written under a temporary name and renamed, so a killed run
+**Checkpoints** (:mod:`.checkpoint`) hold every tensor of the training state and its JSON
+description; the folder is written under a temporary name and renamed, so a killed run
 leaves either a complete checkpoint or none. No pickle anywhere.
 """
 
@@ -37,23 +36,17 @@ import copy
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from grainbench.baselines.generators.stylegan.augment import AdaController, AudioAugment
-from grainbench.baselines.generators.stylegan.configs import (
-    StyleGANConfig,
-    build_discriminator,
-    build_generator,
-)
+from grainbench.baselines.generators.stylegan.checkpoint import TrainerCheckpoints, build_networks
+from grainbench.baselines.generators.stylegan.configs import StyleGANConfig
 from grainbench.baselines.generators.stylegan.ddp import (
     DistInfo,
     all_reduce_mean,
@@ -73,172 +66,11 @@ from grainbench.baselines.generators.stylegan.loss import (
 )
 from grainbench.baselines.generators.stylegan.normalize import image_statistics, normalize_images
 from grainbench.baselines.generators.stylegan.stylegan2 import Generator
+from grainbench.baselines.generators.training import step_generator
 from grainbench.errors import UserError
 
-CHECKPOINT_FORMAT = "grainbench-stylegan/1"
-STATE_FILE = "state.safetensors"
-META_FILE = "checkpoint.json"
 
-#: config fields that may differ between a checkpoint and the run that resumes it
-_BOOKKEEPING = {"snapshot_kimg", "sample_count", "keep_checkpoints", "extra"}
-
-
-def step_generator(
-    seed: int, step: int, stream: int, device: torch.device | str = "cpu"
-) -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` seeded from ``(seed, step, stream)``."""
-    words = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(step), int(stream)]).generate_state(
-        2
-    )
-    g = torch.Generator(device=device)
-    g.manual_seed((int(words[0]) << 31) ^ int(words[1]))
-    return g
-
-
-def build_networks(
-    cfg: StyleGANConfig, image_shape: tuple[int, int, int], num_classes: int, seed: int
-) -> tuple[Generator, nn.Module]:
-    """G and D initialised from ``seed`` (without disturbing the caller's global RNG)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        G = build_generator(cfg, image_shape, num_classes)
-        D = build_discriminator(cfg, image_shape, num_classes)
-    return G, D
-
-
-def _state_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
-    return {
-        f"{prefix}/{k}": v.detach().cpu().contiguous().clone()
-        for k, v in module.state_dict().items()
-    }
-
-
-def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for idx, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            out[f"{prefix}/{idx}/{key}"] = t.detach().cpu().contiguous().clone()
-    return out
-
-
-def _load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
-    sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
-    module.load_state_dict(sd, strict=True)
-
-
-def _load_optimizer(
-    opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor]
-) -> None:
-    sd = opt.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith(prefix + "/"):
-            idx, key = k[len(prefix) + 1 :].split("/", 1)
-            state.setdefault(int(idx), {})[key] = v
-    sd["state"] = state
-    opt.load_state_dict(sd)
-
-
-def list_checkpoints(out_dir: Path) -> list[Path]:
-    """Complete checkpoint folders under ``out_dir/checkpoints``, oldest first."""
-    root = Path(out_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [
-        p for p in root.iterdir() if p.is_dir() and p.name.isdigit() and (p / META_FILE).is_file()
-    ]
-    return sorted(found, key=lambda p: int(p.name))
-
-
-def write_checkpoint(
-    out_dir: Path,
-    step: int,
-    tensors: dict[str, torch.Tensor],
-    meta: dict[str, Any],
-    fmt: str,
-    keep: int,
-) -> Path:
-    """Write ``out_dir/checkpoints/<step>/`` (``STATE_FILE`` of ``tensors`` tagged ``fmt``,
-    ``META_FILE`` of ``meta``) under a temporary name, rename it, keep the newest ``keep``."""
-    root = Path(out_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{step:09d}"
-    tmp = root / f".{step:09d}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file(tensors, str(tmp / STATE_FILE), metadata={"format": fmt})
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in list_checkpoints(out_dir)[: -max(1, keep)]:
-        shutil.rmtree(old)
-    return final
-
-
-def check_same_config(
-    ckpt: Path, saved: dict[str, Any], mine: dict[str, Any], ignore: set[str], what: str
-) -> None:
-    """Raise :class:`UserError` naming the fields (other than ``ignore``) in which a
-    checkpoint's saved config differs from the one a resumed run was given."""
-    saved = {k: v for k, v in saved.items() if k not in ignore}
-    mine = {k: v for k, v in mine.items() if k not in ignore}
-    if saved != mine:
-        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-        raise UserError(f"{ckpt}: made with a different {what} config ({', '.join(diff)} differ)")
-
-
-def resolve_checkpoint(path: str | os.PathLike[str], kind: str = "StyleGAN") -> Path:
-    """A checkpoint folder from a run folder (its latest), a checkpoint folder or its JSON
-    (``kind`` names the model in the error)."""
-    p = Path(path)
-    if p.is_file() and p.name == META_FILE:
-        p = p.parent
-    if (p / META_FILE).is_file() and (p / STATE_FILE).is_file():
-        return p
-    found = list_checkpoints(p)
-    if found:
-        return found[-1]
-    raise UserError(f"no {kind} checkpoint in {p} (expected {META_FILE} and {STATE_FILE})")
-
-
-def read_checkpoint_meta(
-    path: str | os.PathLike[str], fmt: str = CHECKPOINT_FORMAT, kind: str = "StyleGAN"
-) -> dict[str, Any]:
-    """The JSON half of a checkpoint, which must be of format ``fmt``."""
-    ckpt = resolve_checkpoint(path, kind)
-    try:
-        meta = json.loads((ckpt / META_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{ckpt / META_FILE}: damaged checkpoint ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise UserError(f"{ckpt}: not a {fmt} checkpoint")
-    return meta
-
-
-def load_generator(
-    path: str | os.PathLike[str], which: str = "G_ema", device: str | torch.device = "cpu"
-) -> tuple[Generator, dict[str, Any]]:
-    """Rebuild a trained generator (``G_ema`` by default) and the checkpoint's JSON."""
-    ckpt = resolve_checkpoint(path)
-    meta = read_checkpoint_meta(ckpt)
-    try:
-        cfg = StyleGANConfig.from_dict(meta["config"])
-        shape = tuple(meta["image_shape"])
-        G, _ = build_networks(cfg, shape, int(meta["num_classes"]), int(meta["seed"]))
-        tensors = load_file(str(ckpt / STATE_FILE))
-        _load_module(G, which, tensors)
-    except UserError:
-        raise
-    except Exception as exc:  # a damaged or foreign checkpoint: KeyError, SafetensorError…
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise UserError(f"{ckpt}: damaged checkpoint ({type(exc).__name__}: {first})") from None
-    return G.to(device).eval().requires_grad_(False), meta
-
-
-class Trainer:
+class Trainer(TrainerCheckpoints):
     """Trains a StyleGAN2/3 generator on images ``(N, C, H, W)`` in [-1, 1].
 
     ``labels`` are class indices (0 … ``num_classes - 1``) for a conditional model, or
@@ -549,95 +381,6 @@ class Trainer:
             )
         if self.snapshot_hook is not None:
             self.snapshot_hook(self)
-
-    # ------------------------------------------------------------------ checkpoints
-    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
-        """Every tensor of the training state, keyed ``G/…``, ``D/…``, ``G_ema/…``, ``opt_G/…``…"""
-        t: dict[str, torch.Tensor] = {}
-        t.update(_state_tensors("G", self.G))
-        t.update(_state_tensors("D", self.D))
-        t.update(_state_tensors("G_ema", self.G_ema))
-        t.update(_optimizer_tensors("opt_G", self.opt_G))
-        t.update(_optimizer_tensors("opt_D", self.opt_D))
-        t["augment/p"] = self.augment.p.detach().cpu().clone()
-        t["pl_mean"] = self.pl_mean.detach().cpu().clone()
-        return t
-
-    def checkpoint_meta(self) -> dict[str, Any]:
-        """The JSON half of a checkpoint."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": self.step,
-            "nimg": self.nimg,
-            "kimg": self.nimg / 1000,
-            "seed": self.seed,
-            "config": self.cfg.to_dict(),
-            "image_shape": list(self.image_shape),
-            "num_classes": self.num_classes,
-            "world_size": self.info.world_size,
-            "ada": {
-                "sign_sum": self.ada.sign_sum if self.ada else 0.0,
-                "count": self.ada.count if self.ada else 0.0,
-                "last_rt": None if math.isnan(self._last_rt) else self._last_rt,
-            },
-            "last_r1": None if math.isnan(self._last_r1) else self._last_r1,
-            "stats": {
-                k: v for k, v in self.stats.items() if isinstance(v, float) and math.isfinite(v)
-            },
-            "metadata": self.metadata,
-            "saved_at": time.time(),
-        }
-
-    def save_checkpoint(self) -> Path:
-        """Write ``OUT/checkpoints/<step>/`` atomically and prune old checkpoints."""
-        if self.out_dir is None:
-            raise UserError("this trainer has no output folder")
-        return write_checkpoint(
-            self.out_dir,
-            self.step,
-            self.checkpoint_tensors(),
-            self.checkpoint_meta(),
-            CHECKPOINT_FORMAT,
-            self.cfg.keep_checkpoints,
-        )
-
-    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Restore the full training state from a checkpoint (same config and data shape)."""
-        ckpt = resolve_checkpoint(path)
-        meta = read_checkpoint_meta(ckpt)
-        check_same_config(ckpt, meta["config"], self.cfg.to_dict(), _BOOKKEEPING, "StyleGAN")
-        if (
-            tuple(meta["image_shape"]) != self.image_shape
-            or int(meta["num_classes"]) != self.num_classes
-        ):
-            raise UserError(
-                f"{ckpt}: made for images {meta['image_shape']} / {meta['num_classes']} classes"
-            )
-        if int(meta["seed"]) != self.seed:
-            raise UserError(f"{ckpt}: made with seed {meta['seed']}, not {self.seed}")
-        tensors = load_file(str(ckpt / STATE_FILE), device=str(self.device))
-        _load_module(self.G, "G", tensors)
-        _load_module(self.D, "D", tensors)
-        _load_module(self.G_ema, "G_ema", tensors)
-        _load_optimizer(self.opt_G, "opt_G", tensors)
-        _load_optimizer(self.opt_D, "opt_D", tensors)
-        self.augment.p.copy_(tensors["augment/p"])
-        self.pl_mean = tensors["pl_mean"].to(self.device).clone()
-        self.step = int(meta["step"])
-        self.nimg = int(meta["nimg"])
-        if self.ada is not None:
-            self.ada.sign_sum = float(meta["ada"]["sign_sum"])
-            self.ada.count = float(meta["ada"]["count"])
-        rt = meta["ada"].get("last_rt")
-        self._last_rt = float("nan") if rt is None else float(rt)
-        self._last_r1 = float("nan") if meta.get("last_r1") is None else float(meta["last_r1"])
-
-    def resume_latest(self) -> bool:
-        """Load the newest checkpoint in ``out_dir``; False when there is none."""
-        if self.out_dir is None or not list_checkpoints(self.out_dir):
-            return False
-        self.load_checkpoint(self.out_dir)
-        return True
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
