@@ -11,6 +11,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from grainbench.compare import incompatibilities, judge, parse_tolerances, render_verdicts
 from grainbench.errors import UserError
@@ -52,21 +53,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -> int:
+def rerun(
+    entry: dict[str, Any],
+    rep: str,
+    out: Path,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+    command: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run ``entry``'s tasks with its dataset, parameters, seed and generator on the
+    representation ``rep`` (a name or ``file.py:Class``) into the run folder ``out``;
+    returns the new result."""
+    generator = entry.get("generator") or {}
     spec = RunSpec(
-        rep=args.rep,
+        rep=rep,
         data=entry["dataset"]["spec"],
         tasks=list(entry["tasks"]),
         params={t: dict(body["params"]) for t, body in entry["tasks"].items()},
         seed=int(entry["seed"]),
         out=out,
-        device=args.device,
-        gen=(entry.get("generator") or {}).get("spec"),
-        gen_options=dict((entry.get("generator") or {}).get("options") or {}),
-        progress=not args.no_progress,
-        command=["grainbench", *sys.argv[1:]],
+        device=device,
+        gen=generator.get("spec"),
+        gen_options=dict(generator.get("options") or {}),
+        progress=progress,
+        command=command or ["grainbench", "check", "--rep", rep],
     )
-    new, _ = run_benchmark(spec)
+    return run_benchmark(spec)[0]
+
+
+def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -> int:
+    command = ["grainbench", *sys.argv[1:]]
+    new = rerun(
+        entry, args.rep, out, device=args.device, progress=not args.no_progress, command=command
+    )
     problems = incompatibilities(entry, new)
     if problems:
         raise UserError(f"cannot check against {entry_label}: {'; '.join(problems)}")
