@@ -12,6 +12,7 @@ import pytest
 
 from grainbench.commands.check import rerun
 from grainbench.compare import incompatibilities, judge, parse_tolerances
+from grainbench.result_schema import parse
 
 ENTRIES = Path(__file__).resolve().parents[1] / "leaderboards" / "entries"
 SAMPLE = [
@@ -32,7 +33,7 @@ def _same(a: float | None, b: float | None) -> bool:
 @pytest.mark.parametrize("entry_id", SAMPLE)
 def test_a_published_entry_recomputes_to_the_same_numbers(entry_id: str, tmp_path: Path) -> None:
     entry = json.loads((ENTRIES / entry_id / "result.json").read_text())
-    new = rerun(entry, entry["representation"]["spec"], tmp_path / "rerun")
+    new = rerun(parse(entry), entry["representation"]["spec"], tmp_path / "rerun")
     assert incompatibilities(entry, new) == []  # suite version, fingerprint, parameters
     assert [v for v in judge(entry, new, parse_tolerances(["0"])) if v.failed] == []
     for task, body in entry["tasks"].items():

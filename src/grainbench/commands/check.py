@@ -16,6 +16,7 @@ from typing import Any
 from grainbench.compare import incompatibilities, judge, parse_tolerances, render_verdicts
 from grainbench.errors import UserError
 from grainbench.leaderboard import DEFAULT_ENTRIES, resolve
+from grainbench.result_schema import Result, parse
 from grainbench.results import require_complete, suite_info
 from grainbench.runner import RunSpec, run_benchmark
 
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def rerun(
-    entry: dict[str, Any],
+    entry: Result,
     rep: str,
     out: Path,
     *,
@@ -65,17 +66,17 @@ def rerun(
     """Run ``entry``'s tasks with its dataset, parameters, seed and generator on the
     representation ``rep`` (a name or ``file.py:Class``) into the run folder ``out``;
     returns the new result."""
-    generator = entry.get("generator") or {}
+    gen = entry.generator
     spec = RunSpec(
         rep=rep,
-        data=entry["dataset"]["spec"],
-        tasks=list(entry["tasks"]),
-        params={t: dict(body["params"]) for t, body in entry["tasks"].items()},
-        seed=int(entry["seed"]),
+        data=entry.dataset.spec,
+        tasks=list(entry.tasks),
+        params={t: dict(body.params) for t, body in entry.tasks.items()},
+        seed=entry.seed,
         out=out,
         device=device,
-        gen=generator.get("spec"),
-        gen_options=dict(generator.get("options") or {}),
+        gen=gen.spec if gen else None,
+        gen_options=dict(gen.options) if gen else {},
         progress=progress,
         command=command or ["grainbench", "check", "--rep", rep],
     )
@@ -84,8 +85,9 @@ def rerun(
 
 def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -> int:
     command = ["grainbench", *sys.argv[1:]]
+    typed = parse(entry, None, f"entry {entry_label}")
     new = rerun(
-        entry, args.rep, out, device=args.device, progress=not args.no_progress, command=command
+        typed, args.rep, out, device=args.device, progress=not args.no_progress, command=command
     )
     problems = incompatibilities(entry, new)
     if problems:
