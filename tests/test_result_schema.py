@@ -144,7 +144,7 @@ BAD = [
     (lambda r: r.update(seed=True), "seed: not an integer", True),
     (lambda r: r["dataset"].update(n_test=2.0), "dataset.n_test: not an integer", True),
     (lambda r: r["machine"].update(cpu=""), "machine.cpu: empty", True),
-    (lambda r: r.update(generator="gmm"), "generator: missing or not an object", True),
+    (lambda r: r.update(generator="gmm"), "generator: not an object", True),
     (lambda r: r["tasks"]["roundtrip"].update(metrics={}), "metrics: not a list", True),
     (lambda r: r["tasks"]["roundtrip"]["metrics"][1].pop("unit"), "metrics[1].unit: missing", True),
     (

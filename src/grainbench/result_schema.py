@@ -243,7 +243,7 @@ def _shape_problems(value: Any, hint: Any, path: str) -> list[str]:
         return []
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            return [f"{path}: missing or not an object"]
+            return [f"{path}: not an object"]
         hints, problems = field_hints(hint), []
         for f in dataclasses.fields(hint):
             where = f"{path}.{f.name}" if path else f.name
