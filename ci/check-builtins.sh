@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from grainbench.registry import REPRESENTATIONS
+from grainbench.registries import REPRESENTATIONS
 
 for result in sorted(Path(sys.argv[1]).glob("*/result.json")):
     body = json.loads(result.read_text())

@@ -118,11 +118,6 @@ CIRCLES_BEING_BROKEN = {
     # results renders through tables, tables formats with results: one of the two moves
     # with the typed result schema (i21-result).
     ("grainbench.tables", "grainbench.results"),
-    # leaderboard's rendering (CSV through frames, the board and entry reports) moves out
-    # when leaderboard.py is split into entries, validation and rendering (i21-result).
-    ("grainbench.leaderboard", "grainbench.frames"),
-    ("grainbench.leaderboard", "grainbench.report"),
-    ("grainbench.leaderboard", "grainbench.report.board"),
     # image_axes names PixelErrors/ErrorAnalyser for type checking; they move out of
     # perturbation into the analysis package (i21-tasks).
     ("grainbench.tasks.image_axes", "grainbench.tasks.perturbation"),

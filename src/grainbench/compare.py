@@ -23,7 +23,7 @@ from typing import Any
 
 from grainbench import tables
 from grainbench.errors import UserError
-from grainbench.leaderboard import headline_key
+from grainbench.leaderboard.ranking import headline_key
 from grainbench.metrics.catalog import CATALOG
 from grainbench.results import format_value, md_escape
 

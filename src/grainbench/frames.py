@@ -33,7 +33,10 @@ from typing import Any
 
 import pandas as pd
 
-from grainbench import leaderboard, results, tables
+from grainbench import results, tables
+from grainbench.leaderboard.cells import generator_text, machine_text
+from grainbench.leaderboard.entries import Entry, scan_entries
+from grainbench.leaderboard.ranking import group_entries, params_id
 
 ID_COLUMNS = ["entry", "task", "key", "name", "condition"]
 VALUE_COLUMNS = ["value", "low", "high", "unit", "higher_is_better"]
@@ -69,7 +72,7 @@ def condition_column(key: str) -> str:
 def _meta(entry: str, result: dict[str, Any]) -> dict[str, Any]:
     rep = result.get("representation") or {}
     ds = result.get("dataset") or {}
-    gen = leaderboard.generator_text(result)
+    gen = generator_text(result)
     return {
         "entry": entry,
         "representation": rep.get("name"),
@@ -83,7 +86,7 @@ def _meta(entry: str, result: dict[str, Any]) -> dict[str, Any]:
         "seed": result.get("seed"),
         "suite_version": result.get("suite_version"),
         "created": result.get("created"),
-        "machine": leaderboard.machine_text(result),
+        "machine": machine_text(result),
     }
 
 
@@ -91,7 +94,7 @@ def _records(entry: str, result: dict[str, Any]) -> list[dict[str, Any]]:
     meta = _meta(entry, result)
     out = []
     for task, body in (result.get("tasks") or {}).items():
-        pid = leaderboard.params_id(body.get("params") or {})
+        pid = params_id(body.get("params") or {})
         for row in body.get("metrics", []):
             cond = row.get("condition") or {}
             rec = {**meta, "task": task, "key": row["key"], "name": row["name"], "params_id": pid}
@@ -139,10 +142,10 @@ def entries_folder(path: str | Path) -> Path:
     return path / "entries" if (path / "entries").is_dir() else path
 
 
-def board_frame(entries: list[leaderboard.Entry]) -> pd.DataFrame:
+def board_frame(entries: list[Entry]) -> pd.DataFrame:
     """Every metric of every entry with its comparable group and rank (see the docstring)."""
     records = []
-    for task, groups in leaderboard.group_entries(entries).items():
+    for task, groups in group_entries(entries).items():
         for g in groups:
             for rank, e in g.ranked():
                 for rec in _records(e.id, e.result):
@@ -155,5 +158,5 @@ def load_board(path: str | Path = "leaderboards/") -> pd.DataFrame:
     """Every metric of every valid entry of the board in ``path`` (a board folder holding
     ``entries/``, or an entries folder), one row per metric value, with ``group`` and
     ``rank`` (see the module docstring). Folders that are not valid entries are skipped."""
-    entries, _ = leaderboard.scan_entries(entries_folder(path))
+    entries, _ = scan_entries(entries_folder(path))
     return board_frame(entries)

@@ -11,10 +11,12 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from grainbench.compare import incompatibilities, judge, parse_tolerances, render_verdicts
 from grainbench.errors import UserError
 from grainbench.leaderboard import DEFAULT_ENTRIES, resolve
+from grainbench.result_schema import Result, parse
 from grainbench.results import require_complete, suite_info
 from grainbench.runner import RunSpec, run_benchmark
 
@@ -54,21 +56,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -> int:
+def rerun(
+    entry: Result,
+    rep: str,
+    out: Path,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+    command: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run ``entry``'s tasks with its dataset, parameters, seed and generator on the
+    representation ``rep`` (a name or ``file.py:Class``) into the run folder ``out``;
+    returns the new result."""
+    gen = entry.generator
     spec = RunSpec(
-        rep=args.rep,
-        data=entry["dataset"]["spec"],
-        tasks=list(entry["tasks"]),
-        params={t: dict(body["params"]) for t, body in entry["tasks"].items()},
-        seed=int(entry["seed"]),
+        rep=rep,
+        data=entry.dataset.spec,
+        tasks=list(entry.tasks),
+        params={t: dict(body.params) for t, body in entry.tasks.items()},
+        seed=entry.seed,
         out=out,
-        device=args.device,
-        gen=(entry.get("generator") or {}).get("spec"),
-        gen_options=dict((entry.get("generator") or {}).get("options") or {}),
-        progress=not args.no_progress,
-        command=["grainbench", *sys.argv[1:]],
+        device=device,
+        gen=gen.spec if gen else None,
+        gen_options=dict(gen.options) if gen else {},
+        progress=progress,
+        command=command or ["grainbench", "check", "--rep", rep],
     )
-    new, _ = run_benchmark(spec)
+    return run_benchmark(spec)[0]
+
+
+def _check(args: argparse.Namespace, entry_label: str, entry: dict, out: Path) -> int:
+    command = ["grainbench", *sys.argv[1:]]
+    typed = parse(entry, None, f"entry {entry_label}")
+    new = rerun(
+        typed, args.rep, out, device=args.device, progress=not args.no_progress, command=command
+    )
     problems = incompatibilities(entry, new)
     if problems:
         raise UserError(f"cannot check against {entry_label}: {'; '.join(problems)}")

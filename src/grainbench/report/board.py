@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from grainbench import leaderboard, tables
+from grainbench import tables
 from grainbench.compare import metric_diff
 from grainbench.frames import family
-from grainbench.leaderboard import Entry, Group
+from grainbench.leaderboard.cells import generator_text, group_facts, group_heading, group_table
+from grainbench.leaderboard.entries import REFERENCE_REP, Entry
+from grainbench.leaderboard.ranking import Group, group_entries
 from grainbench.report.page import json_script, page
 from grainbench.results import format_value
 from grainbench.tasks import SPEC_ORDER
@@ -107,12 +109,8 @@ def dataset_label(result: dict[str, Any]) -> str:
 
 def _reference(g: Group, e: Entry) -> Entry | None:
     """Ki's dct-square in group ``g``: the one with ``e``'s generator, else the first."""
-    refs = [x for x in g.entries if x.result["representation"]["name"] == leaderboard.REFERENCE_REP]
-    same = [
-        x
-        for x in refs
-        if leaderboard.generator_text(x.result) == leaderboard.generator_text(e.result)
-    ]
+    refs = [x for x in g.entries if x.result["representation"]["name"] == REFERENCE_REP]
+    same = [x for x in refs if generator_text(x.result) == generator_text(e.result)]
     return (same or refs or [None])[0]
 
 
@@ -138,7 +136,7 @@ def _href(path: Path, base: Path) -> str:
 def explorer(entries: list[Entry], out_dir: Path) -> tuple[list[Column], list[Row]]:
     """The explorer's columns (headline metrics first, then the other key metrics) and
     rows (one per entry, in id order)."""
-    groups = leaderboard.group_entries(entries)
+    groups = group_entries(entries)
     columns: dict[str, Column] = {}
     rows = {
         e.id: Row(
@@ -225,7 +223,7 @@ def _explorer_html(columns: list[Column], rows: list[Row]) -> str:
     for r in rows:
         res = r.entry.result
         rep = res["representation"]["name"]
-        gen = leaderboard.generator_text(res)
+        gen = generator_text(res)
         name = f'<a href="{esc(r.report)}">{esc(rep)}</a>' if r.report else esc(rep)
         what = " · ".join([r.dataset] + ([gen] if gen != "–" else []))
         line = (
@@ -295,7 +293,7 @@ def _scatter_html(columns: list[Column], rows: list[Row]) -> str:
 def _group_html(g: Group, out_dir: Path) -> str:
     """A comparable group's table (pandas) with linked entry ids, and its pictures."""
     esc = html.escape
-    frame = leaderboard.group_table(g).map(esc)
+    frame = group_table(g).map(esc)
     ranked = g.ranked()
     links = []
     for _, e in ranked:
@@ -306,8 +304,8 @@ def _group_html(g: Group, out_dir: Path) -> str:
     frame["entry"] = links
     frame.columns = [esc(c) for c in frame.columns]
     parts = [
-        f'<section id="{esc(g.id)}"><h3>{esc(leaderboard.group_heading(g))}</h3>',
-        f"<p>{esc(leaderboard.group_facts(g))}</p>",
+        f'<section id="{esc(g.id)}"><h3>{esc(group_heading(g))}</h3>',
+        f"<p>{esc(group_facts(g))}</p>",
         tables.html(frame, escape=False),
     ]
     pictures: dict[str, str] = {}
@@ -340,7 +338,7 @@ def _group_html(g: Group, out_dir: Path) -> str:
 def render_board(entries: list[Entry], out_dir: Path) -> str:
     """The board as one self-contained HTML page (links relative to ``out_dir``)."""
     esc = html.escape
-    groups = leaderboard.group_entries(entries)
+    groups = group_entries(entries)
     body = [
         "<h1>grainbench leaderboard</h1>",
         '<p class="lede">Values are estimates with their 95% intervals; ↑ higher is better, '

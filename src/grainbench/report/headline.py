@@ -25,8 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from grainbench import leaderboard, tables
+from grainbench import tables
 from grainbench.compare import metric_diff
+from grainbench.leaderboard.cells import generator_text
+from grainbench.leaderboard.entries import REFERENCE_REP
+from grainbench.leaderboard.ranking import headline_key, params_id
 from grainbench.metrics.catalog import CATALOG
 from grainbench.results import format_value
 
@@ -275,7 +278,7 @@ def standing(
         & board["value"].notna()
     ]
     comparable = same[
-        (same["params_id"] == leaderboard.params_id(body.get("params") or {}))
+        (same["params_id"] == params_id(body.get("params") or {}))
         & (same["suite_version"] == result.get("suite_version"))
     ]
     pool = comparable if len(comparable) else same
@@ -292,13 +295,13 @@ def standing(
 
 def _versus(result: dict[str, Any], task: str, head: dict[str, Any], pool: pd.DataFrame) -> str:
     """This result against Ki's dct-square in ``pool`` (same generator preferred)."""
-    ref = leaderboard.REFERENCE_REP
+    ref = REFERENCE_REP
     if (result.get("representation") or {}).get("name") == ref:
         return f"this is {ref} (Ki's layout), the reference"
     refs = pool[pool["representation"] == ref]
     if refs.empty:
         return f"no {ref} entry on the same data to compare with"
-    gen = leaderboard.generator_text(result)
+    gen = generator_text(result)
     mine = refs[refs["generator"] == ("" if gen == "–" else gen)]
     other = _frame_row((mine if len(mine) else refs).iloc[0])
     diff = metric_diff(task, other, head)
@@ -322,7 +325,7 @@ def cards(result: dict[str, Any], board: pd.DataFrame | None) -> list[Card]:
     out = []
     for task, body in (result.get("tasks") or {}).items():
         metrics = body.get("metrics") or []
-        key = leaderboard.headline_key(task, metrics)
+        key = headline_key(task, metrics)
         head = next((r for r in metrics if r["key"] == key), None)
         if head is None or head["value"] is None:
             out.append(Card(task, f"{task}: no headline metric was measured.", None))

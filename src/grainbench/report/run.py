@@ -21,7 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grainbench import leaderboard, results, tables
+from grainbench import results, tables
+from grainbench.leaderboard.cells import generator_text
+from grainbench.leaderboard.entries import Entry, scan_entries
 from grainbench.report.headline import Card, cards
 from grainbench.report.page import href, page
 from grainbench.tasks import plots
@@ -42,12 +44,12 @@ def default_board() -> Path | None:
     return None
 
 
-def board_entries(folder: Path | None = None) -> list[leaderboard.Entry] | None:
+def board_entries(folder: Path | None = None) -> list[Entry] | None:
     """The valid entries of ``folder`` (default :func:`default_board`); None without one."""
     folder = folder or default_board()
     if folder is None or not Path(folder).is_dir():
         return None
-    return leaderboard.scan_entries(Path(folder))[0]
+    return scan_entries(Path(folder))[0]
 
 
 # ----------------------------------------------------------------------------- headline
@@ -160,9 +162,7 @@ def _figure(run_dir: Path, art: dict[str, Any], prefix: str = "") -> str:
     return f"<figure>{media}<figcaption>{esc(prefix + caption)}</figcaption></figure>"
 
 
-def grain_picture(
-    run_dir: Path, result: dict[str, Any], entries: list[leaderboard.Entry] | None
-) -> str | None:
+def grain_picture(run_dir: Path, result: dict[str, Any], entries: list[Entry] | None) -> str | None:
     """Draw the transfer task's grain curves large, with the noise curves of the board's
     other representations on the same data faintly behind; the picture's path relative to
     ``run_dir``, or None when the result has no grain curves."""
@@ -304,7 +304,7 @@ def _provenance(result: dict[str, Any]) -> str:
 def render_report(
     run_dir: Path,
     result: dict[str, Any],
-    entries: list[leaderboard.Entry] | None = None,
+    entries: list[Entry] | None = None,
     grain: str | None = None,
 ) -> str:
     """The report page of the result stored in ``run_dir`` (links relative to it), ranked
@@ -317,7 +317,7 @@ def render_report(
     rep, ds = result.get("representation") or {}, result.get("dataset") or {}
     title = f"grainbench: {rep.get('name')} on {ds.get('spec')}"
     board = frames.board_frame(entries) if entries is not None else None
-    gen = leaderboard.generator_text(result)
+    gen = generator_text(result)
     lede = (
         f"Representation <code>{esc(str(rep.get('spec')))}</code> on "
         f"<code>{esc(str(ds.get('spec')))}</code> ({esc(str(ds.get('sample_rate')))} Hz, "
@@ -345,7 +345,7 @@ def render_report(
 def write_report(
     run_dir: Path,
     result: dict[str, Any],
-    entries: list[leaderboard.Entry] | None = None,
+    entries: list[Entry] | None = None,
     *,
     board: bool = True,
 ) -> Path:
