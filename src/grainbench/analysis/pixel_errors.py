@@ -25,7 +25,7 @@ representation, by the cheapest exact route (:class:`PixelErrors`).
 from __future__ import annotations
 
 import functools
-import math
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,30 +33,37 @@ import numpy as np
 import torch
 
 from grainbench.analysis.forward import jacobian_columns, raw_decode
-from grainbench.analysis.harmonic_errors import HarmonicNoiseErrors
-from grainbench.analysis.magif_errors import MagIFErrors
-from grainbench.stages import DCT, Arrange, Compand, Fold, RealImagFFT, StagedRepresentation
-from grainbench.stages.parametric import HarmonicNoise
-from grainbench.stages.tf import MagIF
+from grainbench.stages import StagedRepresentation
 
 DECODE_SAMPLES = 1 << 18
 """Audio samples per decode call of the brute force (4 clips of 65,536): Griffin–Lim runs
 1.6× slower per clip at 40 clips a call than at 1 (its working set leaves the cache)."""
 
-EXACT: dict[type, Any] = {MagIF: MagIFErrors, HarmonicNoise: HarmonicNoiseErrors}
-"""Stages (first in a representation, then permutation layouts) whose one-pixel errors are
-computed from their parts: stage type → errors class (``dense``, ``errors``)."""
 
-EXACT_MODES = ("magif", "harmonic")
+def exact_errors(stage: Any) -> Any:
+    """The object computing ``stage``'s exact one-pixel errors from its parts (``mode``,
+    ``dense``, ``errors``), built from the class the stage names in ``exact_errors``
+    (``"package.module:Class"``); None when it names none."""
+    spec = getattr(stage, "exact_errors", None)
+    if spec is None:
+        return None
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)(stage)
 
 
 class PixelErrors:
     """Exact one-pixel errors of a representation, by the cheapest exact route.
 
     ``mode`` is ``"staged"`` or ``"linear"`` (both *factorised*: ``e = gain·atom`` with an
-    atom that does not depend on the base), ``"magif"`` or ``"harmonic"`` (exact errors from
-    the stage's parts, :data:`EXACT`) or ``"decode"`` (by decoding, with forward mode for
-    small δ: :class:`~grainbench.analysis.decoded.DecodedMeasure`); see the module doc.
+    atom that does not depend on the base), the mode of a stage's exact errors (``"magif"``,
+    ``"harmonic"``: computed from the stage's parts, :func:`exact_errors`) or ``"decode"``
+    (by decoding, with forward mode for small δ:
+    :class:`~grainbench.analysis.decoded.DecodedMeasure`); see the module doc.
+
+    The stages say which route is theirs (:class:`~grainbench.stages.base.Stage`): ``linear``
+    transforms (with ``cosine_atoms`` when their atoms are cosines), then one
+    ``elementwise`` stage, then layouts that ``permutes``; or one stage that names its
+    ``exact_errors`` class, then such layouts.
     """
 
     def __init__(self, rep: Any, device: torch.device | str = "cpu") -> None:
@@ -66,6 +73,7 @@ class PixelErrors:
         self.n_pixels = int(np.prod(self.image_shape))
         staged = getattr(rep, "plugin", rep)
         self.mode = "decode"
+        self.exact: Any = None
         if isinstance(staged, StagedRepresentation) and self._init_staged(staged):
             self.mode = "staged"
         elif bool(getattr(rep, "linear", False)):
@@ -73,23 +81,24 @@ class PixelErrors:
         elif (
             isinstance(staged, StagedRepresentation)
             and self.compand is None
-            and [type(s) for s in self.pre] in ([MagIF], [HarmonicNoise])
+            and len(self.pre) == 1
+            and self.pre[0].exact_errors is not None
             and self._init_layout()
         ):
-            self.mode = "magif" if isinstance(self.pre[0], MagIF) else "harmonic"
-            self.exact = EXACT[type(self.pre[0])](self.pre[0])
+            self.exact = exact_errors(self.pre[0])
+            self.mode = self.exact.mode
 
     def _init_staged(self, staged: StagedRepresentation) -> bool:
-        """Split the stages into linear transform → element-wise companding → permutations.
+        """Split the stages into linear transforms → one element-wise stage → permutations.
 
         True when the split exists and the layout really is a permutation of coefficients.
         """
         stages = list(staged.stages)
         cut = len(stages)
-        while cut > 0 and isinstance(stages[cut - 1], (Fold, Arrange)):
+        while cut > 0 and stages[cut - 1].permutes:
             cut -= 1
         self.post = stages[cut:]
-        self.compand = stages[cut - 1] if cut > 0 and isinstance(stages[cut - 1], Compand) else None
+        self.compand = stages[cut - 1] if cut > 0 and stages[cut - 1].elementwise else None
         self.pre = stages[: cut - 1] if self.compand is not None else stages[:cut]
         if not self.pre or not all(s.linear for s in self.pre):
             return False
@@ -169,35 +178,12 @@ class PixelErrors:
 
     def cosines(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """Each pixel's atom as a cosine ``α·cos(πu·n/N + φ)`` ``(α, u, φ, channel)``, when the
-        transform is a whole-clip DCT or real/imaginary FFT; else None.
-
-        - DCT (orthonormal DCT-II): coefficient q gives ``α_q·cos(πq(n + ½)/N)``,
-          ``α = √(1/N)`` for q = 0 and ``√(2/N)`` otherwise: ``u = q``, ``φ = πq/(2N)``;
-        - RealImagFFT (orthonormal packing): the real part of bin k gives
-          ``√(2/N)·cos(2πkn/N)``, the imaginary part ``√(2/N)·cos(2πkn/N + π/2)``; bin 0
-          holds DC (real, ``√(1/N)``) and Nyquist (imaginary, ``√(1/N)·cos(πn)``).
-        """
+        representation is one transform stage whose atoms are cosines (its ``cosine_atoms``:
+        a whole-clip DCT or real/imaginary FFT); else None."""
         if self.mode != "staged" or len(self.pre) != 1:
             return None
         k = self.coeff_position[pixels.to(self.device)]
-        if isinstance(self.pre[0], DCT):
-            n = int(self.coeff_shape[-1])
-            channel, q = k // n, (k % n).double()
-            alpha = torch.full_like(q, math.sqrt(2.0 / n))
-            alpha[q == 0] = math.sqrt(1.0 / n)
-            return alpha, q, math.pi * q / (2 * n), channel
-        if isinstance(self.pre[0], RealImagFFT):
-            half = int(self.coeff_shape[-1])
-            n = 2 * half
-            channel, rest = k // n, k % n
-            imag, b = rest // half, (rest % half).double()
-            alpha = torch.full_like(b, math.sqrt(2.0 / n))
-            alpha[b == 0] = math.sqrt(1.0 / n)
-            u = 2.0 * b
-            u[(b == 0) & (imag == 1)] = float(n)  # Nyquist
-            phase = torch.where((imag == 1) & (b > 0), math.pi / 2, 0.0).double()
-            return alpha, u, phase, channel
-        return None
+        return self.pre[0].cosine_atoms(k, self.coeff_shape)
 
     @torch.no_grad()
     def decoded_errors(
@@ -206,11 +192,11 @@ class PixelErrors:
         """``decode(image + δ·1_p) − decoded``, ``(P, D, ch, n)`` for one base.
 
         By decoding the perturbed images, :data:`DECODE_SAMPLES` audio samples at a time;
-        in modes ``"magif"`` and ``"harmonic"`` computed exactly from the stage's own parts
-        instead (:data:`EXACT`), except for the pixels those decode in full (f0 rows).
+        in a stage's exact mode computed from the stage's own parts instead
+        (:func:`exact_errors`), except for the pixels it decodes in full (f0 rows).
         """
         pixels = pixels.to(self.device)
-        if self.mode not in EXACT_MODES:
+        if self.exact is None or self.mode != self.exact.mode:  # "decode" set by hand decodes
             return self._decoded(image, decoded, pixels, deltas)
         planes = self._unlayout(image.to(self.device)[None])[0]
         coeffs = self.coeff_position[pixels]

@@ -14,15 +14,6 @@ import torch
 from grainbench.tasks.base import MetricValue
 from grainbench.timing import median_interval, peak_memory, time_rounds
 
-_FAMILIES = {
-    "DCT": "dct",
-    "RealImagFFT": "fft",
-    "PolarFFT": "fft",
-    "Waveform": "identity",
-    "STFT": "stft",
-    "MagIF": "stft",
-}
-
 #: each family's bare library transform: (reference label, what it is)
 LIBRARY_BARE = {
     "dct": ("scipy", "scipy.fft.dct/idct"),
@@ -35,9 +26,9 @@ Thunk = Callable[[], Any]
 
 
 def family(stage: Any) -> str:
-    """The transform family of a first stage (dct, fft, stft, identity), else its class name."""
-    name = type(stage).__name__
-    return _FAMILIES.get(name, name.lower())
+    """The transform family a first stage declares (``family``: dct, fft, stft, identity),
+    else its class name in lower case."""
+    return getattr(stage, "family", None) or type(stage).__name__.lower()
 
 
 def stft_framing(stage: Any) -> tuple[int, int] | None:
