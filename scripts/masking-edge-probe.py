@@ -17,14 +17,11 @@ import argparse
 import numpy as np
 import torch
 
+from grainbench.analysis.maps import COSINE_CHUNK
+from grainbench.analysis.pixel_errors import PixelErrors, chunks
+from grainbench.analysis.pixels import sample_pixels
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.runner import RunSpec, prepare
-from grainbench.tasks.perturbation import (
-    COSINE_CHUNK,
-    ErrorAnalyser,
-    PixelErrors,
-    chunks,
-    sample_pixels,
-)
 
 
 def worst_frames(

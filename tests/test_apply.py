@@ -19,7 +19,7 @@ from grainbench.effect import GrainEffect, build_effect, clip_seed, rate_ratio
 from grainbench.errors import UserError
 from grainbench.imageerrors import ImageError, parse_error
 from grainbench.ola import overlap_add, synthesis_window
-from grainbench.tasks.transfer import MirrorBlur, psnr_db
+from grainbench.tasks.transfer_errors import MirrorBlur, psnr_db
 
 SR, N = 16000, 16384
 DATA = "synth-piano?n=20"

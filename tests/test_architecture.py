@@ -1,4 +1,5 @@
-"""Architecture checks on the source tree itself: the static import graph has no circle."""
+"""Architecture checks on the source tree itself: small modules with one job (DEVELOPERS.md)
+and a static import graph without a circle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "grainbench"
+MAX_LINES = 450
+"""No module in src/ may be longer than this."""
 
 
 def _module_names(root: Path) -> dict[str, Path]:
@@ -118,9 +121,6 @@ CIRCLES_BEING_BROKEN = {
     # results renders through tables, tables formats with results: one of the two moves
     # with the typed result schema (i21-result).
     ("grainbench.tables", "grainbench.results"),
-    # image_axes names PixelErrors/ErrorAnalyser for type checking; they move out of
-    # perturbation into the analysis package (i21-tasks).
-    ("grainbench.tasks.image_axes", "grainbench.tasks.perturbation"),
     # the ddsp branch of `grainbench train` takes data_metadata from the command (i20-ddsp).
     ("grainbench.baselines.generators.ddsp.command", "grainbench.commands.train"),
 }
@@ -141,3 +141,24 @@ def test_no_import_circle() -> None:
 def test_the_registry_is_a_pure_container() -> None:
     """registry.py imports nothing that registers (grainbench.builtins wires the built-ins)."""
     assert import_graph()["grainbench.registry"] <= {"grainbench.errors"}
+
+
+def _line_count(path: Path) -> int:
+    """Lines of a text file, as ``wc -l`` counts them (a last line without a newline too)."""
+    text = path.read_text(encoding="utf-8")
+    return text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+
+
+def test_line_count_counts_like_wc(tmp_path: Path) -> None:
+    for text, lines in (("", 0), ("a\n", 1), ("a\nb", 2), ("a\n\n", 2)):
+        path = tmp_path / "m.py"
+        path.write_text(text, encoding="utf-8")
+        assert _line_count(path) == lines
+
+
+def test_no_module_over_450_lines() -> None:
+    """Every module of the grainbench package is at most :data:`MAX_LINES` lines long."""
+    modules = sorted((SRC / PACKAGE).rglob("*.py"))
+    assert len(modules) > 50  # the package itself, not an empty folder
+    long = {str(p.relative_to(SRC)): n for p in modules if (n := _line_count(p)) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"

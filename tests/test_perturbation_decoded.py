@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-import grainbench.tasks.perturbation as perturbation
+import grainbench.analysis.decoded as decoded_measure
+from grainbench.analysis.decoded import CHECK_TOLERANCE
+from grainbench.analysis.forward import NotDifferentiable, jacobian_columns
+from grainbench.analysis.maps import METRICS, PerturbationMaps
+from grainbench.analysis.measure import measure
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.baselines.harmonic_noise import harmonic_noise
 from grainbench.cli import build_parser, main
 from grainbench.data import load_dataset
@@ -18,15 +24,6 @@ from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_representation
 from grainbench.results import machine_info
 from grainbench.stages.parametric import yin_f0
-from grainbench.tasks.forward import NotDifferentiable, jacobian_columns
-from grainbench.tasks.perturbation import (
-    CHECK_TOLERANCE,
-    METRICS,
-    ErrorAnalyser,
-    PerturbationMaps,
-    PixelErrors,
-    measure,
-)
 from grainbench.threads import available_cores, use_threads
 
 SR, N = 16000, 16384
@@ -63,7 +60,7 @@ def _maps(
     errors.mode = "decode" if brute else (mode or errors.mode)
     with monkeypatch.context() as m:
         if brute:
-            m.setattr(perturbation, "FIRST_ORDER_MAX_DELTA", -1.0)
+            m.setattr(decoded_measure, "FIRST_ORDER_MAX_DELTA", -1.0)
         analyser = ErrorAnalyser(rep.sample_rate, rep.n_samples)
         return measure(errors, analyser, images, decoded, pixels, deltas)
 
@@ -156,9 +153,9 @@ def test_forward_mode_matches_brute_force(magif, data, monkeypatch) -> None:
     fast = _maps(magif, images, decoded, pixels, monkeypatch, DELTAS[:1], mode="decode")
     brute = _maps(magif, images, decoded, pixels, monkeypatch, DELTAS[:1], brute=True)
     note = fast.first_order[0]
-    assert note["served"] and note["check_pairs"] == 2 * perturbation.CHECK_PIXELS
+    assert note["served"] and note["check_pairs"] == 2 * decoded_measure.CHECK_PIXELS
     served = note["pairs"]["forward"] + note["pairs"]["decoded"]
-    assert served == 2 * (24 - perturbation.CHECK_PIXELS)
+    assert served == 2 * (24 - decoded_measure.CHECK_PIXELS)
     # the derivative alone is off by the curvature of the log-magnitude and phase maps
     # (1-3 % at 2/255); the quadratic curve through the real decode at 4δ is closer
     assert 0.005 < note["derivative_rel_error"]["median"] < CHECK_TOLERANCE

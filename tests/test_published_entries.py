@@ -45,4 +45,8 @@ def test_a_published_entry_recomputes_to_the_same_numbers(entry_id: str, tmp_pat
         assert list(got) == [row["key"] for row in body["metrics"]]
         for row in body["metrics"]:
             for field in ("value", "low", "high"):
-                assert _same(row["key"], row[field], got[row["key"]][field]), (task, row["key"], field)
+                assert _same(row["key"], row[field], got[row["key"]][field]), (
+                    task,
+                    row["key"],
+                    field,
+                )

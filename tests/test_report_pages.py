@@ -14,6 +14,8 @@ import soundfile as sf
 import torch
 
 from grainbench import frames
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.artifacts import IMAGE_DB_RANGE, image_db
 from grainbench.data import load_dataset
 from grainbench.leaderboard import scan_entries
@@ -23,7 +25,6 @@ from grainbench.report.headline import cards
 from grainbench.tasks import listen
 from grainbench.tasks.base import MetricValue, RunContext, TaskResult
 from grainbench.tasks.image_axes import image_axes
-from grainbench.tasks.perturbation import ErrorAnalyser, PixelErrors
 from grainbench.tasks.plots import colour_norm
 from test_leaderboard import _board, make_result, write_run
 

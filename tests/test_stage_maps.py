@@ -18,7 +18,7 @@ from grainbench.stages import DCT, Compand, PolarFFT, RealImagFFT, maps, transfo
 from grainbench.stages.magif import MagIF, integrated_phase, phase_steps
 from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import dct2_ortho, magnitude_phase
-from grainbench.tasks.throughput import probe_clips
+from grainbench.tasks.throughput_representation import probe_clips
 
 # forward- and reverse-mode gradcheck; the batched checks use torch's legacy vmap, which
 # does not run custom Functions' vmap rules (torch.func.vmap does: tested below)

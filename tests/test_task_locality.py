@@ -15,7 +15,7 @@ from grainbench.data import load_dataset
 from grainbench.leaderboard import headline_key, key_metric_keys
 from grainbench.plugins import Representation, load_representation
 from grainbench.registries import REPRESENTATIONS, TASKS
-from grainbench.tasks.locality import image_correlations, neighbours, picture_pixels
+from grainbench.tasks.neighbours import image_correlations, neighbours, picture_pixels
 from taskrun import run_task
 
 SR, N = 16000, 16384

@@ -10,20 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-import grainbench.tasks.perturbation as perturbation
+import grainbench.analysis.decoded as decoded_measure
+from grainbench.analysis.maps import MULTIPLIERS
+from grainbench.analysis.measure import measure
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.pixels import sample_pixels
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.plugins import Representation, load_representation
 from grainbench.registries import REPRESENTATIONS, TASKS
 from grainbench.runner import RunSpec, run_benchmark
-from grainbench.tasks.perturbation import (
-    MULTIPLIERS,
-    ErrorAnalyser,
-    PixelErrors,
-    measure,
-    parse_delta,
-    sample_pixels,
-)
+from grainbench.tasks.params import parse_delta
 
 SR, N = 16000, 16384
 DELTAS = [2 / 255, 0.05]
@@ -148,7 +146,7 @@ def test_closed_form_analysis_equals_synthesised_atoms(data, name: str) -> None:
 
 
 def test_fast_measure_equals_brute_force_measure(data, monkeypatch) -> None:
-    monkeypatch.setattr(perturbation, "FIRST_ORDER_MAX_DELTA", -1.0)  # no forward mode
+    monkeypatch.setattr(decoded_measure, "FIRST_ORDER_MAX_DELTA", -1.0)  # no forward mode
     rep = _fitted("dct-square", data)
     images, decoded = _bases(rep, data)
     pixels = sample_pixels(rep.image_shape, 10, 1)[0]

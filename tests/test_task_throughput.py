@@ -19,12 +19,9 @@ from grainbench.leaderboard import headline_key, key_metric_keys
 from grainbench.plugins import load_representation
 from grainbench.registries import GENERATORS
 from grainbench.runner import default_tasks
-from grainbench.tasks.throughput import (
-    ThroughputTask,
-    _row,
-    generator_metrics,
-    representation_metrics,
-)
+from grainbench.tasks.throughput import ThroughputTask
+from grainbench.tasks.throughput_generator import generator_metrics
+from grainbench.tasks.throughput_representation import _row, representation_metrics
 from grainbench.timing import median_interval, peak_memory
 from taskrun import run_task
 

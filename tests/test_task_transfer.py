@@ -14,7 +14,7 @@ from grainbench.data import load_dataset
 from grainbench.plugins import load_representation
 from grainbench.registries import TASKS
 from grainbench.runner import RunSpec, run_benchmark
-from grainbench.tasks.transfer import MirrorBlur, add_noise, psnr_db, shift
+from grainbench.tasks.transfer_errors import MirrorBlur, add_noise, psnr_db, shift
 from taskrun import run_task
 
 SR, N = 16000, 16384

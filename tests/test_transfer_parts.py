@@ -19,7 +19,7 @@ from scipy import ndimage
 from grainbench.data import load_dataset
 from grainbench.parts import image_parts
 from grainbench.plugins import Representation, load_representation
-from grainbench.tasks.transfer import MirrorBlur, add_noise, part_perturbations, psnr_db
+from grainbench.tasks.transfer_errors import MirrorBlur, add_noise, part_perturbations, psnr_db
 from taskrun import run_task
 
 SR, N = 16000, 16384

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grainbench.analysis.energy_sample import energy_design, inclusion
+from grainbench.analysis.pixels import sample_pixels
 from grainbench.metrics.weighted import (
     effective_size,
     energy_weighted,
@@ -12,8 +14,6 @@ from grainbench.metrics.weighted import (
     weighted_quantiles,
 )
 from grainbench.pixel_energy import PixelEnergy
-from grainbench.tasks.energy_sample import energy_design, inclusion
-from grainbench.tasks.perturbation import sample_pixels
 
 
 def _brute_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

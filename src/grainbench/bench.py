@@ -2,7 +2,7 @@
 run folder: built-in representations (or any plugin) on seeded noise clips at their own
 setting, fitted on four of them.
 
-Every number comes from :mod:`grainbench.tasks.throughput` (``measure_representation``),
+Every number comes from :mod:`grainbench.tasks.throughput_representation` (``measure_representation``),
 with the per-stage breakdown on: per representation and batch size, encode and decode time
 per clip (the median of interleaved rounds after a warm-up, with its 95 % interval in
 bench.json) and real-time factors, each stage's forward and inverse on its own input, the
@@ -11,7 +11,7 @@ same-size library transforms, and the peak memory of a call.
 The *overhead* is encode time over the first stage's forward time (decode over inverse):
 what the companding and layout stages and the composition cost on top of the transform.
 The goal of the DCT, FFT and STFT families (:data:`GOALS`) is judged against the library
-transform (:data:`~grainbench.tasks.throughput.LIBRARY_BARE`), with the overhead beside it.
+transform (:data:`~grainbench.tasks.throughput_representation.LIBRARY_BARE`), with the overhead beside it.
 Ratios are medians of per-round ratios measured in one process, never compared across
 machines.
 """
@@ -26,7 +26,11 @@ import torch
 from grainbench import results
 from grainbench.plugins import load_representation
 from grainbench.registries import REPRESENTATIONS
-from grainbench.tasks.throughput import LIBRARY_BARE, measure_representation, probe_clips
+from grainbench.tasks.throughput_representation import (
+    LIBRARY_BARE,
+    measure_representation,
+    probe_clips,
+)
 
 #: the issue-15 goals: encode and decode each within this factor of the library transform
 GOALS = {"dct": 1.5, "fft": 1.5, "stft": 2.0}

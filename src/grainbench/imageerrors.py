@@ -20,7 +20,7 @@ import torch
 
 from grainbench.codecs import get_codec
 from grainbench.errors import UserError
-from grainbench.tasks.transfer import MirrorBlur, add_noise
+from grainbench.tasks.transfer_errors import MirrorBlur, add_noise
 
 KINDS = ("none", "noise", "blur", "quant8")
 """The error kinds; ``noise`` and ``blur`` take ``psnr``."""

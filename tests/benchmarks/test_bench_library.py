@@ -1,6 +1,6 @@
 """Throughput against the library: encode / decode of the representations with a speed goal
 beside the same-size library transform that ``grainbench bench`` judges them by
-(:data:`~grainbench.tasks.throughput.LIBRARY_BARE`), at batch 1 and 64.
+(:data:`~grainbench.tasks.throughput_representation.LIBRARY_BARE`), at batch 1 and 64.
 
 Compare within a group (one representation, one batch): encode ÷ library-forward and
 decode ÷ library-inverse are the ratios of the goal (:data:`grainbench.bench.GOALS`). Run
@@ -13,7 +13,12 @@ import pytest
 import torch
 
 from grainbench.plugins import load_representation
-from grainbench.tasks.throughput import family, library_of, library_references, probe_clips
+from grainbench.tasks.throughput_representation import (
+    family,
+    library_of,
+    library_references,
+    probe_clips,
+)
 
 SR, N = 16000, 16384
 REPS = [

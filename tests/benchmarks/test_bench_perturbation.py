@@ -15,16 +15,14 @@ import numpy as np
 import pytest
 import torch
 
+from grainbench.analysis.maps import METRICS
+from grainbench.analysis.measure import measure
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.pixels import sample_pixels
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.data import load_dataset
 from grainbench.metrics.stats import bootstrap_percentile
 from grainbench.plugins import load_representation
-from grainbench.tasks.perturbation import (
-    METRICS,
-    ErrorAnalyser,
-    PixelErrors,
-    measure,
-    sample_pixels,
-)
 
 SR, N = 44100, 65536
 DELTAS = [2 / 255, 0.05]

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-import grainbench.tasks.perturbation as perturbation
+import grainbench.analysis.decoded as decoded_measure
+from grainbench.analysis.measure import measure
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.data import load_dataset
 from grainbench.plugins import load_representation
-from grainbench.tasks.perturbation import ErrorAnalyser, PixelErrors, measure
 
 SR, N = 16000, 16384
 DELTAS = [2 / 255, 0.05]
@@ -54,7 +56,7 @@ def test_perturbation_map_against_brute_force(benchmark, data, monkeypatch, name
     pixels = np.sort(np.random.default_rng(0).choice(total, n_pixels, replace=False))
     _map(rep, images[:1], decoded[:1], pixels[:2])  # warm-up: first forward-mode call
     with monkeypatch.context() as m:
-        m.setattr(perturbation, "FIRST_ORDER_MAX_DELTA", -1.0)
+        m.setattr(decoded_measure, "FIRST_ORDER_MAX_DELTA", -1.0)
         start = time.perf_counter()
         brute = _map(rep, images, decoded, pixels, brute=True)
         brute_s = time.perf_counter() - start

@@ -20,7 +20,7 @@ import torch
 from grainbench.bench import goal_verdicts, render_markdown, run_bench
 from grainbench.cli import main
 from grainbench.plugins import load_representation
-from grainbench.tasks.throughput import family, probe_clips, stft_framing
+from grainbench.tasks.throughput_representation import family, probe_clips, stft_framing
 
 SR, N, BATCH = 16000, 16384, 64
 REPS = [

@@ -30,6 +30,16 @@ class Stage(nn.Module):
     plane_names: tuple[str, ...] | None = None
     #: those of :attr:`plane_names` whose values are angles divided by π (they wrap at ±1)
     phase_planes: tuple[str, ...] = ()
+    #: a layout that only moves elements (its output is a permutation of its input's)
+    permutes: bool = False
+    #: element-wise: each output element depends on the input element in its place alone
+    elementwise: bool = False
+    #: the transform family whose bare library transform the throughput task times this
+    #: stage against (``dct``, ``fft``, ``stft``, ``identity``); None: its class name
+    family: str | None = None
+    #: ``"package.module:Class"`` computing this stage's exact one-pixel errors from its
+    #: parts (:mod:`grainbench.analysis.pixel_errors`); None: none
+    exact_errors: str | None = None
 
     @abstractmethod
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
@@ -53,6 +63,14 @@ class Stage(nn.Module):
         mixes elements so that parts cannot be followed, and the representation declares
         none.
         """
+        return None
+
+    def cosine_atoms(
+        self, coeffs: torch.Tensor, shape: tuple[int, ...]
+    ) -> tuple[torch.Tensor, ...] | None:
+        """The atoms ``inverse(1_k)`` of flat output indices ``coeffs`` (one clip's output
+        of ``shape``) as cosines ``α·cos(πu·n/N + φ)`` in one audio channel: ``(α, u, φ,
+        channel)``; None (the default) when they are not such cosines."""
         return None
 
     def describe(self) -> dict[str, Any]:

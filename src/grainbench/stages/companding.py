@@ -46,6 +46,8 @@ class Compand(Stage):
     image codecs, which report the count.
     """
 
+    elementwise = True
+
     def __init__(
         self,
         kind: str = "mulaw",

@@ -100,6 +100,8 @@ def fold_order(h: int, w: int, order: str) -> np.ndarray:
 class Fold(Stage):
     """Fold a 1-D coefficient axis of length h·w into an ``h``×``w`` grid along ``order``."""
 
+    permutes = True
+
     def __init__(self, h: int, w: int, order: str = "row") -> None:
         super().__init__()
         self.h, self.w, self.order = int(h), int(w), order
@@ -143,6 +145,7 @@ class Arrange(Stage):
     """
 
     PLACES = ("channels", "rows", "cols")
+    permutes = True
 
     def __init__(
         self, n_channels: int, n_planes: int, channels: str = "channels", planes: str = "channels"

@@ -55,6 +55,8 @@ class MagIF(Stage):
     linear = False
     plane_names = ("magnitude", "if")
     phase_planes = ("if",)
+    family = "stft"
+    exact_errors = "grainbench.analysis.magif_errors:MagIFErrors"
 
     def __init__(
         self, n_fft: int, hop: int, window_name: str = "hann", range_db: float = 80.0

@@ -135,6 +135,7 @@ class HarmonicNoise(Stage):
 
     linear = False
     lossless = False
+    exact_errors = "grainbench.analysis.harmonic_errors:HarmonicNoiseErrors"
 
     def __init__(
         self,

@@ -67,6 +67,7 @@ class STFT(Stage):
     """
 
     plane_names = ("real", "imag")
+    family = "stft"
 
     def __init__(self, n_fft: int, hop: int, window_name: str = "hann") -> None:
         super().__init__()

@@ -207,6 +207,8 @@ def _idct2_ortho_complex(y: torch.Tensor) -> torch.Tensor:
 class Waveform(Stage):
     """The identity transform: the samples themselves as one plane."""
 
+    family = "identity"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 1, N)``."""
         return x.unsqueeze(2)
@@ -219,6 +221,8 @@ class Waveform(Stage):
 class DCT(Stage):
     """Orthonormal DCT-II of the whole clip (Ki's transform)."""
 
+    family = "dct"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 1, N)`` DCT coefficients, lowest frequency first."""
         return dct2_ortho(x).unsqueeze(2)
@@ -226,6 +230,17 @@ class DCT(Stage):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Coefficients → audio by the orthonormal DCT-III."""
         return idct2_ortho(y.squeeze(2))
+
+    def cosine_atoms(
+        self, coeffs: torch.Tensor, shape: tuple[int, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        """Coefficient q of channel c: ``α_q·cos(πq(n + ½)/N)``, ``α = √(1/N)`` for q = 0
+        and ``√(2/N)`` otherwise: ``u = q``, ``φ = πq/(2N)``."""
+        n = int(shape[-1])
+        channel, q = coeffs // n, (coeffs % n).double()
+        alpha = torch.full_like(q, math.sqrt(2.0 / n))
+        alpha[q == 0] = math.sqrt(1.0 / n)
+        return alpha, q, math.pi * q / (2 * n), channel
 
 
 def _rfft_ortho(x: torch.Tensor) -> torch.Tensor:
@@ -276,6 +291,7 @@ class RealImagFFT(Stage):
     """Whole-clip FFT as two planes: real parts, then imaginary parts (orthonormal packing)."""
 
     plane_names = ("real", "imag")
+    family = "fft"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 real, plane 1 imaginary."""
@@ -284,6 +300,23 @@ class RealImagFFT(Stage):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Planes → audio."""
         return linear_map(y, _fft_unplanes, _fft_planes)
+
+    def cosine_atoms(
+        self, coeffs: torch.Tensor, shape: tuple[int, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        """The real part of bin k: ``√(2/N)·cos(2πkn/N)``, the imaginary part
+        ``√(2/N)·cos(2πkn/N + π/2)``; bin 0 holds DC (real, ``√(1/N)``) and Nyquist
+        (imaginary, ``√(1/N)·cos(πn)``)."""
+        half = int(shape[-1])
+        n = 2 * half
+        channel, rest = coeffs // n, coeffs % n
+        imag, b = rest // half, (rest % half).double()
+        alpha = torch.full_like(b, math.sqrt(2.0 / n))
+        alpha[b == 0] = math.sqrt(1.0 / n)
+        u = 2.0 * b
+        u[(b == 0) & (imag == 1)] = float(n)  # Nyquist
+        phase = torch.where((imag == 1) & (b > 0), math.pi / 2, 0.0).double()
+        return alpha, u, phase, channel
 
 
 class PolarFFT(Stage):
@@ -297,6 +330,7 @@ class PolarFFT(Stage):
     linear = False
     plane_names = ("magnitude", "phase")
     phase_planes = ("phase",)
+    family = "fft"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 magnitude, plane 1 phase/π."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from grainbench.metrics.catalog import metric_spec
+from grainbench.tasks.params import Checker
+
+if TYPE_CHECKING:  # annotations only: a task module need not load plugins or datasets
+    from grainbench.data.core import AudioDataset
+    from grainbench.representation import Representation
 
 
 @dataclass
@@ -76,10 +82,17 @@ class TaskResult:
 
 @dataclass
 class RunContext:
-    """Everything a task may use: the representation, the data, the seed and where to write."""
+    """Everything a task may use: the representation, the data, the seed and where to write.
 
-    rep: Any
-    dataset: Any
+    ``rep``: the checked representation (:class:`grainbench.representation.Representation`);
+    ``dataset``: the loaded clips (:class:`grainbench.data.core.AudioDataset`); ``run_dir``:
+    the run folder, ``out_dir`` the task's own folder inside it; ``progress``: a tqdm-like
+    wrapper ``progress(iterable, desc=..., total=...)``; ``generator`` and
+    ``generator_spec``: the ``--gen`` generator and its spec, None without one.
+    """
+
+    rep: Representation
+    dataset: AudioDataset
     seed: int
     run_dir: Path
     out_dir: Path
@@ -93,13 +106,54 @@ class RunContext:
         return str(Path(path).relative_to(self.run_dir))
 
 
+@runtime_checkable
 class Task(Protocol):
-    """A benchmark task: a name, default parameters, their declared types
-    (``param_schema``, see :mod:`grainbench.tasks.params`) and ``run``."""
+    """A benchmark task, as the runner, the sweep and the board use it.
+
+    - ``name``: its registry name; ``param_schema``: one checker per parameter
+      (:mod:`grainbench.tasks.params`), the same keys as ``default_params()``;
+    - ``in_default_run``: run when no ``--task`` is given; ``runs_alone``: ``grainbench
+      sweep`` runs it with nothing else on the machine (timings);
+    - ``uses_generator``: it uses ``--gen`` when given; ``needs_generator``: it cannot run
+      without one;
+    - ``headline`` and ``key_metrics``: the board's sort key and columns
+      (:mod:`grainbench.leaderboard`); None and empty fall back to the first ranked metric.
+
+    :class:`TaskDefaults` gives every flag its default; a task may also offer
+    ``check_generator(generator, spec)``, called before anything is built.
+    """
 
     name: str
-    param_schema: dict[str, Any]
+    param_schema: dict[str, Checker]
+    in_default_run: bool
+    runs_alone: bool
+    uses_generator: bool
+    needs_generator: bool
+    headline: str | None
+    key_metrics: Sequence[str]
 
     def default_params(self) -> dict[str, Any]: ...
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult: ...
+
+
+class TaskDefaults:
+    """The defaults of :class:`Task`'s flags, for a task class to inherit."""
+
+    in_default_run = False
+    runs_alone = False
+    uses_generator = False
+    needs_generator = False
+    headline: str | None = None
+    key_metrics: Sequence[str] = ()
+
+
+def save_array(
+    ctx: RunContext, result: TaskResult, name: str, array: np.ndarray, caption: str
+) -> Path:
+    """Save ``array`` as ``name`` (a ``.npy`` file) in the task's folder and list it among
+    ``result``'s artefacts with ``caption``; returns the path."""
+    path = ctx.out_dir / name
+    np.save(path, array)
+    result.artifacts.append(Artifact(ctx.relpath(path), "npy", caption))
+    return path

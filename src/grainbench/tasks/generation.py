@@ -10,8 +10,9 @@ their MIDI labels when every clip has one, and samples ``n_samples`` images (def
 many as B). With labels, the intended notes are B's labels (drawn from them when
 ``n_samples`` differs), or drawn from the training labels when B has notes the generator
 never saw. The images go through the codec (``png8`` by default, as a GAN's images are
-stored) and are decoded. :func:`reference_split` is the split; the result's data records it
-(``reference``: how many clips the generator trained on, how many per side, which ones).
+stored) and are decoded. :func:`~grainbench.tasks.generation_scores.reference_split` is
+the split; the result's data records it (``reference``: how many clips the generator
+trained on, how many per side, which ones).
 
 An *audio generator* (one with ``fit_audio(audio (N, ch, n), labels, sample_rate)`` and
 ``sample_audio(n, labels=None, seed=0) -> (n, ch, n)``, e.g. ``ddsp``) is fitted on the
@@ -51,41 +52,27 @@ the CREPE model ``pitch_model``; and, for the rows that pass the codec,
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from grainbench import guard  # noqa: E402
-from grainbench.artifacts import save_wav  # noqa: E402
-from grainbench.codecs import CODECS, get_codec  # noqa: E402
-from grainbench.errors import UserError  # noqa: E402
-from grainbench.metrics import distances as dist  # noqa: E402
-from grainbench.metrics import ndb  # noqa: E402
-from grainbench.metrics import pitch as pm  # noqa: E402
-from grainbench.metrics.embeddings import (  # noqa: E402
+from grainbench import guard
+from grainbench.artifacts import save_wav
+from grainbench.codecs import CODECS, get_codec
+from grainbench.errors import UserError
+from grainbench.metrics import distances as dist
+from grainbench.metrics.embeddings import (
     CrepeEmbedding,
-    Embedding,
-    Standardisation,
-    cached_features,
     embedding_from_spec,
 )
-from grainbench.metrics.stats import bootstrap_ci  # noqa: E402
-from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult  # noqa: E402
-from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real, Text  # noqa: E402
-
-ROWS = ("generator", "real-vs-real", "roundtrip")
-
-Candidates = dict[str, tuple[torch.Tensor | None, np.ndarray | None, Any]]
-"""Per row: decoded audio (None for real pool clips), pool indices (or None), intended notes."""
+from grainbench.tasks import generation_scores as scores
+from grainbench.tasks import plots
+from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskDefaults, TaskResult
+from grainbench.tasks.generation_scores import ROWS, Candidates, reference_split
+from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf, Real, Text
 
 
 def _as_list(value: Any) -> list[str]:
@@ -119,70 +106,7 @@ def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]
     return back, float(clipped.double().sum()) / images.numel()
 
 
-@dataclass(frozen=True)
-class ReferenceSplit:
-    """Which real clips the generator trains on and which form the reference sides.
-
-    Pool indices count the test clips first (``0 … n_test − 1``), then the held-out
-    training clips in the order of ``held_out``.
-    """
-
-    fit: np.ndarray
-    held_out: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-
-    def describe(self, n_test: int, n_reference: int) -> dict[str, Any]:
-        """What a result records about the split (counts, indices, and a note when short)."""
-        side = len(self.a)
-        info: dict[str, Any] = {
-            "generator_trained_on": len(self.fit),
-            "held_out_train_clips": len(self.held_out),
-            "test_clips": n_test,
-            "per_side": side,
-            "n_reference_requested": n_reference,
-            "held_out_train_indices": self.held_out.tolist(),
-            "a_pool_indices": self.a.tolist(),
-            "b_pool_indices": self.b.tolist(),
-        }
-        if side < n_reference:
-            info["note"] = (
-                f"{side} clips per side, fewer than n_reference={n_reference}: the dataset "
-                f"has {n_test} test clips and at most {len(self.held_out)} training clips "
-                "could be held out"
-            )
-        return info
-
-
-def reference_split(
-    n_train: int, n_test: int, n_reference: int, seed: int, holdout_max_fraction: float = 1 / 3
-) -> ReferenceSplit:
-    """The seeded split of real clips into generator training clips and reference sides A, B.
-
-    The pool is every test clip plus ``min(2·n_reference − n_test, ⌊holdout_max_fraction ·
-    n_train⌋)`` training clips (none when the test set is large enough), chosen at random;
-    A and B are disjoint random halves of it (``min(n_reference, pool // 2)`` clips each).
-    The generator fits on the training clips not held out.
-    """
-    if n_reference < 1 or not 0.0 <= holdout_max_fraction < 1.0:
-        raise UserError(
-            "generation needs n_reference ≥ 1 and 0 ≤ holdout_max_fraction < 1, got "
-            f"{n_reference} and {holdout_max_fraction}"
-        )
-    rng = np.random.default_rng(seed)
-    n_held = int(min(max(0, 2 * n_reference - n_test), np.floor(holdout_max_fraction * n_train)))
-    held = np.sort(rng.permutation(n_train)[:n_held])
-    side = min(n_reference, (n_test + n_held) // 2)
-    order = rng.permutation(n_test + n_held)
-    return ReferenceSplit(
-        fit=np.setdiff1d(np.arange(n_train), held),
-        held_out=held,
-        a=np.sort(order[:side]),
-        b=np.sort(order[side : 2 * side]),
-    )
-
-
-class GenerationTask:
+class GenerationTask(TaskDefaults):
     """Fit ``ctx.generator``, sample, decode and score against held-out real clips."""
 
     name = "generation"
@@ -349,11 +273,12 @@ class GenerationTask:
         pitch = next((e for e in embeds if e.cache_name == pitch.cache_name), pitch)
         feats: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         for emb in dict.fromkeys([*embeds, pitch]):
-            feats[emb.cache_name] = self._features(ctx, emb, candidates, split, sr)
+            feats[emb.cache_name] = scores.features(ctx, emb, candidates, split, sr)
+        out = scores.Scoring(ctx, params, result, data)
         for emb in embeds:
-            self._distances(ctx, params, emb, feats[emb.cache_name], result, data)
-        self._ndb(ctx, params, pool, split, candidates, sr, result, data)
-        self._pitch(ctx, params, pitch, feats[pitch.cache_name], candidates, result, data)
+            scores.distances(out, emb, feats[emb.cache_name])
+        scores.ndb(out, pool, split, candidates, sr)
+        scores.pitch(out, pitch, feats[pitch.cache_name], candidates)
         self._artifacts(ctx, images, generated, sr, params, result)
         result.data = data
         return result
@@ -387,160 +312,6 @@ class GenerationTask:
         return images
 
     @staticmethod
-    def _features(
-        ctx: RunContext, emb: Embedding, candidates: Candidates, split: ReferenceSplit, sr: int
-    ) -> dict[str, dict[str, np.ndarray]]:
-        """Features of the reference ("reference") and each row's candidates.
-
-        The pool's features come from the disk cache: the test split's, and the held-out
-        training clips' under a split name that names them.
-        """
-        ds = ctx.dataset
-        parts = [cached_features(emb, ds.test, sr, ds.fingerprint, "test")]
-        if len(split.held_out):
-            digest = hashlib.sha256(split.held_out.astype("<i8").tobytes()).hexdigest()[:12]
-            audio = np.ascontiguousarray(ds.train[split.held_out])
-            parts.append(cached_features(emb, audio, sr, ds.fingerprint, f"heldout-{digest}"))
-        pool = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        out = {"reference": {k: v[split.a] for k, v in pool.items()}}
-        for row, (audio, idx, _) in candidates.items():
-            if audio is None:
-                out[row] = {k: v[idx] for k, v in pool.items()}
-            else:
-                out[row] = emb.features(audio, sr)
-        return out
-
-    @staticmethod
-    def _distances(
-        ctx: RunContext,
-        params: dict[str, Any],
-        emb: Embedding,
-        feats: dict[str, dict[str, np.ndarray]],
-        result: TaskResult,
-        data: dict[str, Any],
-    ) -> None:
-        """FD, FD∞ (where its fit holds) and KID of every row against the reference.
-
-        Raw-unit embeddings are first standardised with the reference's statistics only.
-        """
-        ref = feats["reference"]["embedding"]
-        scaling = Standardisation.of(ref) if emb.raw_units else None
-        data["standardisation"][emb.name] = None if scaling is None else scaling.describe()
-        if scaling is not None:
-            ref = scaling.apply(ref)
-        boot = int(params["fd_boot"])
-        for row in ROWS:
-            cand = feats[row]["embedding"]
-            if scaling is not None:
-                cand = scaling.apply(cand)
-            cond = {"row": row, "embedding": emb.name}
-            fd = dist.frechet_distance_ci(ref, cand, seed=ctx.seed, n_boot=boot)
-            result.metrics.append(MetricValue("fd", fd.value, fd.low, fd.high, condition=cond))
-            inf = dist.fd_infinity(
-                ref,
-                cand,
-                seed=ctx.seed,
-                n_points=int(params["fd_inf_points"]),
-                draws=int(params["fd_inf_draws"]),
-                n_boot=boot,
-                min_r2=float(params["fd_inf_min_r2"]),
-                min_clips=int(params["fd_inf_min_clips"]),
-            )
-            if inf.reported:
-                result.metrics.append(
-                    MetricValue("fd_inf", inf.value, inf.low, inf.high, condition=cond)
-                )
-            data["fd_inf"][f"{row}/{emb.name}"] = {
-                "reported": inf.reported,
-                "reason": inf.reason,
-                "value": inf.value,
-                "r2": inf.r2,
-                "n_points": inf.n_points,
-                "draws_per_point": inf.draws,
-                "slope": inf.slope,
-                "sizes": inf.sizes,
-                "ref_sizes": inf.ref_sizes,
-                "fds": inf.fds,
-            }
-            k = dist.kid(ref, cand, seed=ctx.seed, n_boot=int(params["kid_boot"]))
-            result.metrics.append(MetricValue("kid", k.value, k.low, k.high, condition=cond))
-
-    @staticmethod
-    def _ndb(
-        ctx: RunContext,
-        params: dict[str, Any],
-        pool: torch.Tensor,
-        split: ReferenceSplit,
-        candidates: Candidates,
-        sr: int,
-        result: TaskResult,
-        data: dict[str, Any],
-    ) -> None:
-        """NDB of every row on candidate subsets of one size, in cells of A's log-mel features."""
-        ref = ndb.ndb_features(pool[split.a], sr)
-        k = min(int(params["ndb_bins"]), len(ref))
-        centroids = ndb.kmeans(ref, k, seed=ctx.seed)
-        cands = {
-            row: ndb.ndb_features(pool[idx] if audio is None else audio, sr)
-            for row, (audio, idx, _) in candidates.items()
-        }
-        size = min(len(c) for c in cands.values()) // 2
-        for row, cand in cands.items():
-            r = ndb.ndb_subsets(
-                ref,
-                cand,
-                centroids,
-                size,
-                n_subsets=int(params["ndb_subsets"]),
-                alpha=float(params["ndb_alpha"]),
-                seed=ctx.seed,
-            )
-            cond = {"row": row, "embedding": "log-mel"}
-            result.metrics += [
-                MetricValue(name, mean, max(mean - std, 0.0), mean + std, condition=cond)
-                for name, mean, std in (
-                    ("ndb", r.count, r.count_std),
-                    ("ndb_fraction", r.fraction, r.fraction_std),
-                )
-            ]
-        data["ndb"] = {
-            "bins": k,
-            "subset_size": size,
-            "n_subsets": int(params["ndb_subsets"]),
-            "interval": "mean ± std over the subsets, clipped at 0",
-        }
-
-    @staticmethod
-    def _pitch(
-        ctx: RunContext,
-        params: dict[str, Any],
-        pitch: CrepeEmbedding,
-        feats: dict[str, dict[str, np.ndarray]],
-        candidates: Candidates,
-        result: TaskResult,
-        data: dict[str, Any],
-    ) -> None:
-        """Pitch accuracy (when the intended notes are known) and pitch score of every row."""
-        threshold = float(params["voicing_threshold"])
-        data["pitch"] = {}
-        for row, (_, _, intended) in candidates.items():
-            analysis = pitch.analysis(feats[row])
-            cond = {"row": row, "embedding": pitch.name}
-            hz = analysis.median_pitch_hz(threshold)
-            probs, _ = pm.pitch_class_probs(analysis.salience_sum)
-            result.metrics.append(MetricValue("pitch_score", pm.pitch_score(probs), condition=cond))
-            info: dict[str, Any] = {"unvoiced_clips": int(np.isnan(hz).sum())}
-            if intended is not None:
-                hits = pm.pitch_hits(hz, intended).astype(np.float64)
-                mean, lo, hi = bootstrap_ci(hits, seed=ctx.seed, n_boot=int(params["n_boot"]))
-                result.metrics.append(MetricValue("pitch_accuracy", mean, lo, hi, condition=cond))
-                off = pm.cents_off(hz, pm.midi_to_hz(intended))
-                info["median_abs_cents"] = (
-                    float(np.nanmedian(np.abs(off))) if np.isfinite(off).any() else None
-                )
-            data["pitch"][row] = info
-
-    @staticmethod
     def _artifacts(
         ctx: RunContext,
         images: torch.Tensor | None,
@@ -556,7 +327,7 @@ class GenerationTask:
         n = 0 if images is None else min(int(params["n_grid"]), len(images))
         if images is None or n == 0:
             return
-        path = save_image_grid(ctx.out_dir / "generated_images.png", images[:n].numpy())
+        path = plots.save_image_grid(ctx.out_dir / "generated_images.png", images[:n].numpy())
         caption = f"{n} generated images (channel 0, before the codec)"
         result.artifacts.append(Artifact(ctx.relpath(path), "png", caption))
 
@@ -564,33 +335,3 @@ class GenerationTask:
 def is_audio_generator(generator: Any) -> bool:
     """Whether ``generator`` has the optional audio protocol (``fit_audio``, ``sample_audio``)."""
     return all(callable(getattr(generator, m, None)) for m in ("fit_audio", "sample_audio"))
-
-
-def save_image_grid(path: Path, images: np.ndarray) -> Path:
-    """A grid picture of images ``(n, C, H, W)`` (channel 0), colour scale fixed to [-1, 1]."""
-    n, _, h, w = images.shape
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(2.8 * cols + 1.0, 2.7 * rows), squeeze=False, layout="constrained"
-    )
-    im = None
-    for i, ax in enumerate(axes.flat):
-        if i >= n:
-            ax.axis("off")
-            continue
-        im = ax.imshow(
-            images[i, 0], cmap="RdBu_r", vmin=-1, vmax=1, aspect=aspect, interpolation="nearest"
-        )
-        ax.set_title(f"sample {i}", fontsize=8)
-        ax.set_xlabel("column (pixel)", fontsize=7)
-        ax.set_ylabel("row (pixel)", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, label="pixel value")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(path)
-    return path

@@ -3,7 +3,7 @@
 Along two parallel lines of pixels per image axis (for the rows: the columns at 1/2 and 1/4
 of the width; for the columns: the rows at 1/2 and 1/4 of the height; channel 0; at most
 :data:`PER_LINE` pixels each, evenly spaced) the atoms' time centroids (s) and ERB-rate
-centroids are measured (:meth:`grainbench.tasks.perturbation.ErrorAnalyser.centroids_of_pixels`).
+centroids are measured (:meth:`grainbench.analysis.shape.ErrorAnalyser.centroids_of_pixels`).
 An image axis *runs along* a quantity when, on both lines, at least 80 % of the pixels have
 a centroid, the quantity is monotonic along the line (Spearman |ρ| ≥ 0.95) and spans at
 least a quarter of its range in the clip (the clip's duration, or the ERB-rate of the
@@ -20,16 +20,14 @@ along its rows only; a space-filling curve gets neither, and keeps pixel axes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from grainbench.analysis.pixel_errors import PixelErrors
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.metrics.erb import erb_rate_to_hz, hz_to_erb_rate
-
-if TYPE_CHECKING:  # perturbation imports this module
-    from grainbench.tasks.perturbation import ErrorAnalyser, PixelErrors
 
 MIN_RHO = 0.95
 MIN_SPAN = 0.25

@@ -1,7 +1,7 @@
 """Neighbour locality of the image layout (SPEC 4.3).
 
 Each pixel's *atom* is its one-pixel error at δ = 2/255 on the mean training image
-(:class:`grainbench.tasks.perturbation.PixelErrors`: exact, closed form for DCT atoms).
+(:class:`grainbench.analysis.pixel_errors.PixelErrors`: exact, closed form for DCT atoms).
 Its place in sound is its time centroid (s) and its ERB-rate centroid. The ERB-rate
 centroid is that of its spectrogram (the masking model's,
 :class:`grainbench.metrics.masking.MaskingModel`), as SPEC 4.3 says; the time centroid is
@@ -18,7 +18,7 @@ pairs with d ≤ 1, each twice:
   (:mod:`grainbench.metrics.weighted`). The mean, not the product: smearing a sounding
   pixel into an empty neighbour puts energy where nothing masks it, the audible case.
   Anchors: the uniform sample plus ``n_energy_pixels`` anchors drawn in proportion to
-  their pairs' energy, importance-weighted (:mod:`grainbench.tasks.energy_sample`); or
+  their pairs' energy, importance-weighted (:mod:`grainbench.analysis.energy_sample`); or
   every pixel. Interval: bootstrap over training clips (and anchors, when sampled);
 - ``weight=none``: every pair of the uniform sample counts the same (mostly empty pixels
   for a band-limited dataset), as before.
@@ -32,167 +32,44 @@ pixel with its neighbour, averaged over images.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from grainbench import results
+from grainbench.analysis.energy_sample import EnergyDesign, energy_design
+from grainbench.analysis.maps import CHUNK_SAMPLES, COSINE_CHUNK
+from grainbench.analysis.pixel_errors import PixelErrors, chunks
+from grainbench.analysis.pixels import sample_pixels
+from grainbench.analysis.shape import ErrorAnalyser
 from grainbench.errors import UserError
-from grainbench.metrics.erb import erb_rate_to_hz, hz_to_erb_rate
+from grainbench.metrics.erb import hz_to_erb_rate
 from grainbench.metrics.grain import atom_moments
 from grainbench.metrics.phase import WrapShares
 from grainbench.metrics.stats import bootstrap_ci, bootstrap_percentile
 from grainbench.metrics.weighted import (
     effective_size,
     energy_weighted,
-    weighted_cdf,
     weighted_quantiles,
 )
 from grainbench.pixel_energy import EnergyAccumulator, PixelEnergy
-from grainbench.tasks import plots
-from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
-from grainbench.tasks.energy_sample import EnergyDesign, energy_design
-from grainbench.tasks.params import MAX_BOOT, Int, Ratio, Real
-from grainbench.tasks.perturbation import (
-    CHUNK_SAMPLES,
-    COSINE_CHUNK,
-    ErrorAnalyser,
-    PixelErrors,
-    chunks,
-    parse_delta,
-    region_map,
-    sample_pixels,
-    to_map,
+from grainbench.tasks.base import MetricValue, RunContext, TaskDefaults, TaskResult
+from grainbench.tasks.locality_files import write_bands, write_pictures
+from grainbench.tasks.neighbours import (
+    DIRECTIONS,
+    AtomPlaces,
+    band_rows,
+    has_neighbour,
+    image_correlations,
+    neighbours,
+    pair_energy,
+    picture_pixels,
 )
-
-DIRECTIONS = {"right": (0, 0, 1), "down": (0, 1, 0), "channel": (1, 0, 0)}
-"""Offsets (channel, row, column) of each neighbour direction."""
+from grainbench.tasks.params import MAX_BOOT, Int, Ratio, Real, parse_delta
 
 
-def has_neighbour(pixels: np.ndarray, shape: tuple[int, int, int], direction: str) -> np.ndarray:
-    """Whether each flat pixel index has a neighbour in ``direction`` (bool, ``pixels``' shape)."""
-    c, h, w = shape
-    dc, dh, dw = DIRECTIONS[direction]
-    ch, rem = np.divmod(pixels, h * w)
-    row, col = np.divmod(rem, w)
-    return (ch + dc < c) & (row + dh < h) & (col + dw < w)
-
-
-def neighbours(
-    pixels: np.ndarray, shape: tuple[int, int, int], direction: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(anchors, their neighbours)``: flat indices of the pixels that have one in ``direction``."""
-    _, h, w = shape
-    dc, dh, dw = DIRECTIONS[direction]
-    anchors = pixels[has_neighbour(pixels, shape, direction)]
-    return anchors, anchors + dc * h * w + dh * w + dw
-
-
-def pair_energy(energy: np.ndarray, shape: tuple[int, int, int], direction: str) -> np.ndarray:
-    """Per pixel p, the weight ``(E_p + E_q)/2`` of its pair with its neighbour q in
-    ``direction`` (0 where it has none); ``energy`` is ``E`` flat ``(C·H·W,)``."""
-    out = np.zeros(energy.size)
-    a, b = neighbours(np.arange(energy.size), shape, direction)
-    out[a] = 0.5 * (energy[a] + energy[b])
-    return out
-
-
-def image_correlations(images: torch.Tensor, direction: str) -> np.ndarray:
-    """Per image, the Pearson correlation of each pixel with its neighbour in ``direction``.
-
-    ``images (B, C, H, W)``; NaN for an image where either side has no variance.
-    """
-    dc, dh, dw = DIRECTIONS[direction]
-    _, c, h, w = images.shape
-    a = images[:, : c - dc, : h - dh, : w - dw].reshape(images.shape[0], -1).double()
-    b = images[:, dc:, dh:, dw:].reshape(images.shape[0], -1).double()
-    a = a - a.mean(-1, keepdim=True)
-    b = b - b.mean(-1, keepdim=True)
-    den = (a.pow(2).sum(-1) * b.pow(2).sum(-1)).sqrt()
-    r = (a * b).sum(-1) / den
-    return torch.where(den > 0, r, torch.full_like(r, math.nan)).cpu().numpy()
-
-
-def picture_pixels(shape: tuple[int, int, int]) -> np.ndarray:
-    """A few pixels spread over channel 0 (rows at 1/8, 1/2, 7/8; columns at 1/4, 3/4)."""
-    _, h, w = shape
-    rows = sorted({min(h - 1, int(h * f)) for f in (0.125, 0.5, 0.875)})
-    cols = sorted({min(w - 1, int(w * f)) for f in (0.25, 0.75)})
-    return np.array([r * w + q for r in rows for q in cols], dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class AtomPlaces:
-    """Time (s) and ERB-rate centroids of the atoms of ``pixels`` (sorted flat indices; NaN:
-    no atom), and the distance scales ``tau`` (s) and ``phi`` (ERB)."""
-
-    pixels: np.ndarray
-    time: np.ndarray
-    erb: np.ndarray
-    tau: float
-    phi: float
-
-    def erb_of(self, p: np.ndarray) -> np.ndarray:
-        """ERB-rate centroids of the atoms of pixels ``p`` (each among ``pixels``)."""
-        return self.erb[np.searchsorted(self.pixels, p)]
-
-    def apart(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(d, Δt, Δf)`` from each atom of ``a`` to that of ``b``:
-        ``d = sqrt((Δt/tau)² + (Δf/phi)²)``."""
-        ia, ib = np.searchsorted(self.pixels, a), np.searchsorted(self.pixels, b)
-        dt, df = self.time[ib] - self.time[ia], self.erb[ib] - self.erb[ia]
-        return np.sqrt((dt / self.tau) ** 2 + (df / self.phi) ** 2), dt, df
-
-
-def band_rows(
-    direction: str,
-    edges: np.ndarray,
-    weighted: tuple[np.ndarray, np.ndarray, np.ndarray],
-    uniform: tuple[np.ndarray, np.ndarray],
-) -> list[dict[str, Any]]:
-    """Locality per ERB-rate band of the anchors' centroids, for one direction.
-
-    ``weighted`` is ``(anchor ERB-rate, distance, importance weight)`` per weighted pair,
-    ``uniform`` ``(anchor ERB-rate, distance)`` per pair of the uniform sample; bands are
-    ``[edges[i], edges[i+1])``. Each row: the band's centre (ERB-rate and Hz), its share of
-    the direction's weight, and per weighting the pair count, median distance and share of
-    pairs with d ≤ 1. Bands without any pair are left out.
-    """
-    f_w, d_w, w_w = weighted
-    f_u, d_u = uniform
-    total = float(w_w.sum())
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        in_w = (f_w >= lo) & (f_w < hi)
-        in_u = (f_u >= lo) & (f_u < hi)
-        if not (in_w.any() or in_u.any()):
-            continue
-        centre = 0.5 * (lo + hi)
-        w = w_w[in_w]
-        row = {
-            "direction": direction,
-            "band_lo_erb": float(lo),
-            "band_hi_erb": float(hi),
-            "centre_erb": float(centre),
-            "centre_hz": float(erb_rate_to_hz(centre)),
-            "weight_share": float(w.sum() / total) if total > 0 else math.nan,
-            "n_pairs_energy": int(in_w.sum()),
-            "distance_energy": float(weighted_quantiles(d_w[in_w], w, [0.5])[0]),
-            "local_fraction_energy": float(weighted_cdf(d_w[in_w], w, [1.0])[0]),
-            "n_pairs_none": int(in_u.sum()),
-            "distance_none": float(np.median(d_u[in_u])) if in_u.any() else math.nan,
-            "local_fraction_none": float(np.mean(d_u[in_u] <= 1.0)) if in_u.any() else math.nan,
-        }
-        rows.append(row)
-    return rows
-
-
-class LocalityTask:
+class LocalityTask(TaskDefaults):
     """Where neighbouring pixels' atoms sit in time and frequency (SPEC 4.3)."""
 
     name = "locality"
@@ -304,7 +181,7 @@ class LocalityTask:
                 edges,
                 n_boot,
             )
-        self._bands(ctx, result, bands, band_width)
+        write_bands(ctx, result, bands, band_width)
         self._gabor(
             ctx,
             result,
@@ -316,7 +193,7 @@ class LocalityTask:
             int(params["n_gabor"]),
             n_boot,
         )
-        self._pictures(
+        write_pictures(
             ctx,
             result,
             shape,
@@ -482,34 +359,6 @@ class LocalityTask:
         return mean, corrs, energy.result(), wraps.result()
 
     @staticmethod
-    def _bands(
-        ctx: RunContext, result: TaskResult, rows: list[dict[str, Any]], width: float
-    ) -> None:
-        """The per-band table as JSON and CSV, and its picture."""
-        if not rows:
-            return
-        path = ctx.out_dir / "bands.json"
-        results.write_json(path, {"band_width_erb": width, "rows": rows})
-        result.artifacts.append(
-            Artifact(ctx.relpath(path), "json", "locality per ERB-rate band of the anchor")
-        )
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        path = ctx.out_dir / "bands.csv"
-        results.atomic_write_text(path, buf.getvalue())
-        result.artifacts.append(
-            Artifact(ctx.relpath(path), "csv", "locality per ERB-rate band of the anchor")
-        )
-        path = plots.band_locality(
-            ctx.out_dir / "bands.png", rows, f"{ctx.rep.name}: neighbour distance per band"
-        )
-        result.artifacts.append(
-            Artifact(ctx.relpath(path), "png", "neighbour distance against band centre")
-        )
-
-    @staticmethod
     def _centroids(
         ctx: RunContext,
         errors: PixelErrors,
@@ -574,74 +423,3 @@ class LocalityTask:
             "median_sigma_f_hz": float(np.nanmedian(table[:, 1])),
             "median_gabor_ratio": med,
         }
-
-    @staticmethod
-    def _pictures(
-        ctx: RunContext,
-        result: TaskResult,
-        shape: tuple[int, int, int],
-        pixels: np.ndarray,
-        t_c: np.ndarray,
-        f_c: np.ndarray,
-        anchors: np.ndarray,
-        strata: np.ndarray,
-        complete: bool,
-        pairs: dict[str, tuple[np.ndarray, np.ndarray]],
-        extra: np.ndarray,
-        scales: tuple[float, float],
-    ) -> None:
-        """Centroid maps (.npy and heatmap) and the neighbour-arrow picture."""
-        name = ctx.rep.name
-        panels = []
-        for key, unit, values in (("time_centroid", "s", t_c), ("freq_centroid", "ERB", f_c)):
-            full = to_map(values, pixels, shape)
-            path = ctx.out_dir / f"{key}.npy"
-            np.save(path, full)
-            result.artifacts.append(
-                Artifact(
-                    ctx.relpath(path),
-                    "npy",
-                    f"atom {key.replace('_', ' ')} per pixel ({unit}), NaN = not measured",
-                )
-            )
-            at = np.searchsorted(pixels, anchors)
-            shown = full if complete else region_map(values[at], strata, shape)
-            panels.append((key.replace("_", " "), unit, shown))
-        path = plots.heatmaps(
-            ctx.out_dir / "centroids.png",
-            panels,
-            f"{name}: where each pixel's atom sits",
-            cmap="viridis",
-        )
-        result.artifacts.append(
-            Artifact(ctx.relpath(path), "png", "atom time and ERB-rate centroid per pixel")
-        )
-        where = {p: i for i, p in enumerate(pixels)}
-        marks, arrows = [], []
-        w = shape[2]
-        for p in extra:
-            i = where[p]
-            if not (math.isfinite(t_c[i]) and math.isfinite(f_c[i])):
-                continue
-            marks.append((f"({p // w}, {p % w})", float(t_c[i]), float(f_c[i])))
-            for direction, (a, b) in pairs.items():
-                hit = np.flatnonzero(a == p)
-                if hit.size:
-                    j = where[b[hit[0]]]
-                    if math.isfinite(t_c[j]) and math.isfinite(f_c[j]):
-                        arrows.append((len(marks) - 1, direction, float(t_c[j]), float(f_c[j])))
-        rep = ctx.rep
-        limits = (rep.n_samples / rep.sample_rate, float(hz_to_erb_rate(rep.sample_rate / 2)))
-        path = plots.atom_positions(
-            ctx.out_dir / "neighbours.png",
-            marks,
-            arrows,
-            f"{name}: atoms of pixels (row, col) and their neighbours",
-            limits,
-            scales,
-        )
-        result.artifacts.append(
-            Artifact(
-                ctx.relpath(path), "png", "atoms of a few pixels and their right/down neighbours"
-            )
-        )

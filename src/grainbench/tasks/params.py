@@ -227,3 +227,14 @@ def validate_params(task_name: str, task: Any, given: dict[str, Any]) -> dict[st
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise UserError(f"--param {task_name}.{name}={shown}: must be {schema[name].what}")
     return params
+
+
+def parse_delta(value: Any) -> tuple[str, float]:
+    """A δ given as a number or a fraction string (``"2/255"``) → ``(label, value)``."""
+    try:
+        number = float(Fraction(str(value).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"perturbation delta {value!r} is not a number or a fraction") from None
+    if not number > 0:
+        raise UserError(f"perturbation delta {value!r} must be positive")
+    return str(value).strip(), number

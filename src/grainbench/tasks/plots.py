@@ -25,11 +25,11 @@ if TYPE_CHECKING:
     from grainbench.tasks.image_axes import Axis, ImageAxes
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, dpi: int = 90) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(path)
     return path
@@ -262,7 +262,7 @@ def atom_positions(
 def band_locality(path: Path, rows: Sequence[dict[str, Any]], title: str) -> Path:
     """Neighbour distance against band centre (Hz, log axis), one colour per direction.
 
-    ``rows`` are :func:`grainbench.tasks.locality.band_rows`' rows. Left: the median
+    ``rows`` are :func:`grainbench.tasks.neighbours.band_rows`' rows. Left: the median
     distance, energy-weighted (solid) and unweighted (dashed), with the d = 1 line (below it
     neighbours are local). Right: each band's share of the direction's pair energy.
     """
@@ -297,3 +297,28 @@ def band_locality(path: Path, rows: Sequence[dict[str, Any]], title: str) -> Pat
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def save_image_grid(path: Path, images: np.ndarray) -> Path:
+    """A grid picture of images ``(n, C, H, W)`` (channel 0), colour scale fixed to [-1, 1]."""
+    n, _, h, w = images.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    aspect = "auto" if max(h, w) / max(1, min(h, w)) > 8 else "equal"
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.8 * cols + 1.0, 2.7 * rows), squeeze=False, layout="constrained"
+    )
+    im = None
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        im = ax.imshow(
+            images[i, 0], cmap="RdBu_r", vmin=-1, vmax=1, aspect=aspect, interpolation="nearest"
+        )
+        ax.set_title(f"sample {i}", fontsize=8)
+        ax.set_xlabel("column (pixel)", fontsize=7)
+        ax.set_ylabel("row (pixel)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, label="pixel value")
+    return _save(fig, path, dpi=80)

@@ -17,7 +17,7 @@ of ``y`` to ``x̂``, audibility (worst-frame noise-to-mask ratio of ``r`` agains
 ``x̂``, where both are confident).
 
 **Prediction check.** Row ``noise``: white Gaussian noise added to ``E`` at exactly that
-clip's projection PSNR (the transfer task's ``noise`` error, :func:`~grainbench.tasks.transfer.add_noise`),
+clip's projection PSNR (the transfer task's ``noise`` error, :func:`~grainbench.tasks.transfer_errors.add_noise`),
 through the same codec and decode, scored the same way: what the transfer curve predicts for
 an error of the projection's size. Row ``transfer-curve`` (only when the run folder holds a
 finished transfer task with a grain fit): the transfer task's grain line
@@ -57,9 +57,9 @@ from grainbench.metrics.masking import noise_to_mask_ratio
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.results import write_json
 from grainbench.tasks import plots
-from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskDefaults, TaskResult
 from grainbench.tasks.params import MAX_BOOT, Choice, Int
-from grainbench.tasks.transfer import add_noise, psnr_db
+from grainbench.tasks.transfer_errors import add_noise, psnr_db
 
 RESIDUAL_PEAK = 0.5
 """Peak of the level-normalised residual WAVs (−6 dBFS)."""
@@ -163,7 +163,7 @@ def transfer_grain_line(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-class RealizedTask:
+class RealizedTask(TaskDefaults):
     """Project held-out clips onto the generator; measure the residual and its prediction."""
 
     name = "realized"

@@ -20,7 +20,7 @@ from grainbench.artifacts import save_image_picture, save_wav
 from grainbench.codecs import CODECS, get_codec
 from grainbench.metrics import audio as am
 from grainbench.metrics.stats import bootstrap_ci
-from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskResult
+from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskDefaults, TaskResult
 from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf
 
 #: per-clip metric → (catalogue name, condition beside the codec)
@@ -72,7 +72,7 @@ def band_summary(limits: np.ndarray | None, sample_rate: int) -> dict[str, Any]:
     return {"signal": signal, "full": full}
 
 
-class RoundTripTask:
+class RoundTripTask(TaskDefaults):
     """Encode, store through each codec, decode, and score every test clip."""
 
     name = "roundtrip"

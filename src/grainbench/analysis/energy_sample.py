@@ -2,7 +2,7 @@
 
 A uniform sample of 1,024 pixels out of 65,536 puts about 30 of them where a piano note's
 energy is, too few to estimate an energy-weighted median. So beside the stratified
-uniform sample (``grainbench.tasks.perturbation.sample_pixels``), which keeps serving
+uniform sample (``grainbench.analysis.pixels.sample_pixels``), which keeps serving
 the unweighted statistics as before, ``n_extra`` pixels are drawn i.i.d. with
 probability ``π_p ∝ target_p`` (the pixel's energy, or its pairs' energies). Pooled, the
 two samples are a defensive mixture: pixel p is expected ``λ_p = incl_p + n_extra·π_p``

@@ -33,7 +33,7 @@ class NotDifferentiable(Exception):
 
 def raw_decode(rep: Any) -> Decode:
     """The decode to differentiate: a validated plugin's own ``decode`` (the checking
-    wrapper of :class:`grainbench.plugins.Representation` runs it under ``no_grad`` and
+    wrapper of :class:`grainbench.representation.Representation` runs it under ``no_grad`` and
     rejects tensors it cannot inspect), else the representation's ``decode``; called through
     :func:`grainbench.guard.call`, so that whatever it throws (``SystemExit``, a time-out)
     is an ordinary error here, which :func:`jacobian_columns` turns into

@@ -30,6 +30,8 @@ from grainbench.stages.magif import MagIF
 class MagIFErrors:
     """Errors of single coefficients of a :class:`MagIF` stage's planes ``(Ch, 2, F, T)``."""
 
+    mode = "magif"
+
     def __init__(self, stage: MagIF) -> None:
         self.stage = stage
 

@@ -37,6 +37,8 @@ NOISE_BATCH = 4
 class HarmonicNoiseErrors:
     """Errors of single coefficients of a :class:`HarmonicNoise` stage's rows ``(Ch, 1, R, T)``."""
 
+    mode = "harmonic"
+
     def __init__(self, stage: HarmonicNoise) -> None:
         self.stage = stage
 
