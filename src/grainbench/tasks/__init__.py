@@ -5,6 +5,7 @@ from grainbench.tasks import (  # noqa: F401
     locality,
     perturbation,
     realized,
+    reconstruction,
     roundtrip,
     throughput,
     transfer,
