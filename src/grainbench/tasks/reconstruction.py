@@ -38,6 +38,8 @@ OMITTED = {
     "max_abs_error": "as snr (a waveform comparison)",
 }
 
+NEEDS = "the reconstruction task needs a generator that rebuilds a given clip (built in: ddsp)"
+
 
 def has_reconstruct(generator: Any) -> bool:
     """Whether ``generator`` offers ``reconstruct_audio(audio, sample_rate)``."""
@@ -65,10 +67,7 @@ class ReconstructionTask:
     def check_generator(generator: Any, spec: str | None) -> None:
         """Refuse, before anything is built, a generator without ``reconstruct_audio``."""
         if not has_reconstruct(generator):
-            raise UserError(
-                f"generator {spec} has no reconstruct_audio(): the reconstruction task needs a "
-                "generator that rebuilds a given clip (built in: ddsp)"
-            )
+            raise UserError(f"generator {spec} has no reconstruct_audio(): {NEEDS}")
 
     def run(self, ctx: RunContext, params: dict[str, Any]) -> TaskResult:
         """Reconstruct the test clips in batches; the spectral metrics with intervals."""
