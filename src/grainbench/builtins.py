@@ -26,6 +26,7 @@ from grainbench.tasks.generation import GenerationTask
 from grainbench.tasks.locality import LocalityTask
 from grainbench.tasks.perturbation import PerturbationTask
 from grainbench.tasks.realized import RealizedTask
+from grainbench.tasks.reconstruction import ReconstructionTask
 from grainbench.tasks.roundtrip import RoundTripTask
 from grainbench.tasks.throughput import ThroughputTask
 from grainbench.tasks.transfer import TransferTask
@@ -75,6 +76,11 @@ def register(registries: Registries) -> None:
         "realized",
         RealizedTask(),
         "realized grain: real clips projected onto a trained generator, against the prediction",
+    )
+    tasks.register(
+        "reconstruction",
+        ReconstructionTask(),
+        "a generator's own reconstruction of the test clips (its encoder, its decoder)",
     )
     tasks.register(
         "throughput",

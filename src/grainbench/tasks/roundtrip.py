@@ -24,7 +24,7 @@ from grainbench.tasks.base import Artifact, MetricValue, RunContext, TaskDefault
 from grainbench.tasks.params import MAX_BOOT, Choice, Int, ListOf
 
 #: per-clip metric → (catalogue name, condition beside the codec)
-_ROWS: dict[str, tuple[str, dict[str, str]]] = {
+ROWS: dict[str, tuple[str, dict[str, str]]] = {
     "snr": ("snr", {}),
     "si_sdr": ("si_sdr", {}),
     "lsd_signal": ("lsd", {"band": "signal"}),
@@ -36,18 +36,31 @@ _ROWS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _clip_metrics(
+def spectral_metrics(
     x: torch.Tensor, x_hat: torch.Tensor, sample_rate: int, band_limits: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """Per-clip values of every round-trip audio metric (``band_limits``: Hz per clip)."""
+    """Per-clip values of the round-trip metrics that compare magnitude spectra only (no
+    phase): ``lsd_signal`` (dB, up to ``band_limits``: Hz per clip), ``lsd_full`` (dB),
+    ``mrstft`` and ``spectral_convergence`` (dB), each ``(B,)`` for clips ``(B, ch, n)``."""
     x, x_hat = x.detach().cpu().float(), x_hat.detach().cpu().float()
     return {
-        "snr": am.snr(x, x_hat).numpy(),
-        "si_sdr": am.si_sdr(x, x_hat).numpy(),
         "lsd_signal": am.log_spectral_distance(x, x_hat, sample_rate, max_hz=band_limits).numpy(),
         "lsd_full": am.log_spectral_distance(x, x_hat, sample_rate).numpy(),
         "mrstft": am.mrstft_distance(x, x_hat).numpy(),
         "spectral_convergence": am.spectral_convergence(x, x_hat).numpy(),
+    }
+
+
+def _clip_metrics(
+    x: torch.Tensor, x_hat: torch.Tensor, sample_rate: int, band_limits: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Per-clip values of every round-trip audio metric (``band_limits``: Hz per clip)."""
+    spectral = spectral_metrics(x, x_hat, sample_rate, band_limits)
+    x, x_hat = x.detach().cpu().float(), x_hat.detach().cpu().float()
+    return {
+        "snr": am.snr(x, x_hat).numpy(),
+        "si_sdr": am.si_sdr(x, x_hat).numpy(),
+        **spectral,
         "max_abs_error": am.max_abs_error(x, x_hat).numpy(),
     }
 
@@ -136,7 +149,7 @@ class RoundTripTask(TaskDefaults):
             for key, chunks in per_clip.items():
                 values = np.concatenate(chunks)
                 mean, lo, hi = bootstrap_ci(values, seed=ctx.seed, n_boot=int(params["n_boot"]))
-                name, cond = _ROWS[key]
+                name, cond = ROWS[key]
                 result.metrics.append(
                     MetricValue(name, mean, lo, hi, {"codec": codec_name, **cond})
                 )

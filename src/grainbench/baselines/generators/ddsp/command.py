@@ -5,7 +5,8 @@ The run folder holds ``checkpoints/`` (:mod:`.train`), ``log.jsonl`` (loss every
 test clips), a few reconstructions as WAV beside their originals, and ``train.json`` (config,
 variant, steps, wall times, machine, load). With ``--rep harmonic-noise`` the representation
 is fitted on the training clips after training and its peaks are stored in the final
-checkpoint, so that the checkpoint can draw that representation's images.
+checkpoint, so that the checkpoint can draw that representation's images (cached:
+:mod:`.peaks`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError("ddsp trains on the CPU: leave --device at auto or cpu")
     if args.kimg is not None and args.kimg <= 0:
         raise UserError("--kimg must be positive")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise UserError("--max-seconds must be positive")
 
 
 def _check_resume(out: Any, metadata: dict[str, Any]) -> None:
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
     from grainbench.artifacts import save_wav
     from grainbench.baselines.generators.ddsp.evaluate import evaluate
+    from grainbench.baselines.generators.ddsp.peaks import fitted_peaks
     from grainbench.baselines.generators.ddsp.train import Trainer
     from grainbench.commands.train import data_metadata
     from grainbench.data import load_dataset
@@ -150,13 +154,12 @@ def run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         trainer.resume_latest()
     load_start = os.getloadavg()[0]
     t1 = time.perf_counter()
-    trainer.train()
+    trainer.train(time_limit_s=args.max_seconds)
     train_s = time.perf_counter() - t1
     load_end = os.getloadavg()[0]
     t2 = time.perf_counter()
     if rep.name == "harmonic-noise" and "image" not in trainer.metadata:
-        rep.fit(train_audio)
-        peaks = [float(p) for p in rep.plugin.stages[0].peaks]
+        peaks = fitted_peaks(rep, train_audio)
         trainer.metadata["image"] = {"representation": "harmonic-noise", "peaks": peaks}
         trainer.save_checkpoint()
     image_s = time.perf_counter() - t2

@@ -8,6 +8,8 @@
   ``sample_audio(n, labels, seed)`` draws z from the mixture and a profile per clip
   (:mod:`.profiles`: ``profile="clips"``, a random clip's tracks of the requested note,
   or ``profile="midi"``, the note at ``velocity``) and decodes them to audio ``(n, 1, n_samples)``.
+- *Reconstruction* (the reconstruction task): ``reconstruct_audio(audio, sample_rate)``
+  encodes each clip (f0, loudness, z) and decodes it, ``(B, 1, n)``.
 - *Image generator* for the ``harmonic-noise`` representation (SPEC section 2 ``fit`` /
   ``sample``, and ``project`` for the realized-grain task): images are DDSP's controls
   laid out as that representation's images (:mod:`.controls`). These need the
@@ -28,6 +30,7 @@ import torch
 
 from grainbench.baselines.generators.ddsp.configs import feature_options, get_config
 from grainbench.baselines.generators.ddsp.controls import controls_to_image
+from grainbench.baselines.generators.ddsp.evaluate import reconstruct
 from grainbench.baselines.generators.ddsp.features import (
     Features,
     cached_features,
@@ -92,12 +95,7 @@ class DDSPGenerator:
         """The checkpoint's model, or one trained here on ``audio`` (N, ch, n)."""
         if self.checkpoint is not None:
             model, self.meta = load_model(self.checkpoint)
-            cfg = model.cfg
-            if (cfg.sample_rate, cfg.n_samples) != (sample_rate, audio.shape[-1]):
-                raise UserError(
-                    f"ddsp checkpoint {self.checkpoint} was trained on {cfg.sample_rate} Hz × "
-                    f"{cfg.n_samples} clips, not {sample_rate} Hz × {audio.shape[-1]}"
-                )
+            self._check_setting(model, sample_rate, audio.shape[-1])
             return model
         cfg = get_config(
             self.config, sample_rate=sample_rate, n_samples=audio.shape[-1], **self.overrides
@@ -111,13 +109,28 @@ class DDSPGenerator:
         self.meta = trainer.checkpoint_meta()
         return trainer.model.eval()
 
-    def fit_audio(self, audio: Any, labels: Any = None, sample_rate: int | None = None) -> None:
-        """Load (or train) the model, fit the mixture over the clips' z, keep their tracks."""
+    def _check_setting(self, model: DDSP, sample_rate: int, n_samples: int) -> None:
+        """Refuse clips of another sample rate or length than the checkpoint's."""
+        cfg = model.cfg
+        if (cfg.sample_rate, cfg.n_samples) != (sample_rate, n_samples):
+            raise UserError(
+                f"ddsp checkpoint {self.checkpoint} was trained on {cfg.sample_rate} Hz × "
+                f"{cfg.n_samples} clips, not {sample_rate} Hz × {n_samples}"
+            )
+
+    @staticmethod
+    def _clips(audio: Any, least: int, what: str) -> torch.Tensor:
+        """``audio`` as float clips ``(N, ch, n)`` (a ``(N, n)`` batch gains a channel axis)."""
         x = torch.as_tensor(audio).detach().float().cpu()
         if x.ndim == 2:
             x = x[:, None]
-        if x.ndim != 3 or x.shape[0] < 2:
-            raise UserError(f"ddsp: fit_audio needs clips (N ≥ 2, ch, n), got {tuple(x.shape)}")
+        if x.ndim != 3 or x.shape[0] < least:
+            raise UserError(f"ddsp: {what} needs clips (N ≥ {least}, ch, n), got {tuple(x.shape)}")
+        return x
+
+    def fit_audio(self, audio: Any, labels: Any = None, sample_rate: int | None = None) -> None:
+        """Load (or train) the model, fit the mixture over the clips' z, keep their tracks."""
+        x = self._clips(audio, 2, "fit_audio")
         if sample_rate is None:
             raise UserError("ddsp: fit_audio needs the clips' sample_rate")
         self.model = self._load_or_train(x, int(sample_rate))
@@ -186,6 +199,24 @@ class DDSPGenerator:
         """``n`` clips ``(n, 1, n_samples)`` (labels: MIDI notes)."""
         f0, loudness, z = self._inputs(int(n), labels, int(seed))
         return self._decode(f0, loudness, z, int(seed))[0].unsqueeze(1)
+
+    def reconstruct_audio(self, audio: Any, sample_rate: int) -> torch.Tensor:
+        """Clips ``(B, ch, n)`` encoded (f0, loudness and z from their channel mean) and
+        decoded by the model: ``(B, 1, n)``; the reconstruction task's protocol. Loads
+        ``checkpoint`` when nothing is fitted yet; the noise is drawn from a fixed seed."""
+        x = self._clips(audio, 1, "reconstruct_audio")
+        if self.model is None:
+            if self.checkpoint is None:
+                raise UserError(
+                    "ddsp: reconstruction needs checkpoint=RUN_DIR (or fit_audio first)"
+                )
+            self.model, self.meta = load_model(self.checkpoint)
+        self._check_setting(self.model, int(sample_rate), x.shape[-1])
+        cfg = self.model.cfg
+        feats = cached_features(
+            x, cfg.sample_rate, self.model.hop, feature_options(cfg), progress=self.progress
+        )
+        return reconstruct(self.model, feats, seed=0, batch=BATCH).unsqueeze(1)
 
     # -- the harmonic-noise image protocol ---------------------------------------------------
 

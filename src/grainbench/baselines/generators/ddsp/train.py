@@ -157,11 +157,18 @@ class Trainer:
         """Steps that show ``kimg`` thousand clips (at least one)."""
         return max(1, math.ceil(kimg * 1000 / self.cfg.batch))
 
-    def train(self, kimg: float | None = None, stop_after_steps: int | None = None) -> None:
+    def train(
+        self,
+        kimg: float | None = None,
+        stop_after_steps: int | None = None,
+        time_limit_s: float | None = None,
+    ) -> None:
         """Train until ``kimg`` (default: the config's) thousand clips have been shown in
         total, writing a checkpoint and a log line every ``checkpoint_every`` steps and at
-        the end. ``stop_after_steps`` stops after that many steps of this call without a
-        final checkpoint (an interruption, for tests)."""
+        the end. ``time_limit_s``: stop (with a log line and a checkpoint) after the first
+        step that ends this many wall seconds after the call began. ``stop_after_steps``
+        stops after that many steps of this call without a final checkpoint (an
+        interruption, for tests)."""
         total = self.steps_for_kimg(self.cfg.kimg if kimg is None else kimg)
         from tqdm.auto import tqdm
 
@@ -178,12 +185,15 @@ class Trainer:
             done += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
-                wall = time.perf_counter() - t0
+            wall = time.perf_counter() - t0
+            out_of_time = time_limit_s is not None and wall >= time_limit_s
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == total or out_of_time:
                 self._log(float(np.mean(losses)), (self.step - s0) / max(wall, 1e-9))
                 losses = []
                 if self.out_dir is not None:
                     self.save_checkpoint()
+            if out_of_time:
+                break
         bar.close()
 
     def _log(self, loss: float, steps_per_s: float) -> None:
