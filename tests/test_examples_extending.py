@@ -94,6 +94,11 @@ def test_dataset_example_registers_and_builds() -> None:
         plan = DATASETS.get("noise").plan(None, {"n": "3"})
         clips = plan.build(Setting(8000, 64, 2), progress=False)
         print(plan.defaults().as_tuple(), clips.clips.shape, clips.clips.dtype, clips.labels.tolist())
+        from grainbench.data import load_dataset  # by name, through the registry
+        ds = load_dataset("noise?n=10", n_samples=64, progress=False)
+        print(ds.train.shape, ds.test.shape, ds.sample_rate)
         """
     )
-    assert out.split("\n")[0] == "(16000, 16384, 1) (3, 2, 64) float32 [-1, -1, -1]"
+    lines = out.split("\n")
+    assert lines[0] == "(16000, 16384, 1) (3, 2, 64) float32 [-1, -1, -1]"
+    assert lines[1] == "(9, 1, 64) (1, 1, 64) 16000"

@@ -1,14 +1,14 @@
 import torch
 
 from grainbench.registries import TASKS
-from grainbench.tasks.base import MetricValue, RunContext, TaskResult
+from grainbench.tasks.base import MetricValue, RunContext, TaskDefaults, TaskResult
 from grainbench.tasks.params import Int
 
 
-class WorstErrorTask:
+class WorstErrorTask(TaskDefaults):  # TaskDefaults: the flags (in_default_run, headline…)
     """The largest sample error of a round trip over the first test clips (a toy task)."""
 
-    name, in_default_run, param_schema = "worst-error", False, {"n_clips": Int(low=1)}
+    name, param_schema = "worst-error", {"n_clips": Int(low=1)}
 
     def default_params(self) -> dict:
         return {"n_clips": 4}
