@@ -61,8 +61,9 @@ DATA = "synth-piano?n=80"  # 8 test clips and 24 held-out training clips: two si
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny real run of every registered task (generation with the oracle generator)."""
-    tasks = [e.name for e in TASKS.entries()]
+    """A tiny real run of every registered task that the oracle generator serves (all but
+    ``reconstruction``, which needs a generator that rebuilds clips: DDSP)."""
+    tasks = [e.name for e in TASKS.entries() if e.name != "reconstruction"]
     params = {}
     for name in tasks:
         defaults = TASKS.get(name).default_params()
