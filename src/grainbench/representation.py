@@ -22,6 +22,19 @@ def _probe_audio(n_channels: int, n_samples: int, sample_rate: int) -> torch.Ten
     return clips[:, None, :].expand(2, n_channels, n_samples).contiguous()
 
 
+def described_setting(rep: Any) -> dict[str, Any]:
+    """What a description records of any representation ``rep``: its setting (Hz, samples,
+    channels), image shape ``[C, H, W]``, ``linear`` and ``lossless``."""
+    return {
+        "sample_rate": rep.sample_rate,
+        "n_samples": rep.n_samples,
+        "n_channels": rep.n_channels,
+        "image_shape": list(rep.image_shape),
+        "linear": rep.linear,
+        "lossless": rep.lossless,
+    }
+
+
 DEGENERATE_PTP = 1e-6
 """A decoded probe clip whose peak-to-peak amplitude is at most this is constant."""
 
@@ -147,12 +160,7 @@ class Representation:
         return {
             "spec": self.spec,
             "name": self.name,
-            "sample_rate": self.sample_rate,
-            "n_samples": self.n_samples,
-            "n_channels": self.n_channels,
-            "image_shape": list(self.image_shape),
-            "linear": self.linear,
-            "lossless": self.lossless,
+            **described_setting(self),
             "source_hash": self.source_hash,
             "params": params,
         }
