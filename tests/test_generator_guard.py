@@ -49,85 +49,52 @@ def _one_line_error(capsys: Any) -> str:
     return err
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (
-            "def sample(self, n, labels=None, seed=0):\n"
-            "    return torch.full((n, *self.shape), float('nan'))\n",
-            "sample returned NaN or inf",
-        ),
-        (
-            "def sample(self, n, labels=None, seed=0):\n    return torch.zeros(n, 1, 8, 8)\n",
-            "sample returned shape (",
-        ),
-        (
-            "def sample(self, n, labels=None, seed=0):\n"
-            "    return torch.zeros(n - 1, *self.shape)\n",
-            "items for",
-        ),
-        (
-            "def sample(self, n, labels=None, seed=0):\n"
-            "    return torch.zeros(n, *self.shape, dtype=torch.int64)\n",
-            "sample returned dtype torch.int64, expected floating point",
-        ),
-        (
-            "def sample(self, n, labels=None, seed=0):\n    return 'images'\n",
-            "sample returned str, expected a tensor",
-        ),
-        ("def fit(self, images, labels=None):\n    raise ValueError('bad')\n", "fit raised"),
-        (
-            "@property\ndef sample(self):\n    raise RuntimeError('no sampler')\n",
-            "attribute sample raised RuntimeError: no sampler",
-        ),
-        ("sample = None\n", "missing method sample()"),
-    ],
-    ids=[
-        "nan",
-        "shape",
-        "count",
-        "int-dtype",
-        "not-a-tensor",
-        "fit-raises",
-        "property",
-        "no-sample",
-    ],
-)
-def test_a_hostile_generator_is_exit_2_in_one_line(
-    tmp_path: Path, capsys: Any, body: str, expected: str
-) -> None:
+_SAMPLE = "def sample(self, n, labels=None, seed=0):\n    return "
+_RECONSTRUCT = "def reconstruct_audio(self, audio, sample_rate):\n    "
+
+HOSTILE = {
+    "nan": (_SAMPLE + "torch.full((n, *self.shape), float('nan'))\n", "sample returned NaN or inf"),
+    "shape": (_SAMPLE + "torch.zeros(n, 1, 8, 8)\n", "sample returned shape ("),
+    "count": (_SAMPLE + "torch.zeros(n - 1, *self.shape)\n", "items for"),
+    "int-dtype": (
+        _SAMPLE + "torch.zeros(n, *self.shape, dtype=torch.int64)\n",
+        "sample returned dtype torch.int64, expected floating point",
+    ),
+    "not-a-tensor": (_SAMPLE + "'images'\n", "sample returned str, expected a tensor"),
+    "fit-raises": (
+        "def fit(self, images, labels=None):\n    raise ValueError('bad')\n",
+        "fit raised",
+    ),
+    "property": (
+        "@property\ndef sample(self):\n    raise RuntimeError('no sampler')\n",
+        "attribute sample raised RuntimeError: no sampler",
+    ),
+    "no-sample": ("sample = None\n", "missing method sample()"),
+    "reconstruct-raises": (
+        _RECONSTRUCT + "raise ValueError('no')\n",
+        "reconstruct_audio raised ValueError: no",
+    ),
+    "reconstruct-inf": (
+        _RECONSTRUCT + "return audio * float('inf')\n",
+        "reconstruct_audio returned NaN or inf",
+    ),
+    "reconstruct-shape": (
+        _RECONSTRUCT + "return audio[:, :, :-1]\n",
+        "reconstruct_audio returned shape (",
+    ),
+}
+"""Case → (the plugin's hostile method, what the one-line error says)."""
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_hostile_generator_is_exit_2_in_one_line(tmp_path: Path, capsys: Any, case: str) -> None:
+    body, expected = HOSTILE[case]
     spec = _gen(tmp_path, body)
-    args = [*RUN, "--task", "generation", "--gen", spec, "--out", str(tmp_path / "run")]
+    task = "reconstruction" if case.startswith("reconstruct") else "generation"
+    args = [*RUN, "--task", task, "--gen", spec, "--out", str(tmp_path / "run")]
     assert main(args) == 2
     err = _one_line_error(capsys)
     assert f"generator {spec}" in err and expected in err
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (
-            "def reconstruct_audio(self, audio, sample_rate):\n    raise ValueError('no')\n",
-            "reconstruct_audio raised ValueError: no",
-        ),
-        (
-            "def reconstruct_audio(self, audio, sample_rate):\n    return audio * float('inf')\n",
-            "reconstruct_audio returned NaN or inf",
-        ),
-        (
-            "def reconstruct_audio(self, audio, sample_rate):\n    return audio[:, :, :-1]\n",
-            "reconstruct_audio returned shape (",
-        ),
-    ],
-    ids=["raises", "inf", "shape"],
-)
-def test_a_hostile_reconstruction_is_exit_2_in_one_line(
-    tmp_path: Path, capsys: Any, body: str, expected: str
-) -> None:
-    spec = _gen(tmp_path, body)
-    args = [*RUN, "--task", "reconstruction", "--gen", spec, "--out", str(tmp_path / "run")]
-    assert main(args) == 2
-    assert expected in _one_line_error(capsys)
 
 
 class _Plain:
