@@ -259,22 +259,10 @@ class SoundFont:
             )
         return found
 
-    def render_note(
-        self,
-        program: int,
-        key: int,
-        velocity: int,
-        duration: float,
-        sample_rate: int,
-        n_samples: int,
-        **options: Any,
-    ) -> np.ndarray:
-        """:meth:`render_note_f64` cast to float32 ``(n_channels, n_samples)``; not clipped.
-        ``options``: its ``n_channels``, ``detune_cents``, ``gain`` and ``bank``."""
-        mix = self.render_note_f64(
-            program, key, velocity, duration, sample_rate, n_samples, **options
-        )
-        return mix.astype(np.float32)
+    def render_note(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """:meth:`render_note_f64` (the same arguments) cast to float32
+        ``(n_channels, n_samples)``; not clipped."""
+        return self.render_note_f64(*args, **kwargs).astype(np.float32)
 
     def render_note_f64(
         self,
