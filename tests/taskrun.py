@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from grainbench.generator import Generator
 from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.params import validate_params
@@ -22,7 +23,11 @@ def run_task(
     generator: Any = None,
 ) -> TaskResult:
     """Run task ``name`` on CPU, seed 0, with its defaults overridden by ``params`` (each
-    checked against the task's ``param_schema``, as ``grainbench run`` does)."""
+    checked against the task's ``param_schema``, as ``grainbench run`` does). A plain
+    ``generator`` object is checked first (:class:`Generator`, named by its class), as
+    ``grainbench run`` loads one."""
+    if generator is not None and not isinstance(generator, Generator):
+        generator = Generator(generator, type(generator).__name__, rep.image_shape)
     out = run_dir / out_name
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(

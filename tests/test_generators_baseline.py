@@ -157,9 +157,9 @@ def test_oracle_is_seeded_and_respects_labels() -> None:
 def test_registered_and_loadable_by_name() -> None:
     assert "gmm" in GENERATORS and "oracle" in GENERATORS
     gen = load_generator("oracle", SHAPE, psnr=30)
-    assert isinstance(gen, NoiseOracle) and gen.psnr == 30.0
+    assert isinstance(gen.plugin, NoiseOracle) and gen.plugin.psnr == 30.0
     gmm = load_generator("gmm", SHAPE, n_components=4, covariance="diag")
-    assert isinstance(gmm, GMMGenerator) and gmm.n_components == 4
+    assert isinstance(gmm.plugin, GMMGenerator) and gmm.plugin.n_components == 4
     with pytest.raises(UserError, match="no option"):
         load_generator("oracle", SHAPE, sigma=1)
     with pytest.raises(UserError, match="no option"):

@@ -193,7 +193,7 @@ def test_a_module_spec_loads_a_representation_and_a_generator(module_plugin: Pat
     x = torch.rand(2, 1, 16384) * 2 - 1
     assert torch.equal(rep.decode(rep.encode(x)), x)
     gen = load_generator("mygrain.reps:Gen", (1, 8, 8))
-    assert type(gen).__name__ == "Gen"
+    assert type(gen.plugin).__name__ == "Gen" and gen.spec == "mygrain.reps:Gen"
 
 
 @pytest.mark.parametrize(

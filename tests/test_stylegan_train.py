@@ -209,9 +209,9 @@ def test_run_progress_setting_reaches_the_stylegan_generator() -> None:
     # `grainbench run --no-progress` must silence the training bar too; a user's
     # --gen-opt progress=… wins; generators without a progress option are unaffected
     quiet = load_plugin_generator("stylegan3", (1, 16, 16), show_progress=False, config="tiny")
-    assert quiet.progress is False
+    assert quiet.plugin.progress is False
     loud = load_plugin_generator("stylegan2", (1, 16, 16), show_progress=False, progress=True)
-    assert loud.progress is True
+    assert loud.plugin.progress is True
     assert load_plugin_generator("gmm", (1, 16, 16), show_progress=False) is not None
 
 

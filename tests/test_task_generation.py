@@ -12,6 +12,7 @@ import torch
 
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
+from grainbench.generator import Generator
 from grainbench.metrics import distances as D
 from grainbench.metrics.catalog import CATALOG
 from grainbench.metrics.embeddings import get_embedding
@@ -47,6 +48,9 @@ def _rep(name: str, ds: Any) -> Any:
 
 
 def _run(rep: Any, ds: Any, gen: Any, folder: Path, **params: Any) -> TaskResult:
+    """The generation task with ``gen`` (a plain plugin is checked first, as a run does)."""
+    if gen is not None and not isinstance(gen, Generator):
+        gen = Generator(gen, "test", rep.image_shape)
     task = TASKS.get("generation")
     out = folder / "generation"
     out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from grainbench.baselines.generators.oracle import NoiseOracle
 from grainbench.cli import main
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
+from grainbench.generator import Generator
 from grainbench.metrics.erb import erb_band_count
 from grainbench.plugins import load_representation
 from grainbench.runner import RunSpec, run_benchmark
@@ -152,7 +153,9 @@ def test_generation_and_realized_share_one_fit(tmp_path: Path, monkeypatch) -> N
     from grainbench import runner
 
     monkeypatch.setattr(
-        runner, "load_generator", lambda spec, shape, **kw: _CountingGMM(shape, n_components=4)
+        runner,
+        "load_generator",
+        lambda spec, shape, **kw: Generator(_CountingGMM(shape, n_components=4), spec, shape),
     )
     spec = RunSpec(
         rep="waveform-square",

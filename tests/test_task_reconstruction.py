@@ -14,7 +14,7 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.errors import UserError
 from grainbench.metrics import audio as am
-from grainbench.plugins import load_representation
+from grainbench.plugins import load_generator, load_representation
 from taskrun import run_task
 
 
@@ -24,6 +24,12 @@ class HalfGain:
     def __init__(self, mono: bool = False) -> None:
         self.mono = mono
         self.calls: list[tuple[tuple[int, ...], int]] = []
+
+    def fit(self, images: Any, labels: Any = None) -> None:
+        raise AssertionError("the reconstruction task does not fit the generator")
+
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> Any:
+        raise AssertionError("the reconstruction task does not sample")
 
     def reconstruct_audio(self, audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
         self.calls.append((tuple(audio.shape), sample_rate))
@@ -88,4 +94,4 @@ def test_a_generator_without_reconstruct_audio_is_refused(tmp_path: Path) -> Non
     with pytest.raises(UserError, match="reconstruct_audio"):
         from grainbench.tasks.reconstruction import ReconstructionTask
 
-        ReconstructionTask.check_generator(object(), "mine")
+        ReconstructionTask.check_generator(load_generator("gmm", (1, 8, 8)), "mine")

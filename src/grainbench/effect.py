@@ -226,7 +226,7 @@ def _generator_effect(
     from grainbench.baselines.generators.stylegan.adapters import ReshapeLayout
     from grainbench.effectgen import build_generator, find_source
     from grainbench.runner import RunSpec, load_and_fit, load_rep
-    from grainbench.tasks.realized import fit_generator, has_project, project
+    from grainbench.tasks.realized import fit_generator
 
     source = find_source(gen, str(dev), gen_options)
     if source.rep and rep and rep != source.rep:
@@ -252,14 +252,14 @@ def _generator_effect(
     if source.shape:
         encoder = ReshapeLayout(representation, representation.image_shape, source.shape)
     generator = build_generator(source, encoder.image_shape)
-    if not has_project(generator):
+    if not generator.has_project:
         raise UserError(f"--gen {gen}: the generator has no project()")
     if not source.fitted:
-        fit_generator(generator, source.spec, encoder, dataset, batch, dev)
+        fit_generator(generator, encoder, dataset, batch, dev)
 
     def change(images: torch.Tensor, seed: int) -> torch.Tensor:
         labels = None if pitch is None else torch.full((len(images),), int(pitch))
-        return project(generator, source.spec, images, labels, seed)
+        return generator.project(images, labels, seed).detach().float().cpu()
 
     return GrainEffect(encoder, change, f"projection onto {source.spec}", batch, dev)
 

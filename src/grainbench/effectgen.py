@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grainbench.errors import UserError
+from grainbench.generator import Generator
 
 TRAINED_ONLY = ("stylegan2", "stylegan3")
 """Generators that apply cannot fit on the fly (they train for minutes to days)."""
@@ -163,8 +164,8 @@ def find_source(
     )
 
 
-def build_generator(source: GeneratorSource, image_shape: tuple[int, ...]) -> Any:
-    """The source's generator (built for ``image_shape`` unless it came fitted)."""
+def build_generator(source: GeneratorSource, image_shape: tuple[int, ...]) -> Generator:
+    """The source's generator, checked (built for ``image_shape`` unless it came fitted)."""
     from grainbench.plugins import load_generator
 
     if source.fitted:
@@ -174,5 +175,5 @@ def build_generator(source: GeneratorSource, image_shape: tuple[int, ...]) -> An
                 f"--gen {source.spec}: made for images {shape}, the representation gives "
                 f"{tuple(image_shape)}"
             )
-        return source.generator
+        return Generator(source.generator, source.spec, shape)
     return load_generator(source.spec, image_shape, show_progress=False, **source.options)

@@ -112,3 +112,9 @@ def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise UserError(f"{what} raised KeyboardInterrupt") from None
     except BaseException as exc:  # noqa: BLE001 - someone else's code: report, don't crash
         raise UserError(f"{what} raised {exception_line(exc)}") from None
+
+
+def attribute(obj: Any, name: str, what: str) -> Any:
+    """``getattr(obj, name, None)`` of a plugin ``obj``; a raising property becomes
+    ``UserError("<what>: attribute <name> raised …")`` instead of a crash."""
+    return call(f"{what}: attribute {name}", getattr, obj, name, None)

@@ -22,11 +22,13 @@ from typing import Any
 
 from grainbench import guard
 from grainbench.errors import UserError
+from grainbench.generator import Generator
 from grainbench.registries import GENERATORS, REPRESENTATIONS
 from grainbench.representation import Representation
 from grainbench.results import code_hash
 
 __all__ = [
+    "Generator",
     "Representation",
     "file_hash",
     "is_plugin_spec",
@@ -117,13 +119,13 @@ def load_representation(
 
 def load_generator(
     spec: str, image_shape: tuple[int, ...], show_progress: bool | None = None, **options: Any
-) -> Any:
+) -> Generator:
     """A built-in generator name (``factory(image_shape, **options)``), ``file.py:Class`` or
-    ``package.module:Class``.
+    ``package.module:Class``, validated (:class:`~grainbench.generator.Generator`).
 
     ``show_progress`` is handed, as ``progress``, to a built-in factory that takes one
-    (unless ``options`` set ``progress``). The generator must have callable ``fit`` and ``sample`` (SPEC
-    section 2).
+    (unless ``options`` set ``progress``). The generator must have callable ``fit`` and
+    ``sample`` (SPEC section 2).
     """
     if is_plugin_spec(spec):
         cls, _ = load_class(spec)
@@ -138,7 +140,4 @@ def load_generator(
         if show_progress is not None and "progress" in inspect.signature(factory).parameters:
             options = {"progress": show_progress, **options}
         gen = guard.call(f"generator {spec}", factory, tuple(image_shape), **options)
-    for meth in ("fit", "sample"):
-        if not callable(getattr(gen, meth, None)):
-            raise UserError(f"generator {spec}: missing method {meth}()")
-    return gen
+    return Generator(gen, spec, tuple(image_shape))

@@ -22,13 +22,21 @@ def _probe_audio(n_channels: int, n_samples: int, sample_rate: int) -> torch.Ten
     return clips[:, None, :].expand(2, n_channels, n_samples).contiguous()
 
 
+def described_setting(rep: Any) -> dict[str, Any]:
+    """What a description records of any representation ``rep``: its setting (Hz, samples,
+    channels), image shape ``[C, H, W]``, ``linear`` and ``lossless``."""
+    return {
+        "sample_rate": rep.sample_rate,
+        "n_samples": rep.n_samples,
+        "n_channels": rep.n_channels,
+        "image_shape": list(rep.image_shape),
+        "linear": rep.linear,
+        "lossless": rep.lossless,
+    }
+
+
 DEGENERATE_PTP = 1e-6
 """A decoded probe clip whose peak-to-peak amplitude is at most this is constant."""
-
-
-def _attr(plugin: Any, name: str, what: str) -> Any:
-    """``getattr(plugin, name, None)`` with a raising property reported, not crashing."""
-    return guard.call(f"{what}: attribute {name}", getattr, plugin, name, None)
 
 
 class Representation:
@@ -44,20 +52,22 @@ class Representation:
         self.plugin = plugin
         self.spec = spec
         self.source_hash = source_hash
-        self.name = str(_attr(plugin, "name", f"representation {spec}") or type(plugin).__name__)
+        self.name = str(
+            guard.attribute(plugin, "name", f"representation {spec}") or type(plugin).__name__
+        )
         where = f"representation {self.name}"
         for attr in ("sample_rate", "n_samples", "n_channels"):
-            value = _attr(plugin, attr, where)
+            value = guard.attribute(plugin, attr, where)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"{where}: attribute {attr} must be a positive int, got {value!r}")
         for meth in ("encode", "decode"):
-            if not callable(_attr(plugin, meth, where)):
+            if not callable(guard.attribute(plugin, meth, where)):
                 raise UserError(f"{where}: missing method {meth}()")
         self.sample_rate: int = plugin.sample_rate
         self.n_samples: int = plugin.n_samples
         self.n_channels: int = plugin.n_channels
-        self.linear = bool(_attr(plugin, "linear", where))
-        self.lossless = _attr(plugin, "lossless", where)
+        self.linear = bool(guard.attribute(plugin, "linear", where))
+        self.lossless = guard.attribute(plugin, "lossless", where)
         probe = _probe_audio(self.n_channels, self.n_samples, self.sample_rate)
         image = self.encode(probe)
         self.image_shape: tuple[int, int, int] = tuple(image.shape[1:])
@@ -107,7 +117,7 @@ class Representation:
     def fit(self, audio: torch.Tensor) -> None:
         """Call the plugin's optional ``fit`` on training clips, then check that the fitted
         representation still encodes and decodes, and that its decoder is not degenerate."""
-        fit = _attr(self.plugin, "fit", f"representation {self.name}")
+        fit = guard.attribute(self.plugin, "fit", f"representation {self.name}")
         if callable(fit):
             self._call("fit", audio)
             self.decode(self.encode(audio[:2]))
@@ -134,14 +144,14 @@ class Representation:
 
     def to(self, device: torch.device) -> Representation:
         """Move the plugin to ``device`` when it supports ``.to`` (torch modules do)."""
-        move = _attr(self.plugin, "to", f"representation {self.name}")
+        move = guard.attribute(self.plugin, "to", f"representation {self.name}")
         if callable(move):
             guard.call(f"representation {self.name}: to({device})", move, device)
         return self
 
     def describe(self) -> dict[str, Any]:
         """Everything a result records about this representation."""
-        describe = _attr(self.plugin, "describe", f"representation {self.name}")
+        describe = guard.attribute(self.plugin, "describe", f"representation {self.name}")
         params = (
             guard.call(f"representation {self.name}: describe", describe)
             if callable(describe)
@@ -150,12 +160,7 @@ class Representation:
         return {
             "spec": self.spec,
             "name": self.name,
-            "sample_rate": self.sample_rate,
-            "n_samples": self.n_samples,
-            "n_channels": self.n_channels,
-            "image_shape": list(self.image_shape),
-            "linear": self.linear,
-            "lossless": self.lossless,
+            **described_setting(self),
             "source_hash": self.source_hash,
             "params": params,
         }

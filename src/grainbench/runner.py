@@ -396,9 +396,9 @@ def _run_task(
         "artifacts": [vars(a) for a in task_result.artifacts],
         "data": task_result.data,
     }
-    describe = getattr(generator, "describe", None)
-    if callable(describe):  # the generator as the task left it (e.g. the images it trained on)
-        body["generator"] = guard.call(f"generator {spec.gen}: describe", describe)
+    described = None if generator is None else generator.describe()
+    if described is not None:  # the generator as the task left it (e.g. the images it trained on)
+        body["generator"] = described
     results.write_json(task_file, body)
     return body
 

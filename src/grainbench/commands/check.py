@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grainbench.commands import add_entries_option
 from grainbench.compare import incompatibilities, judge, parse_tolerances, render_verdicts
 from grainbench.errors import UserError
-from grainbench.leaderboard import DEFAULT_ENTRIES, resolve
+from grainbench.leaderboard import resolve
 from grainbench.result_schema import Result, parse
 from grainbench.results import require_complete, suite_info
 from grainbench.runner import RunSpec, run_benchmark
@@ -43,12 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "metric (0.05 or 5%%), or per metric name/key: absolute in its unit (snr=0.5) or "
         "relative (lsd=10%%); repeatable",
     )
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES,
-        help=f"where entry ids live (default: {DEFAULT_ENTRIES})",
-    )
+    add_entries_option(parser, "where entry ids live")
     parser.add_argument(
         "--out", type=Path, default=None, help="keep the re-run here (default: a temporary folder)"
     )

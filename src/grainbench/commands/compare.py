@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from grainbench.commands import add_entries_option
 from grainbench.compare import (
     Comparison,
     compare_results,
@@ -23,7 +23,7 @@ from grainbench.compare import (
     render_comparison,
     render_comparison_markdown,
 )
-from grainbench.leaderboard import DEFAULT_ENTRIES, Entry, resolve
+from grainbench.leaderboard import Entry, resolve
 
 NAME = "compare"
 HELP = "compare two results (entry ids, entry folders or run folders): B − A per metric"
@@ -39,12 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("a", help="result A: entry id, entry folder, run folder or result.json")
     parser.add_argument("b", help="result B, compared against A")
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES,
-        help=f"where entry ids live (default: {DEFAULT_ENTRIES})",
-    )
+    add_entries_option(parser, "where entry ids live")
     parser.add_argument(
         "--format",
         choices=FORMATS,

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from grainbench.commands import add_entries_option
 from grainbench.leaderboard import (
-    DEFAULT_ENTRIES,
     DEFAULT_OUT,
     scan_entries,
     write_entry_reports,
@@ -20,12 +20,7 @@ HELP = "render leaderboards/README.md, leaderboard.csv and leaderboard.html from
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``grainbench leaderboard``."""
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES,
-        help=f"entries folder (default: {DEFAULT_ENTRIES})",
-    )
+    add_entries_option(parser, "entries folder")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grainbench.commands import add_entries_option
 from grainbench.leaderboard import DEFAULT_ENTRIES, submit
 
 NAME = "submit"
@@ -14,12 +15,7 @@ HELP = "validate a run folder's result and add it as a leaderboard entry (pictur
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``grainbench submit``."""
     parser.add_argument("result_dir", type=Path, help="run folder holding result.json")
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES,
-        help=f"entries folder (default: {DEFAULT_ENTRIES})",
-    )
+    add_entries_option(parser, "entries folder")
     parser.add_argument("--id", default=None, help="entry id (default: REP__DATASET[__GEN]__seedN)")
     parser.add_argument(
         "--force", action="store_true", help="replace an existing entry of the same id"

@@ -7,8 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from grainbench.commands import add_entries_option
 from grainbench.errors import UserError
-from grainbench.leaderboard import DEFAULT_ENTRIES, DEFAULT_OUT
+from grainbench.leaderboard import DEFAULT_OUT
 from grainbench.sweep import plan, submit_runs, sweep
 from grainbench.sweep.execute import EXECUTORS, Options
 from grainbench.sweep.grid import Grid, load_grid
@@ -56,12 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--submit", action="store_true", help="submit every finished run and render the board"
     )
-    parser.add_argument(
-        "--entries",
-        type=Path,
-        default=DEFAULT_ENTRIES,
-        help=f"entries folder for --submit (default: {DEFAULT_ENTRIES})",
-    )
+    add_entries_option(parser, "entries folder for --submit")
     parser.add_argument(
         "--board", type=Path, default=DEFAULT_OUT, help=f"board folder (default: {DEFAULT_OUT})"
     )

@@ -228,6 +228,14 @@ def int_option(
     return value
 
 
+def count_and_seed(options: dict[str, str], default_n: int, dataset: str) -> tuple[int, int]:
+    """A rendered dataset's options: ``n`` clips (2 to :data:`MAX_CLIPS`, ``default_n`` when
+    absent) and ``seed`` (at least 0, default 0); ``UserError`` for another option."""
+    check_options(options, ("n", "seed"), dataset)
+    n = int_option(options, "n", default_n, dataset, minimum=2, maximum=MAX_CLIPS)
+    return n, int_option(options, "seed", 0, dataset, minimum=0)
+
+
 def resolve_setting(
     own: Setting, sample_rate: int | None, n_samples: int | None, n_channels: int | None
 ) -> Setting:

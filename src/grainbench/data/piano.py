@@ -36,11 +36,9 @@ from typing import Any
 import numpy as np
 
 from grainbench.data.core import (
-    MAX_CLIPS,
     RawClips,
     Setting,
-    check_options,
-    int_option,
+    count_and_seed,
     progress_bar,
     require_channels,
     uniforms,
@@ -264,9 +262,7 @@ class PianoSource:
 
     def plan(self, path: str | None, options: dict[str, str]) -> PianoPlan:
         """Check ``n`` (at least 2) and ``seed``; open the soundfont."""
-        check_options(options, ("n", "seed"), self.name)
-        n = int_option(options, "n", self._default_n, self.name, minimum=2, maximum=MAX_CLIPS)
-        seed = int_option(options, "seed", 0, self.name, minimum=0)
+        n, seed = count_and_seed(options, self._default_n, self.name)
         keys = tuple(self._keys[i % len(self._keys)] for i in range(n))
         return PianoPlan(self.name, keys, seed, open_default_soundfont())
 

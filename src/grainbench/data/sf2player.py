@@ -57,6 +57,7 @@ import importlib.util
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -258,37 +259,10 @@ class SoundFont:
             )
         return found
 
-    def render_note(
-        self,
-        program: int,
-        key: int,
-        velocity: int,
-        duration: float,
-        sample_rate: int,
-        n_samples: int,
-        n_channels: int = 1,
-        detune_cents: float = 0.0,
-        gain: float = 1.0,
-        bank: int = 0,
-    ) -> np.ndarray:
-        """Render one note as float32 ``(n_channels, n_samples)``; not clipped.
-
-        ``duration`` is the time in seconds from note-on to note-off (the release follows
-        within the buffer). ``n_channels`` is 1 (mean of the pan channels) or 2 (left,
-        right). ``detune_cents`` shifts the pitch; ``gain`` scales the amplitude.
-        """
-        return self.render_note_f64(
-            program,
-            key,
-            velocity,
-            duration,
-            sample_rate,
-            n_samples,
-            n_channels,
-            detune_cents,
-            gain,
-            bank,
-        ).astype(np.float32)
+    def render_note(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """:meth:`render_note_f64` (the same arguments) cast to float32
+        ``(n_channels, n_samples)``; not clipped."""
+        return self.render_note_f64(*args, **kwargs).astype(np.float32)
 
     def render_note_f64(
         self,
@@ -303,7 +277,12 @@ class SoundFont:
         gain: float = 1.0,
         bank: int = 0,
     ) -> np.ndarray:
-        """Like :meth:`render_note` but returns the float64 mix (before the float32 cast)."""
+        """Render one note as the float64 mix ``(n_channels, n_samples)``; not clipped.
+
+        ``duration`` is the time in seconds from note-on to note-off (the release follows
+        within the buffer). ``n_channels`` is 1 (mean of the pan channels) or 2 (left,
+        right). ``detune_cents`` shifts the pitch; ``gain`` scales the amplitude.
+        """
         if n_channels not in (1, 2):
             raise ValueError(f"the SF2 player renders 1 or 2 channels, not {n_channels}")
         if sample_rate <= 0 or n_samples <= 0:

@@ -30,11 +30,9 @@ import numpy as np
 from scipy.signal import lfilter
 
 from grainbench.data.core import (
-    MAX_CLIPS,
     RawClips,
     Setting,
-    check_options,
-    int_option,
+    count_and_seed,
     progress_bar,
     require_channels,
     uniforms,
@@ -209,8 +207,5 @@ class SynthPianoSource:
 
     def plan(self, path: str | None, options: dict[str, str]) -> SynthPlan:
         """Check the options ``n`` (at least 2) and ``seed``."""
-        check_options(options, ("n", "seed"), NAME)
-        return SynthPlan(
-            n=int_option(options, "n", DEFAULT_N, NAME, minimum=2, maximum=MAX_CLIPS),
-            seed=int_option(options, "seed", 0, NAME, minimum=0),
-        )
+        n, seed = count_and_seed(options, DEFAULT_N, NAME)
+        return SynthPlan(n=n, seed=seed)

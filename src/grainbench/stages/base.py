@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from grainbench.representation import described_setting
+
 #: clips per forward pass when fitting on a whole training set (bounds the memory of stages
 #: with large per-clip intermediates, e.g. harmonic-noise's oscillator bank)
 FIT_CHUNK = 16
@@ -178,11 +180,6 @@ class StagedRepresentation(nn.Module):
         """Name, setting, image shape and every stage's parameters."""
         return {
             "name": self.name,
-            "sample_rate": self.sample_rate,
-            "n_samples": self.n_samples,
-            "n_channels": self.n_channels,
-            "image_shape": list(self.image_shape),
-            "linear": self.linear,
-            "lossless": self.lossless,
+            **described_setting(self),
             "stages": [s.describe() for s in self.stages],
         }

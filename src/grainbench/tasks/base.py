@@ -88,7 +88,9 @@ class RunContext:
     ``dataset``: the loaded clips (:class:`grainbench.data.core.AudioDataset`); ``run_dir``:
     the run folder, ``out_dir`` the task's own folder inside it; ``progress``: a tqdm-like
     wrapper ``progress(iterable, desc=..., total=...)``; ``generator`` and
-    ``generator_spec``: the ``--gen`` generator and its spec, None without one.
+    ``generator_spec``: the ``--gen`` generator (the checked
+    :class:`grainbench.generator.Generator`; in a run inside a
+    :class:`~grainbench.fitonce.FitOnce`) and its spec, None without one.
     """
 
     rep: Representation

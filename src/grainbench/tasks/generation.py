@@ -59,7 +59,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from grainbench import guard
 from grainbench.artifacts import save_wav
 from grainbench.codecs import CODECS, get_codec
 from grainbench.errors import UserError
@@ -89,13 +88,6 @@ def _batched(fn: Any, x: torch.Tensor, batch: int, ctx: RunContext, desc: str) -
         for i in ctx.progress(range(0, len(x), batch), desc=desc, total=-(-len(x) // batch))
     ]
     return torch.cat(out)
-
-
-def _call(ctx: RunContext, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call the generator's ``method``; whatever it throws becomes a one-line UserError
-    (:func:`grainbench.guard.call`: ``SystemExit`` and time-outs included)."""
-    what = f"generator {ctx.generator_spec}: {method}"
-    return guard.call(what, getattr(ctx.generator, method), *args, **kwargs)
 
 
 def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -203,12 +195,12 @@ class GenerationTask(TaskDefaults):
         labelled = bool(len(fit_labels)) and bool((fit_labels >= 0).all())
         fit_audio = torch.from_numpy(ds.train[split.fit])
         fit_label_tensor = torch.from_numpy(fit_labels) if labelled else None
-        audio_gen = is_audio_generator(ctx.generator)
+        audio_gen = ctx.generator.is_audio
         if audio_gen:
-            _call(ctx, "fit_audio", fit_audio, fit_label_tensor, sr)
+            ctx.generator.fit_audio(fit_audio, fit_label_tensor, sr)
         else:
             train_images = _batched(rep.encode, fit_audio, bs, ctx, "encode train")
-            _call(ctx, "fit", train_images, fit_label_tensor)
+            ctx.generator.fit(train_images, fit_label_tensor)
             del train_images
         del fit_audio
 
@@ -223,12 +215,13 @@ class GenerationTask(TaskDefaults):
             intended = source.copy() if n == len(source) else rng.choice(source, n)
         codec = str(params["codec"])
         images: torch.Tensor | None = None
+        lab = None if intended is None else torch.from_numpy(intended)
         if audio_gen:
-            generated = self._sample(
-                ctx, n, intended, (ds.n_channels, ds.n_samples), "sample_audio"
-            )
+            clip_shape = (ds.n_channels, ds.n_samples)
+            out = ctx.generator.sample_audio(n, clip_shape, labels=lab, seed=ctx.seed)
+            generated = out.detach().float().cpu()
         else:
-            images = self._sample(ctx, n, intended, rep.image_shape)
+            images = ctx.generator.sample(n, labels=lab, seed=ctx.seed).detach().float().cpu()
             stored, gen_clipped = _stored(codec, images)
             generated = _batched(rep.decode, stored, bs, ctx, "decode generated")
             result.metrics.append(
@@ -284,34 +277,6 @@ class GenerationTask(TaskDefaults):
         return result
 
     @staticmethod
-    def _sample(
-        ctx: RunContext,
-        n: int,
-        labels: np.ndarray | None,
-        shape: tuple[int, ...],
-        method: str = "sample",
-    ) -> torch.Tensor:
-        """``n`` images (or clips, ``method="sample_audio"``) from the generator, checked
-        for shape and finiteness."""
-        lab = None if labels is None else torch.from_numpy(labels)
-        out = _call(ctx, method, n, labels=lab, seed=ctx.seed)
-        try:
-            images = torch.as_tensor(out).detach().float().cpu()
-        except (TypeError, ValueError, RuntimeError):
-            raise UserError(
-                f"generator {ctx.generator_spec}: sample returned {type(out).__name__}, "
-                "expected a tensor"
-            ) from None
-        if tuple(images.shape) != (n, *shape):
-            raise UserError(
-                f"generator {ctx.generator_spec}: sample returned shape {tuple(images.shape)}, "
-                f"expected {(n, *shape)}"
-            )
-        if not bool(torch.isfinite(images).all()):
-            raise UserError(f"generator {ctx.generator_spec}: sample returned NaN or inf")
-        return images
-
-    @staticmethod
     def _artifacts(
         ctx: RunContext,
         images: torch.Tensor | None,
@@ -330,8 +295,3 @@ class GenerationTask(TaskDefaults):
         path = plots.save_image_grid(ctx.out_dir / "generated_images.png", images[:n].numpy())
         caption = f"{n} generated images (channel 0, before the codec)"
         result.artifacts.append(Artifact(ctx.relpath(path), "png", caption))
-
-
-def is_audio_generator(generator: Any) -> bool:
-    """Whether ``generator`` has the optional audio protocol (``fit_audio``, ``sample_audio``)."""
-    return all(callable(getattr(generator, m, None)) for m in ("fit_audio", "sample_audio"))

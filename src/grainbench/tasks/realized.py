@@ -36,7 +36,6 @@ values (the cross-representation rank correlation resamples them,
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from pathlib import Path
@@ -45,7 +44,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from grainbench import guard
 from grainbench.artifacts import save_wav
 from grainbench.codecs import CODECS, get_codec
 from grainbench.errors import UserError
@@ -73,44 +71,9 @@ def _in_batches(fn: Any, x: torch.Tensor, batch: int, device: torch.device) -> t
         )
 
 
-def has_project(generator: Any) -> bool:
-    """Whether ``generator`` offers a callable ``project``."""
-    return callable(getattr(generator, "project", None))
-
-
-def project(
-    generator: Any, spec: str | None, images: torch.Tensor, labels: Any, seed: int
-) -> torch.Tensor:
-    """``generator.project(images, labels=…, seed=…)`` (passing only the keywords it takes),
-    checked: a float tensor of the images' shape, finite; failures are one-line UserErrors."""
-    fn = generator.project
-    try:
-        accepted = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        accepted = {}
-    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    kwargs = {k: v for k, v in (("labels", labels), ("seed", seed)) if takes_all or k in accepted}
-    out = guard.call(f"generator {spec}: project", fn, images, **kwargs)
-    try:
-        result = torch.as_tensor(out).detach().float().cpu()
-    except (TypeError, ValueError, RuntimeError):
-        raise UserError(
-            f"generator {spec}: project returned {type(out).__name__}, expected a tensor"
-        ) from None
-    if tuple(result.shape) != tuple(images.shape):
-        raise UserError(
-            f"generator {spec}: project returned shape {tuple(result.shape)}, "
-            f"expected {tuple(images.shape)}"
-        )
-    if not bool(torch.isfinite(result).all()):
-        raise UserError(f"generator {spec}: project returned NaN or inf")
-    return result
-
-
-def fit_generator(
-    generator: Any, spec: str | None, rep: Any, dataset: Any, batch: int, device: torch.device
-) -> None:
-    """Fit ``generator`` on ``dataset``'s training clips encoded by ``rep`` (with MIDI labels
+def fit_generator(generator: Any, rep: Any, dataset: Any, batch: int, device: torch.device) -> None:
+    """Fit ``generator`` (a checked :class:`~grainbench.generator.Generator`) on
+    ``dataset``'s training clips encoded by ``rep`` (with MIDI labels
     when every clip has one), as the generation task does; once per run (``fit_once``)
     when the runner's :class:`~grainbench.fitonce.FitOnce` wraps it. A generator the run
     has already fitted (the generation task fits it on the training clips outside its
@@ -121,9 +84,7 @@ def fit_generator(
     labelled = bool(len(labels)) and bool((labels >= 0).all())
     images = _in_batches(rep.encode, torch.from_numpy(dataset.train), batch, device)
     fit = getattr(generator, "fit_once", None) or generator.fit
-    guard.call(
-        f"generator {spec}: fit", fit, images, torch.from_numpy(labels) if labelled else None
-    )
+    fit(images, torch.from_numpy(labels) if labelled else None)
 
 
 def score(
@@ -196,7 +157,7 @@ class RealizedTask(TaskDefaults):
     @staticmethod
     def check_generator(generator: Any, spec: str | None) -> None:
         """Refuse, before anything is built, a generator without ``project``."""
-        if not has_project(generator):
+        if generator is None or not generator.has_project:
             raise UserError(
                 f"generator {spec} has no project(): the realized task needs the generator's "
                 "closest output to real images (built in: gmm, oracle, stylegan2, stylegan3)"
@@ -212,12 +173,12 @@ class RealizedTask(TaskDefaults):
         n = len(ds.test) if params["n_clips"] is None else min(int(params["n_clips"]), len(ds.test))
         if n < 1:
             raise UserError("the realized task needs at least one test clip")
-        fit_generator(ctx.generator, ctx.generator_spec, rep, ds, bs, ctx.device)
+        fit_generator(ctx.generator, rep, ds, bs, ctx.device)
         clips = torch.from_numpy(ds.test[:n])
         test_labels = np.asarray(ds.test_labels[:n], dtype=np.int64)
         labels = torch.from_numpy(test_labels) if (test_labels >= 0).all() else None
         images = _in_batches(rep.encode, clips, bs, ctx.device)
-        projected = project(ctx.generator, ctx.generator_spec, images, labels, seed)
+        projected = ctx.generator.project(images, labels, seed).detach().float().cpu()
         psnr = psnr_db(images, projected).numpy()
         noisy = torch.cat(
             [add_noise(images[i : i + 1], float(p), seed + i) for i, p in enumerate(psnr)]

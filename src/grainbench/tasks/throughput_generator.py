@@ -38,7 +38,8 @@ def measure_generator(
     params: dict[str, Any],
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Training and sampling speed of ``generator`` on ``plugin``'s images (module docstring).
+    """Training and sampling speed of ``generator`` (a checked
+    :class:`~grainbench.generator.Generator`) on ``plugin``'s images (module docstring).
 
     Returns ``{"kind", "device", "train_images", "train_step_s" | "fit_s", "sample_s"}``
     (seconds per step / fit; ``sample_s`` maps each sampling batch size, as a string, to
@@ -46,12 +47,12 @@ def measure_generator(
     """
     repeats, budget_s = int(params["repeats"]), float(params["budget_s"])
     batches = [int(b) for b in params["gen_sample_batches"]]
-    cfg = _stylegan_config(generator)
+    cfg = _stylegan_config(generator.plugin)
     if cfg is not None:
         from grainbench.baselines.generators.stylegan.throughput import bench_stylegan
 
-        dev = torch.device(getattr(generator, "device", device))
-        shape = tuple(generator.image_shape)
+        dev = torch.device(getattr(generator.plugin, "device", device))
+        shape = tuple(generator.plugin.image_shape)
         r = bench_stylegan(
             cfg.arch,
             cfg,
@@ -71,7 +72,7 @@ def measure_generator(
 
     def sample(batch: int) -> torch.Tensor:
         with torch.no_grad():
-            return plugin.decode(torch.as_tensor(generator.sample(batch, seed=seed)).to(device))
+            return plugin.decode(generator.sample(batch, seed=seed).to(device))
 
     thunks: dict[str, Thunk] = {str(b): (lambda b=b: sample(b)) for b in batches}
     samples, rounds = time_rounds(thunks, repeats, budget_s, device)

@@ -26,8 +26,8 @@ from grainbench.baselines.generators.stylegan.layers import (
     binomial_filter,
     block_dtype,
     clamp_activation,
+    filter_resampled_axes,
     lrelu,
-    upfirdn2d,
 )
 from grainbench.baselines.generators.stylegan.schedule import axis_kernel, growth_schedule
 from grainbench.baselines.generators.stylegan.stylegan2 import one_hot
@@ -69,13 +69,7 @@ class DConv(nn.Module):
         """Convolve ``x`` (in its dtype); ``gain`` scales the result before the activation
         and the clamp (``±conv_clamp · gain``)."""
         if self.down != (1, 1):
-            f = self.resample_filter
-            x = upfirdn2d(
-                x,
-                f if self.down[0] > 1 else None,
-                f if self.down[1] > 1 else None,
-                pad=self.blur_pad,
-            )
+            x = filter_resampled_axes(x, self.resample_filter, self.down, self.blur_pad)
         b = self.bias.to(x.dtype) if self.bias is not None else None
         w = (self.weight * self.weight_gain).to(x.dtype)
         x = F.conv2d(x, w, b, stride=self.down, padding=self.padding)

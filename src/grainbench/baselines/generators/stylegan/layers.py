@@ -177,6 +177,20 @@ def upfirdn2d(
     return x * gain if gain != 1.0 else x
 
 
+def filter_resampled_axes(
+    x: torch.Tensor,
+    f: torch.Tensor,
+    factor: tuple[int, int],
+    pad: tuple[int, int, int, int],
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """:func:`upfirdn2d` of ``x`` (B, C, H, W) with the 1-D filter ``f`` along each axis whose
+    resampling ``factor`` (H, W) is above 1 (the blur around a strided or transposed
+    convolution), padded by ``pad``; ``gain`` multiplies the output."""
+    fy, fx = (f if factor[0] > 1 else None), (f if factor[1] > 1 else None)
+    return upfirdn2d(x, fy, fx, pad=pad, gain=gain)
+
+
 def centred_pads(n_in: int, n_out: int, up: int, down: int, taps: int) -> tuple[int, int]:
     """Pads (before, after) for one axis of :func:`upfirdn2d` that keep sampling grids centred.
 

@@ -30,6 +30,7 @@ from grainbench.baselines.generators.stylegan.layers import (
     block_dtype,
     centred_pads,
     clamp_activation,
+    filter_resampled_axes,
     lrelu,
     modulated_conv2d,
     upfirdn2d,
@@ -158,14 +159,8 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, True, self.padding, self.up, fused)
         if self.up != (1, 1):
-            f = self.resample_filter
-            x = upfirdn2d(
-                x,
-                f if self.up[0] > 1 else None,
-                f if self.up[1] > 1 else None,
-                pad=self.filter_pad,
-                gain=float(self.up[0] * self.up[1]),
-            )
+            gain = float(self.up[0] * self.up[1])
+            x = filter_resampled_axes(x, self.resample_filter, self.up, self.filter_pad, gain)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
                 noise = torch.randn(
