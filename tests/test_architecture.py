@@ -117,24 +117,9 @@ def test_import_graph_sees_every_import_form(tmp_path: Path) -> None:
     assert find_cycle(graph) is not None
 
 
-CIRCLES_BEING_BROKEN = {
-    # results renders through tables, tables formats with results: one of the two moves
-    # with the typed result schema (i21-result).
-    ("grainbench.tables", "grainbench.results"),
-    # the ddsp branch of `grainbench train` takes data_metadata from the command (i20-ddsp).
-    ("grainbench.baselines.generators.ddsp.command", "grainbench.commands.train"),
-}
-"""Edges of the import circles other work of issue 21 removes as it lands; each is checked
-to still exist, so an entry goes as soon as its edge does."""
-
-
 def test_no_import_circle() -> None:
-    graph = import_graph()
-    gone = {edge for edge in CIRCLES_BEING_BROKEN if edge[1] not in graph.get(edge[0], ())}
-    assert not gone, f"these edges are gone: drop them from CIRCLES_BEING_BROKEN: {gone}"
-    for source, target in CIRCLES_BEING_BROKEN:
-        graph[source].discard(target)
-    cycle = find_cycle(graph)
+    """No module reaches itself through imports, counting function-level and type-only ones."""
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " → ".join(cycle or [])
 
 

@@ -23,8 +23,9 @@ from grainbench.leaderboard import headline_key, submit, write_leaderboard
 from grainbench.registries import TASKS
 from grainbench.report import render_report, write_report
 from grainbench.report.headline import cards
-from grainbench.results import format_value, load_result
+from grainbench.results import load_result
 from grainbench.runner import RunSpec, run_benchmark
+from grainbench.tables import format_value
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -25,7 +25,7 @@ from grainbench import tables
 from grainbench.errors import UserError
 from grainbench.leaderboard.ranking import headline_key
 from grainbench.metrics.catalog import CATALOG
-from grainbench.results import format_value, md_escape
+from grainbench.tables import format_value, md_escape
 
 Z95 = 1.959963984540054
 FLOAT_SLACK = 1e-6

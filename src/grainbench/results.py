@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import json
 import math
 import os
@@ -204,14 +203,6 @@ def require_complete(result: dict[str, Any], where: str) -> None:
         )
 
 
-def md_escape(text: Any) -> str:
-    """``text`` safe inside Markdown (a table cell, a heading, a list item): raw HTML is
-    escaped (``&``, ``<``, ``>``), ``|`` cannot end a cell, ``](`` cannot open a link or an
-    image, and line breaks become spaces."""
-    out = html.escape(str(text), quote=False).replace("|", "\\|").replace("](", "]\\(")
-    return " ".join(out.splitlines())
-
-
 def metric_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Every metric row of a result, each with its task name added."""
     rows = []
@@ -219,15 +210,6 @@ def metric_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         for row in body.get("metrics", []):
             rows.append({"task": task, **row})
     return rows
-
-
-def format_value(value: float | None) -> str:
-    """A number for a table: 4 significant digits, or ``–`` when missing."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:.4g}"
 
 
 HEADER = ["task", "metric", "condition", "value", "95% CI", "unit", "better"]
@@ -244,7 +226,7 @@ def table_frame(result: dict[str, Any]) -> Any:
             row["task"],
             row["name"],
             tables.condition_text(row["condition"]),
-            format_value(row["value"]),
+            tables.format_value(row["value"]),
             tables.interval_text(row["low"], row["high"]),
             row["unit"],
             tables.arrow(row["higher_is_better"]),
@@ -260,7 +242,7 @@ def render_markdown(result: dict[str, Any]) -> str:
 
     rep = result["representation"]
     ds = result["dataset"]
-    esc = md_escape
+    esc = tables.md_escape
     lines = [
         f"# grainbench: {esc(rep['name'])} on {esc(ds['spec'])}",
         "",

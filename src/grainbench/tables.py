@@ -1,19 +1,37 @@
 """Human tables through pandas: Markdown (``to_markdown``, tabulate), fixed-width text and
 HTML (``to_html``), and the cell texts every table shares (value with interval, arrows).
 
-Cells are formatted as strings first (:func:`grainbench.results.format_value`), and
+Cells are formatted as strings first (:func:`format_value`), and
 tabulate's number parsing is off, so that a table shows exactly those strings. Markdown
-cells and headers are escaped with :func:`grainbench.results.md_escape`; HTML escaping is
+cells and headers are escaped with :func:`md_escape`; HTML escaping is
 pandas' own.
 """
 
 from __future__ import annotations
 
+import math
+from html import escape as html_escape
 from typing import Any
 
 import pandas as pd
 
-from grainbench.results import format_value, md_escape
+
+def format_value(value: float | None) -> str:
+    """A number for a table: 4 significant digits, or ``–`` when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def md_escape(text: Any) -> str:
+    """``text`` safe inside Markdown (a table cell, a heading, a list item): raw HTML is
+    escaped (``&``, ``<``, ``>``), ``|`` cannot end a cell, ``](`` cannot open a link or an
+    image, and line breaks become spaces."""
+    out = html_escape(str(text), quote=False).replace("|", "\\|").replace("](", "]\\(")
+    return " ".join(out.splitlines())
+
 
 ARROWS = {True: "↑", False: "↓", None: ""}
 

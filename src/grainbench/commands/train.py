@@ -15,6 +15,7 @@ import torch
 
 from grainbench.baselines.generators.ddsp.configs import CONFIGS as DDSP_CONFIGS
 from grainbench.baselines.generators.stylegan.configs import CLIP_SETTING, CONFIGS
+from grainbench.baselines.generators.training import data_metadata
 from grainbench.errors import UserError
 
 NAME = "train"
@@ -148,20 +149,6 @@ def _check_resume(out: Path, metadata: dict[str, Any]) -> None:
             raise UserError(
                 f"--resume: {out} was trained with {key}={saved.get(key)!r}, not {metadata.get(key)!r}"
             )
-
-
-def data_metadata(args: argparse.Namespace, rep: Any, ds: Any) -> dict[str, Any]:
-    """What a checkpoint records of its training data and representation (resume checks)."""
-    return {
-        "rep": args.rep,
-        "rep_name": rep.name,
-        "data": args.data,
-        "dataset_fingerprint": ds.fingerprint,
-        "sample_rate": ds.sample_rate,
-        "n_samples": ds.n_samples,
-        "n_channels": ds.n_channels,
-        "split_seed": args.seed,
-    }
 
 
 def run(args: argparse.Namespace) -> int:

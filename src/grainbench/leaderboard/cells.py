@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grainbench import results, tables
+from grainbench import tables
 from grainbench.leaderboard.ranking import Group
 from grainbench.version import __version__
 
@@ -89,7 +89,7 @@ def group_table(g: Group) -> Any:
         line += [
             str(r["seed"]),
             machine_text(r),
-            results.format_value(r["tasks"][g.task]["wall_s"]),
+            tables.format_value(r["tasks"][g.task]["wall_s"]),
         ]
         body.append(line)
     return pd.DataFrame(body, columns=header, dtype=object)

@@ -40,9 +40,9 @@ def render_markdown(entries: list[Entry]) -> str:
     if not groups:
         lines.append("No entries yet.")
     for task, task_groups in groups.items():
-        lines += [f"## {results.md_escape(task)}", ""]
+        lines += [f"## {tables.md_escape(task)}", ""]
         for g in task_groups:
-            heading, facts = results.md_escape(group_heading(g)), results.md_escape(group_facts(g))
+            heading, facts = tables.md_escape(group_heading(g)), tables.md_escape(group_facts(g))
             lines += [f"### {heading}", "", facts, "", tables.markdown(group_table(g)), ""]
     return "\n".join(lines).rstrip() + "\n"
 

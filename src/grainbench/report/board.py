@@ -37,7 +37,7 @@ from grainbench.leaderboard.cells import generator_text, group_facts, group_head
 from grainbench.leaderboard.entries import REFERENCE_REP, Entry
 from grainbench.leaderboard.ranking import Group, group_entries
 from grainbench.report.page import json_script, page
-from grainbench.results import format_value
+from grainbench.tables import format_value
 from grainbench.tasks import SPEC_ORDER
 
 SCRIPT = files("grainbench.report").joinpath("board.js").read_text(encoding="utf-8")

@@ -31,7 +31,7 @@ from grainbench.leaderboard.cells import generator_text
 from grainbench.leaderboard.entries import REFERENCE_REP
 from grainbench.leaderboard.ranking import headline_key, params_id
 from grainbench.metrics.catalog import CATALOG
-from grainbench.results import format_value
+from grainbench.tables import format_value
 
 
 @dataclass

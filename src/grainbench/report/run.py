@@ -65,7 +65,7 @@ def _card(card: Card) -> str:
         ci = tables.interval_text(head["low"], head["high"])
         parts.append(
             f'<p class="metric"><code>{esc(head["key"])}</code> '
-            f"<strong>{esc(results.format_value(head['value']))}</strong> "
+            f"<strong>{esc(tables.format_value(head['value']))}</strong> "
             f"{esc(ci)} {esc(unit)}</p>"
         )
     if card.standing:
@@ -220,7 +220,7 @@ def _numbers(run_dir: Path, result: dict[str, Any]) -> str:
         mine = frame[frame["task"] == task].drop(columns="task")
         parts.append(
             f'<details id="task-{esc(task)}"><summary>{esc(task)}: {len(mine)} metrics, '
-            f"wall time {esc(results.format_value(body.get('wall_s')))} s</summary>"
+            f"wall time {esc(tables.format_value(body.get('wall_s')))} s</summary>"
         )
         parts.append(tables.html(mine, classes="metrics"))
         others = [a for a in body.get("artifacts", []) if a.get("kind") not in ("png", "wav")]

@@ -1,4 +1,5 @@
-"""What the StyleGAN and DDSP trainers share: per-step random generators and checkpoints.
+"""What the StyleGAN and DDSP trainers share: per-step random generators, checkpoints and
+the training-data metadata a checkpoint records.
 
 **Randomness.** :func:`step_generator` seeds a ``torch.Generator`` from ``(seed, step,
 stream)`` through NumPy's ``SeedSequence``, so that a training run is a pure function of its
@@ -13,6 +14,7 @@ complete checkpoint or none. No pickle anywhere.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -155,3 +157,17 @@ def read_checkpoint_meta(path: str | os.PathLike[str], fmt: str, kind: str) -> d
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise UserError(f"{ckpt}: not a {fmt} checkpoint")
     return meta
+
+
+def data_metadata(args: argparse.Namespace, rep: Any, ds: Any) -> dict[str, Any]:
+    """What a checkpoint records of its training data and representation (resume checks)."""
+    return {
+        "rep": args.rep,
+        "rep_name": rep.name,
+        "data": args.data,
+        "dataset_fingerprint": ds.fingerprint,
+        "sample_rate": ds.sample_rate,
+        "n_samples": ds.n_samples,
+        "n_channels": ds.n_channels,
+        "split_seed": args.seed,
+    }

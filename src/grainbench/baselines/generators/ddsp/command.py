@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from grainbench.baselines.generators.ddsp.evaluate import evaluate
     from grainbench.baselines.generators.ddsp.peaks import fitted_peaks
     from grainbench.baselines.generators.ddsp.train import Trainer
-    from grainbench.commands.train import data_metadata
+    from grainbench.baselines.generators.training import data_metadata
     from grainbench.data import load_dataset
     from grainbench.plugins import load_representation
     from grainbench.results import machine_info, write_json
