@@ -92,6 +92,10 @@ class Settings:
     throughput_repeats: int = 5
     throughput_budget_s: float = 3.0
     throughput_cap_s: float = 150.0
+    bench: bool = True
+    bench_budget_s: float = 1.0
+    bench_cap_s: float = 60.0
+    bench_reps: str = ""
     adapter_rep: str = "dct-2x131072"
     adapter_shape: str = ""
     adapter_data: str = "piano-c3?n=100"
@@ -157,6 +161,9 @@ TINY: dict[str, Any] = {
     "throughput_repeats": 2,
     "throughput_budget_s": 1.0,
     "throughput_cap_s": 300.0,
+    "bench_budget_s": 0.2,
+    "bench_cap_s": 300.0,
+    "bench_reps": "dct-square,stft-magif",
     "adapter_rep": "dct-square",
     "adapter_shape": "2x512",
     "adapter_data": "synth-piano?n=10",
@@ -291,6 +298,17 @@ def throughput_argv(s: Settings, work: Path, arch: str, choice: Choice) -> list[
     return argv + ["--out", str(work / "runs" / f"throughput-{arch}"), "--no-progress", "--force"]
 
 
+def bench_argv(s: Settings, work: Path, choice: Choice) -> list[str]:
+    """``grainbench bench`` of every built-in representation on the run's device (issue 15's
+    encode/decode ratios against the bare transform, there measured on the GPU); only
+    ``bench_reps`` when set."""
+    argv = grainbench("bench", "--device", choice.device, "--batch", "1,64", "--repeats", "7")
+    argv += ["--budget", f"{s.bench_budget_s:g}", *s.setting_args()]
+    if s.bench_reps:
+        argv += ["--rep", s.bench_reps]
+    return argv + ["--out", str(work / "runs" / "bench")]
+
+
 def adapter_argv(s: Settings, work: Path, choice: Choice, max_seconds: float) -> list[str]:
     """``grainbench train`` on the non-square layout for ``adapter_kimg`` thousand images or
     ``max_seconds`` of training, whichever comes first."""
@@ -405,6 +423,30 @@ def throughput_summary(result: dict[str, Any] | None, arch: str) -> dict[str, An
     }
 
 
+def bench_summary(record: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Per representation and batch: encode/decode ms per clip and their ratio to the
+    same-size library transform (the bench's own choice of reference, on the same device)."""
+    if not record:
+        return None
+    rows = []
+    for r in record.get("results", []):
+        for batch, b in (r.get("batches") or {}).items():
+            lib = b.get("library") or {}
+            ref = (b.get("references") or {}).get(lib.get("label"), {})
+            rows.append(
+                {
+                    "rep": r.get("rep"),
+                    "batch": int(batch),
+                    "encode_ms": 1e3 * b["encode_s"],
+                    "decode_ms": 1e3 * b["decode_s"],
+                    "library": lib.get("name"),
+                    "encode_vs_library": ref.get("encode_ratio"),
+                    "decode_vs_library": ref.get("decode_ratio"),
+                }
+            )
+    return rows
+
+
 def generation_summary(result: dict[str, Any] | None) -> dict[str, Any] | None:
     """The generation task's headline numbers per row, and what the generator trained."""
     body = ((result or {}).get("tasks") or {}).get("generation")
@@ -471,6 +513,19 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"{ratio} | {_fmt(t['train_peak_memory_mib'], '.0f')} | "
             f"{_fmt(t['cuda_max_allocated_mib'], '.0f')} | {clips} |"
         )
+    bench = summary.get("bench")
+    if bench:
+        lines += ["", "## Representations' encode/decode on the device (grainbench bench)", ""]
+        lines += [
+            "| representation | batch | encode ms | decode ms | library | enc / dec vs library |"
+        ]
+        lines += ["|" + "---|" * 6]
+        for b in bench:
+            ratio = f"{_fmt(b['encode_vs_library'])}× / {_fmt(b['decode_vs_library'])}×"
+            lines.append(
+                f"| {b['rep']} | {b['batch']} | {_fmt(b['encode_ms'])} | {_fmt(b['decode_ms'])} "
+                f"| {b['library'] or '–'} | {ratio} |"
+            )
     ad = summary.get("adapter")
     if ad:
         lines += ["", "## Non-square adapter", ""]
@@ -633,6 +688,11 @@ def run(deadline: float, out: Path, work: Path, s: Settings) -> int:
             phases.append(phase)
             results[arch] = read_json(work / "runs" / f"throughput-{arch}" / "result.json")
         summary["throughput"] = [throughput_summary(results[a], a) for a in results]
+
+        if s.bench:
+            argv = bench_argv(s, work, choice)
+            phases.append(run_phase("bench", argv, budget.cap(s.bench_cap_s, keep)))
+            summary["bench"] = bench_summary(read_json(work / "runs" / "bench" / "bench.json"))
 
         cap = budget.cap(s.adapter_cap_s, keep)  # training stops in time for its snapshot
         argv = adapter_argv(s, work, choice, cap - s.startup_s)

@@ -146,7 +146,7 @@ def test_the_script_runs_end_to_end_on_the_cpu_in_tiny_mode(tmp_path: Path) -> N
     summary = json.loads((out / "summary.json").read_text())
     phases = {p["name"]: p["status"] for p in summary["phases"]}
     assert phases["render"] == "ok" and phases["preflight-0"] == "ok", phases
-    for name in ("throughput-stylegan2", "throughput-stylegan3", "adapter", "generation"):
+    for name in ("throughput-stylegan2", "throughput-stylegan3", "bench", "adapter", "generation"):
         assert phases[name] == "ok", phases
     assert summary["preflight"]["device"] == "cpu" and summary["manifest"]["commit"] == "test"
 
@@ -157,6 +157,9 @@ def test_the_script_runs_end_to_end_on_the_cpu_in_tiny_mode(tmp_path: Path) -> N
         assert t["train_peak_memory_mib"] > 0 and set(t["sample_clips_per_s"]) == {"1", "64"}
         ratio = t["train_s_per_kimg"] / t["anchor"]["high"]
         assert t["anchor"]["ratio_low"] == pytest.approx(ratio)
+    bench = {(b["rep"], b["batch"]): b for b in summary["bench"]}
+    assert set(bench) == {(r, b) for r in ("dct-square", "stft-magif") for b in (1, 64)}
+    assert all(b["encode_ms"] > 0 and b["encode_vs_library"] > 0 for b in bench.values())
     assert summary["adapter"]["image_shape"] == [1, 2, 512] and summary["adapter"]["kimg"] > 0
 
     gen = summary["generation"]
@@ -169,4 +172,5 @@ def test_the_script_runs_end_to_end_on_the_cpu_in_tiny_mode(tmp_path: Path) -> N
     assert "gpu-ki/runs/generation/result.json" in members
     assert any(m.endswith(".wav") for m in members) and any(m.endswith(".png") for m in members)
     assert not any("checkpoints" in m for m in members)
-    assert "| generation | ok |" in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    assert "| generation | ok |" in text and "| stft-magif | 64 |" in text
