@@ -174,3 +174,18 @@ def test_the_script_runs_end_to_end_on_the_cpu_in_tiny_mode(tmp_path: Path) -> N
     assert not any("checkpoints" in m for m in members)
     text = (out / "summary.md").read_text()
     assert "| generation | ok |" in text and "| stft-magif | 64 |" in text
+
+
+@pytest.mark.slow
+def test_the_stylegan_probe_times_steps_and_profiles_on_the_cpu() -> None:
+    """scripts/gpu-stylegan-probe.py (what the first GPU run's diagnosis used) at the tiny
+    config: first steps, one cycle per cuDNN/TF32 setting, the profile's operator table."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    argv = [sys.executable, str(ROOT / "scripts" / "gpu-stylegan-probe.py"), "--config", "tiny"]
+    argv += ["--device", "cpu", "--shape", "1,16,16", "--batches", "4"]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "== stylegan2 tiny batch 4 (1, 16, 16)" in out and "first three steps" in out
+    assert out.count("img/s") == 3 and "profile of 2 steps: wall" in out
+    assert "aten::" in out  # the operator table
