@@ -215,3 +215,34 @@ def test_run_id_names_folders_and_entries_alike() -> None:
     }
     expected = "x__synth-piano_n_4__16000Hz-4096__gmm__seed2"
     assert runner.default_run_dir(spec, "x").name == entry_id(result) == expected
+    labelled = runner.RunSpec(rep="x", data="synth-piano?n=4", seed=2, label="no-noise")
+    with_label = {
+        **result,
+        "generator": None,
+        "label": "no-noise",
+        "dataset": {"spec": "synth-piano?n=4", "sample_rate": 16000, "n_samples": 16384},
+    }
+    expected = "x__synth-piano_n_4__no-noise__seed2"
+    assert runner.default_run_dir(labelled, "x").name == entry_id(with_label) == expected
+
+
+def test_a_labelled_run_is_a_variant_beside_the_unlabelled_one(tmp_path: Path, capsys) -> None:
+    """``--label`` puts the label into the result, the default folder and the entry id; a
+    bad label exits 2 with one line before anything is built."""
+    plain, variant = tmp_path / "plain", tmp_path / "variant"
+    assert _run(plain, "waveform-square", "--task", "roundtrip") == 0
+    assert _run(variant, "waveform-square", "--task", "roundtrip", "--label", "v2") == 0
+    r_plain = json.loads((plain / "result.json").read_text())
+    r_variant = json.loads((variant / "result.json").read_text())
+    assert "label" not in r_plain and r_variant["label"] == "v2"
+    assert "label" not in json.loads((plain / "run.json").read_text())["identity"]
+    entries = tmp_path / "entries"
+    assert main(["submit", str(plain), "--entries", str(entries)]) == 0
+    assert main(["submit", str(variant), "--entries", str(entries)]) == 0
+    names = sorted(p.name for p in entries.iterdir() if p.is_dir())
+    assert len(names) == 2 and names[1].endswith("__v2__seed0") and "__v2__" not in names[0]
+    capsys.readouterr()
+    assert _run(tmp_path / "bad", "waveform-square", "--label", "Has Space") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "label 'Has Space' is not allowed" in err[0]
+    assert not (tmp_path / "bad").exists()

@@ -195,6 +195,34 @@ def test_finished_needs_every_task_with_its_parameters_and_this_code(tmp_path: P
     assert not finished(run)
 
 
+def test_a_label_gives_a_variant_its_own_folder_command_and_finished_check(
+    tmp_path: Path,
+) -> None:
+    """Two blocks of the same runs, one labelled, are two sets of runs side by side; a
+    result without the label does not finish the labelled run."""
+    from grainbench.registries import TASKS
+
+    labelled = SMALL.split("[grid.params")[0].replace('name = "small"', 'name = "tp"')
+    labelled = labelled.replace(
+        'tasks = ["roundtrip"]', 'tasks = ["roundtrip"]\nlabel = "png8-only"'
+    )
+    grid = parse_grid(SMALL + labelled.split('runs = "out"')[1], base=tmp_path)
+    ids = [r.id for r in grid.runs]
+    assert len(ids) == len(set(ids)) == 8
+    run = next(r for r in grid.runs if r.label)
+    assert run.id == "dct-square__synth-piano_n_8__png8-only__seed0"
+    assert run.command()[-5:-3] == ["--label", "png8-only"]
+    assert run.spec().label == "png8-only"
+    rt = TASKS.get("roundtrip").default_params()
+    _fake_result(run, {"roundtrip": {"params": rt}})
+    assert not finished(run)  # the folder's result has no label
+    body = json.loads((Path(run.out) / "result.json").read_text())
+    (Path(run.out) / "result.json").write_text(json.dumps({**body, "label": "png8-only"}))
+    assert finished(run)
+    with pytest.raises(UserError, match="label 'Bad Label' is not allowed"):
+        parse_grid(SMALL.replace('name = "small"', 'name = "small"\nlabel = "Bad Label"'))
+
+
 def test_plan_runs_alone_tasks_in_a_second_phase(tmp_path: Path) -> None:
     from grainbench.registries import TASKS
 

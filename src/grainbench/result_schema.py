@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
-from grainbench import results
+from grainbench import results, runfolder
 from grainbench.errors import UserError
 from grainbench.metrics.catalog import CATALOG
 
@@ -46,6 +46,7 @@ class Rule:
 
 SHA256 = Annotated[str, Rule(pattern="^[0-9a-f]{64}$", what="a sha256 hex digest")]
 Text = Annotated[str, Rule(non_empty=True)]
+Label = Annotated[str, Rule(pattern=runfolder.LABEL.pattern, what="a run label")]
 Number = float
 """An int or a finite float (never a bool, NaN or ±inf)."""
 
@@ -178,6 +179,7 @@ class Result:
     tasks_requested: list[str] | None = None
     complete: bool | None = None
     entry: EntryInfo | None = None
+    label: Label | None = None
 
 
 # ----------------------------------------------------------------------------- types

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,8 +34,31 @@ from grainbench.locks import folder_lock
 
 RUN_FILE = "run.json"
 FORMAT = "grainbench-run/1"
-BASE_FIELDS = ("rep", "data", "sample_rate", "n_samples", "n_channels", "seed", "generator")
+BASE_FIELDS = (
+    "rep",
+    "data",
+    "sample_rate",
+    "n_samples",
+    "n_channels",
+    "seed",
+    "generator",
+    "label",
+)
 """Identity fields that must agree; ``tasks`` (name → parameters) must agree per task."""
+
+LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+"""A run label: 1-40 lower-case letters, digits and '-', starting with a letter or digit."""
+
+
+def check_label(label: str | None) -> str | None:
+    """``label`` when it is None or a valid run label (:data:`LABEL`), else a
+    :class:`UserError`."""
+    if label is not None and (not isinstance(label, str) or not LABEL.match(label)):
+        raise UserError(
+            f"label {str(label)[:60]!r} is not allowed: use 1-40 lower-case letters, digits "
+            "or '-', starting with a letter or digit (e.g. throughput, no-noise)"
+        )
+    return label
 
 
 def slug(text: Any) -> str:
@@ -48,15 +72,19 @@ def run_id(
     seed: int,
     setting: tuple[int, int] | None = None,
     generator: str | None = None,
+    label: str | None = None,
 ) -> str:
-    """``<rep>__<data>[__<rate>Hz-<samples>][__<generator>]__seed<N>``, each part slugged: the
-    name of a run's default folder and of its board entry. ``setting`` is ``(sample rate in
-    Hz, clip length in samples)``, given when it is not the dataset's own."""
+    """``<rep>__<data>[__<rate>Hz-<samples>][__<generator>][__<label>]__seed<N>``, each part
+    slugged: the name of a run's default folder and of its board entry. ``setting`` is
+    ``(sample rate in Hz, clip length in samples)``, given when it is not the dataset's own;
+    ``label`` names a variant (:data:`LABEL`) that would otherwise share the id."""
     parts = [rep, data]
     if setting is not None:
         parts.append(f"{setting[0]}Hz-{setting[1]}")
     if generator:
         parts.append(generator)
+    if label:
+        parts.append(label)
     return "__".join(slug(p) for p in parts) + f"__seed{seed}"
 
 
@@ -71,7 +99,7 @@ def identity_from_result(result: Any) -> dict[str, Any] | None:
     does not say (not a result, or damaged)."""
     try:
         ds, rep = result["dataset"], result["representation"]
-        return {
+        identity = {
             "rep": rep["spec"],
             "data": ds["spec"],
             "sample_rate": ds["sample_rate"],
@@ -81,6 +109,9 @@ def identity_from_result(result: Any) -> dict[str, Any] | None:
             "generator": result.get("generator"),
             "tasks": {name: body["params"] for name, body in result["tasks"].items()},
         }
+        if result.get("label"):
+            identity["label"] = result["label"]
+        return identity
     except (KeyError, TypeError, AttributeError):
         return None
 

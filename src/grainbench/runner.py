@@ -117,7 +117,9 @@ class RunSpec:
 
     ``force`` clears a run folder that holds another run; ``plugin_timeout`` (seconds)
     limits every plugin call (:mod:`grainbench.guard`); ``progress`` shows bars on a
-    terminal and a line every ``progress_every_s`` seconds otherwise.
+    terminal and a line every ``progress_every_s`` seconds otherwise; ``label`` names a
+    variant of the same representation, data, generator and seed (a folder and entry of its
+    own, :func:`grainbench.runfolder.run_id`).
     """
 
     rep: str
@@ -136,18 +138,21 @@ class RunSpec:
     force: bool = False
     plugin_timeout: float | None = None
     progress_every_s: float = PROGRESS_EVERY_S
+    label: str | None = None
 
 
 def default_run_dir(spec: RunSpec, rep_name: str) -> Path:
-    """``runs/<rep>__<dataset>[__<rate>Hz-<samples>][__<gen>]__seed<N>``: stable, so that a
-    rerun resumes (the setting appears when it is not the dataset's own)."""
+    """``runs/<rep>__<dataset>[__<rate>Hz-<samples>][__<gen>][__<label>]__seed<N>``: stable,
+    so that a rerun resumes (the setting appears when it is not the dataset's own)."""
     setting = None
     if spec.sample_rate is not None or spec.n_samples is not None:
         sr, n, _ = dataset_defaults(spec.data)
         sr = spec.sample_rate if spec.sample_rate is not None else sr
         n = spec.n_samples if spec.n_samples is not None else n
         setting = (sr, n)
-    return Path("runs") / runfolder.run_id(rep_name, spec.data, spec.seed, setting, spec.gen)
+    return Path("runs") / runfolder.run_id(
+        rep_name, spec.data, spec.seed, setting, spec.gen, spec.label
+    )
 
 
 def _check_setting(spec: RunSpec) -> None:
@@ -209,6 +214,7 @@ def _device(name: str) -> torch.device:
 def check_request(spec: RunSpec) -> dict[str, dict[str, Any]]:
     """Every task's parameters (defaults overridden by ``spec.params``), checked against the
     tasks' declarations, and the tasks' use of the generator; :class:`UserError` otherwise."""
+    runfolder.check_label(spec.label)
     tasks = spec.tasks or default_tasks()
     task_objs = {name: TASKS.get(name) for name in tasks}
     unknown = set(spec.params) - set(task_objs)
@@ -247,6 +253,8 @@ def run_identity(
         "generator": {"spec": spec.gen, "options": spec.gen_options} if spec.gen else None,
         "tasks": params,
     }
+    if spec.label:  # only when set: unlabelled runs keep their identities
+        identity["label"] = spec.label
     return json.loads(json.dumps(identity, default=str))
 
 
@@ -338,6 +346,7 @@ def _new_result(
         "tasks_requested": tasks,
         "complete": not tasks,
         "tasks": {},
+        **({"label": spec.label} if spec.label else {}),
     }
 
 

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed fixes every number on CPU")
     parser.add_argument(
+        "--label",
+        default=None,
+        help="name of a variant (e.g. throughput, no-noise): a run folder and board entry "
+        "of its own beside the unlabelled run (lower-case letters, digits, '-')",
+    )
+    parser.add_argument(
         "--gen",
         default=None,
         help="generator for the generation task: name, file.py:Class or package.module:Class",
@@ -123,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         command=["grainbench", *sys.argv[1:]],
         force=args.force,
         plugin_timeout=args.plugin_timeout,
+        label=args.label,
     )
     result, run_dir = run_benchmark(spec)
     if args.json:

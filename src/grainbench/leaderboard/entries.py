@@ -52,15 +52,16 @@ def _own_setting(spec: str) -> tuple[int, int] | None:
 
 
 def entry_id(result: dict[str, Any]) -> str:
-    """``<rep>__<dataset>[__<rate>Hz-<samples>][__<generator>]__seed<N>``, the folder name of
-    a result's entry (:func:`grainbench.runfolder.run_id`); the clip setting appears when it
-    is not the dataset's own."""
+    """``<rep>__<dataset>[__<rate>Hz-<samples>][__<generator>][__<label>]__seed<N>``, the
+    folder name of a result's entry (:func:`grainbench.runfolder.run_id`); the clip setting
+    appears when it is not the dataset's own, the label when the run has one."""
     gen = (result.get("generator") or {}).get("spec")
     ds = result["dataset"]
     setting = (ds.get("sample_rate"), ds.get("n_samples"))
     own = _own_setting(ds["spec"])
     shown = setting if own is not None and setting != own else None
-    return run_id(result["representation"]["name"], ds["spec"], result["seed"], shown, gen)
+    name = result["representation"]["name"]
+    return run_id(name, ds["spec"], result["seed"], shown, gen, result.get("label"))
 
 
 def check_entry_id(name: str) -> str:

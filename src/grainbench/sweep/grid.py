@@ -16,6 +16,7 @@ independent runs (one ``grainbench run`` each, in the folder that command would 
     sample_rate = 16000                  # optional: the setting, as --sample-rate
     n_samples = 16384                    # optional, as --n-samples
     device = "cpu"                       # default "cpu"
+    label = "throughput"                 # optional: a variant's name, in every run's id
 
     [grid.params.roundtrip]              # task parameters of every run of the block
     codecs = ["png16", "png8"]
@@ -40,7 +41,7 @@ from typing import Any
 
 import tomllib
 
-from grainbench import results
+from grainbench import results, runfolder
 from grainbench.data import dataset_defaults
 from grainbench.errors import UserError
 from grainbench.plugins import is_plugin_spec, load_representation
@@ -58,6 +59,7 @@ _BLOCK_KEYS = {
     "sample_rate",
     "n_samples",
     "device",
+    "label",
     "params",
     "rep_params",
     "gen_options",
@@ -80,6 +82,7 @@ class SweepRun:
     n_samples: int | None = None
     device: str = "cpu"
     block: str = ""
+    label: str | None = None
 
     @property
     def id(self) -> str:
@@ -113,6 +116,8 @@ class SweepRun:
                     cmd += ["--param", f"{task}.{key}={json.dumps(value)}"]
         if self.device != "cpu":
             cmd += ["--device", self.device]
+        if self.label:
+            cmd += ["--label", self.label]
         return [*cmd, "--out", self.out, "--no-progress"]
 
     def spec(self, tasks: list[str] | None = None) -> RunSpec:
@@ -132,6 +137,7 @@ class SweepRun:
             gen_options=dict(self.gen_options),
             progress=False,
             command=self.command(chosen),
+            label=self.label,
         )
 
 
@@ -243,6 +249,10 @@ def _expand_block(block: Any, index: int, root: Path) -> list[SweepRun]:
     device = block.get("device", "cpu")
     if not isinstance(device, str) or not device:
         raise UserError(f"{where}: device must be a string such as cpu or cuda")
+    try:
+        label = runfolder.check_label(block.get("label"))
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
     params = _task_params(where, "params", block.get("params", {}), tasks)
     gen_options = _table(where, "gen_options", block.get("gen_options", {}))
     for gen, options in gen_options.items():
@@ -273,6 +283,7 @@ def _expand_block(block: Any, index: int, root: Path) -> list[SweepRun]:
                         gen=gen,
                         sample_rate=setting["sample_rate"],
                         n_samples=setting["n_samples"],
+                        label=label,
                     )
                     out = root / default_run_dir(spec, name).name
                     runs.append(
@@ -289,6 +300,7 @@ def _expand_block(block: Any, index: int, root: Path) -> list[SweepRun]:
                             n_samples=setting["n_samples"],
                             device=device,
                             block=where,
+                            label=label,
                         )
                     )
     return runs
@@ -355,6 +367,7 @@ def finished(run: SweepRun, tasks: list[str] | None = None) -> bool:
         and ds.get("spec") == run.data
         and result.get("seed") == run.seed
         and result.get("generator") == gen
+        and result.get("label") == run.label
         and run.sample_rate in (None, ds.get("sample_rate"))
         and run.n_samples in (None, ds.get("n_samples"))
     )
