@@ -130,7 +130,7 @@ class LogMel(Stage):
         """Normalised log-mel ``(…, 1, n_mels, T)`` → audio ``(…, T·hop)`` by fast Griffin-Lim.
 
         The clips are decoded :func:`~grainbench.stages.framing.clips_per_pass` at a time; on
-        a CPU those groups run on as many worker threads as torch has threads, each with one
+        a CPU without autograd or a ``torch.func`` transform those groups run on as many worker threads as torch has threads, each with one
         intra-op thread (torch's count is 1 meanwhile, then restored): the small operations
         of one clip scale badly over threads (2–3× slower with 2 threads on a busy 2-core
         machine), whole clips well. Every clip's arithmetic is the same for any thread
@@ -141,7 +141,9 @@ class LogMel(Stage):
         step = clips_per_pass(clips.shape[0], y.shape[-1] * self.n_fft, y.device)
         groups = [clips[i : i + step] for i in range(0, clips.shape[0], step)]
         threads = torch.get_num_threads()
-        if y.device.type != "cpu":
+        # autograd and torch.func transforms are thread-local: those calls stay on this thread
+        traced = torch.is_grad_enabled() or torch._C._are_functorch_transforms_active()
+        if y.device.type != "cpu" or traced:
             parts = [self._decode_clips(g) for g in groups]
         else:
             torch.set_num_threads(1)
@@ -173,10 +175,8 @@ class LogMel(Stage):
         prev = spec
         for _ in range(self.n_iter):
             cur = windowed_rfft(windowed_irfft(spec, self.win, self.hop), self.win, self.hop)
-            gain = cur.abs().clamp_min_(1e-12)
-            torch.div(target, gain, out=gain)
-            torch.view_as_real(cur).mul_(gain.unsqueeze(-1))
-            spec = torch.sub(cur, prev).mul_(self.momentum).add_(cur)
+            cur = cur * (target / cur.abs().clamp_min(1e-12))
+            spec = cur + self.momentum * (cur - prev)
             prev = cur
         return windowed_irfft(prev, self.win, self.hop)
 
