@@ -258,3 +258,43 @@ def test_decode_traces_to_torch_operations(name: str) -> None:
             torch.testing.assert_close(
                 traced(images[:batch]), rep.decode(images[:batch]), rtol=1e-4, atol=1e-6
             )
+
+
+def test_differentiating_says_when_derivatives_are_recorded() -> None:
+    x = _randn(3)
+    assert not maps.differentiating(x)
+    leaf = x.clone().requires_grad_()
+    assert maps.differentiating(leaf)
+    with torch.no_grad():
+        assert not maps.differentiating(leaf)
+    with torch.autograd.forward_ad.dual_level():
+        assert maps.differentiating(torch.autograd.forward_ad.make_dual(x, torch.ones_like(x)))
+        assert not maps.differentiating(x)
+    seen: list[bool] = []
+    torch.func.jvp(lambda v: seen.append(maps.differentiating(v)) or v, (x,), (x,))
+    torch.func.vmap(lambda v: seen.append(maps.differentiating(v)) or v)(x)
+    assert seen == [True, True]
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        PolarFFT(),
+        Compand("mulaw", planes=[0], scale=3.0),
+        Compand("linear", planes=[1]),
+        MagIF(16, 4),
+    ],
+    ids=lambda s: type(s).__name__ + str(getattr(s, "planes", "")),
+)
+def test_direct_routes_give_the_recorded_routes_values(stage) -> None:
+    """Without derivatives the stages write into their outputs directly; the values are
+    those of the differentiable route, bit for bit."""
+    x = _randn(3, 1, 2, 64).float() if isinstance(stage, Compand) else _randn(3, 1, 64).float()
+    with torch.no_grad():
+        direct = stage(x)
+        back = stage.inverse(direct)
+    recorded = stage(x.clone().requires_grad_())
+    recorded_back = stage.inverse(direct.clone().requires_grad_())
+    assert recorded.requires_grad and recorded_back.requires_grad
+    assert torch.equal(direct, recorded.detach())
+    assert torch.equal(back, recorded_back.detach())

@@ -9,6 +9,7 @@ import torch
 
 from grainbench.stages.base import Stage
 from grainbench.stages.framing import in_chunks
+from grainbench.stages.maps import differentiating, empty, tracing
 from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import magnitude_phase
 
@@ -79,16 +80,33 @@ class MagIF(Stage):
         self.peak.fill_(peak if peak > 0 else 1.0)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        mag, phase = self._magnitude_phase(x)
         a = self._floor()
-        logmag = torch.log1p(mag / a).mul_(2.0 / torch.log1p(self.peak / a)).sub_(1.0)
-        return torch.stack([logmag, phase_steps(phase)], dim=-3)
+        if tracing() or differentiating(x):
+            mag, phase = self._magnitude_phase(x)
+            logmag = torch.log1p(mag / a).mul_(2.0 / torch.log1p(self.peak / a)).sub_(1.0)
+            return torch.stack([logmag, phase_steps(phase)], dim=-3)
+        # the same values computed in the output's planes (no stacking copy)
+        planes = self.stft(x)
+        re, im = planes[..., 0, :, :], planes[..., 1, :, :]
+        out = empty(planes.shape, planes)
+        logmag = torch.hypot(re, im, out=out[..., 0, :, :]).div_(a).log1p_()
+        logmag.mul_(2.0 / torch.log1p(self.peak / a)).sub_(1.0)
+        out[..., 1, :, :] = phase_steps(torch.atan2(im, re))
+        return out
 
     def _decode(self, y: torch.Tensor) -> torch.Tensor:
         a = self._floor()
-        mag = a * torch.expm1((y[..., 0, :, :] + 1.0) * 0.5 * torch.log1p(self.peak / a))
         phase = integrated_phase(y[..., 1, :, :])
-        return self.stft.inverse(torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], -3))
+        if tracing() or differentiating(y):
+            mag = a * torch.expm1((y[..., 0, :, :] + 1.0) * 0.5 * torch.log1p(self.peak / a))
+            planes = torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], -3)
+        else:  # the same values computed in place, the planes in one buffer
+            mag = torch.add(y[..., 0, :, :], 1.0).mul_(0.5).mul_(torch.log1p(self.peak / a))
+            mag.expm1_().mul_(a)
+            planes = empty(y.shape, y)
+            torch.cos(phase, out=planes[..., 0, :, :]).mul_(mag)
+            torch.sin(phase, out=planes[..., 1, :, :]).mul_(mag)
+        return self.stft.inverse(planes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Audio → (normalised log-magnitude, IF/π), a few clips at a time on the CPU."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.autograd import forward_ad
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 
@@ -95,13 +96,26 @@ def tracing() -> bool:
     return torch.jit.is_tracing()
 
 
+def differentiating(x: torch.Tensor) -> bool:
+    """Whether an operation on ``x`` must be recorded for derivatives: ``x`` requires grad
+    while grad mode is on, carries a forward-mode tangent, or a ``torch.func`` transform
+    (``jvp``, ``vjp``, ``grad``, ``vmap``) is active. When not, :func:`linear_map` and
+    :func:`elementwise_map` call their map directly: an autograd Function's call costs
+    tens of microseconds, a fifth of a whole-clip transform of one clip."""
+    return (
+        (x.requires_grad and torch.is_grad_enabled())
+        or torch._C._are_functorch_transforms_active()
+        or forward_ad.unpack_dual(x).tangent is not None
+    )
+
+
 def linear_map(x: torch.Tensor, apply: Map, adjoint: Map) -> torch.Tensor:
     """``apply(x)`` for a linear ``apply`` whose transpose is ``adjoint``.
 
     ``apply`` and ``adjoint`` receive plain tensors (no autograd recording, no dual or
     batched wrappers) with any leading shape, and may return any strides.
     """
-    if tracing():
+    if tracing() or not differentiating(x):
         return apply(x)
     return _LinearMap.apply(x, apply, adjoint)
 
@@ -113,7 +127,7 @@ def elementwise_map(x: torch.Tensor, f: Map, df: Map) -> torch.Tensor:
     ``df`` is written in differentiable torch operations (it is what higher derivatives
     differentiate).
     """
-    if tracing():
+    if tracing() or not differentiating(x):
         return f(x)
     return _ElementwiseMap.apply(x, f, df)
 
@@ -184,8 +198,11 @@ _NUMPY_LIB = SimpleNamespace(
 )
 
 
-def elementwise_passes(x: torch.Tensor, passes: Passes) -> torch.Tensor:
-    """A new tensor of ``x``'s shape, filled by ``passes(lib, x_part, out_part)``.
+def elementwise_passes(
+    x: torch.Tensor, passes: Passes, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A new tensor of ``x``'s shape (or ``out``, of that shape, whose rows along the last
+    axis must be contiguous), filled by ``passes(lib, x_part, out_part)``.
 
     ``passes`` writes ``out_part`` from ``x_part`` element by element with ``lib``'s
     ``out=`` functions: ``abs``, ``multiply``, ``divide``, ``log1p``, ``expm1``, ``pow``
@@ -196,7 +213,8 @@ def elementwise_passes(x: torch.Tensor, passes: Passes) -> torch.Tensor:
     machine waiting for torch's worker threads costs more than the arithmetic. Anything
     else (another device or dtype, or while tracing) gets torch and the whole tensor.
     """
-    out = empty(x.shape, x)
+    if out is None:
+        out = empty(x.shape, x)
     if not on_numpy(x):
         passes(torch, x, out)
         return out

@@ -19,7 +19,15 @@ import scipy.fft
 import torch
 
 from grainbench.stages.base import Stage
-from grainbench.stages.maps import library_threads, linear_map, numpy_map, scaled_copy, tracing
+from grainbench.stages.maps import (
+    differentiating,
+    empty,
+    library_threads,
+    linear_map,
+    numpy_map,
+    scaled_copy,
+    tracing,
+)
 
 SQRT2 = math.sqrt(2.0)
 
@@ -76,7 +84,7 @@ def magnitude_phase(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, t
     ``angle`` of a complex tensor, and equal to them within 1 ulp), differentiated as the
     complex ones are (0 at 0: silence is common in audio).
     """
-    if tracing():
+    if tracing() or not (differentiating(re) or differentiating(im)):
         return torch.hypot(re, im), torch.atan2(im, re)
     return _MagnitudePhase.apply(re, im)
 
@@ -335,13 +343,28 @@ class PolarFFT(Stage):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 magnitude, plane 1 phase/π."""
         planes = linear_map(x, _fft_planes, _fft_unplanes)
-        mag, phase = magnitude_phase(planes[..., 0, :], planes[..., 1, :])
-        return torch.stack([mag, phase / math.pi], dim=-2)
+        re, im = planes[..., 0, :], planes[..., 1, :]
+        if tracing() or differentiating(planes):
+            mag, phase = magnitude_phase(re, im)
+            return torch.stack([mag, phase / math.pi], dim=-2)
+        # the same values written straight into the two planes (no stacking copy)
+        out = empty(planes.shape, planes)
+        torch.hypot(re, im, out=out[..., 0, :])
+        torch.atan2(im, re, out=out[..., 1, :]).div_(math.pi)
+        return out
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Planes → audio."""
-        mag, phase = y[..., 0, :], y[..., 1, :] * math.pi
-        planes = torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], dim=-2)
+        mag = y[..., 0, :]
+        if tracing() or differentiating(y):
+            phase = y[..., 1, :] * math.pi
+            planes = torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], dim=-2)
+        else:  # the same values, computed in the planes' own buffer
+            planes = empty(y.shape, y)
+            re, im = planes[..., 0, :], planes[..., 1, :]
+            torch.mul(y[..., 1, :], math.pi, out=im)
+            torch.cos(im, out=re).mul_(mag)
+            torch.sin(im, out=im).mul_(mag)
         return linear_map(planes, _fft_unplanes, _fft_planes)
 
     def describe(self) -> dict[str, Any]:
