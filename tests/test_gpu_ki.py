@@ -28,7 +28,7 @@ gk = _load_gpu_ki()
 
 
 def test_train_plan_leaves_the_reserves_and_sizes_kimg_from_the_measured_speed() -> None:
-    s = gk.Settings()  # reserves: pack 15 s, evaluation 100 s; min 20 s of training
+    s = gk.Settings(eval_reserve_s=100.0, first_step_s=0.0)  # pack 15 s; min 20 s training
     plan = gk.train_plan(400.0, s, 25.5, startup_s=30.0)
     # 400 - 15 = 385 s for the phase; 385 - 100 - 30 = 255 s of training = 10 kimg at 25.5
     assert plan["timeout_s"] == 385.0 and plan["max_seconds"] == 255.0
@@ -38,7 +38,14 @@ def test_train_plan_leaves_the_reserves_and_sizes_kimg_from_the_measured_speed()
     no_speed = gk.train_plan(400.0, s, None, startup_s=30.0)
     assert no_speed == {"timeout_s": 385.0, "max_seconds": 255.0}  # the config's own kimg
     capped = gk.train_plan(400.0, gk.Settings(max_train_s=60.0), 25.5, startup_s=30.0)
-    assert capped["max_seconds"] == 60.0 and capped["timeout_s"] == 385.0
+    assert capped is None  # 60 s cannot hold the default 70 s first step and 20 s of training
+    capped = gk.train_plan(400.0, gk.Settings(max_train_s=100.0), 25.5, startup_s=30.0)
+    assert capped["max_seconds"] == 100.0 and capped["timeout_s"] == 385.0
+    # the first step's one-off cost is left out of the expected images
+    first = gk.train_plan(400.0, gk.Settings(eval_reserve_s=100.0), 25.5, startup_s=30.0)
+    assert first["max_seconds"] == 255.0
+    assert first["expected_kimg"] == pytest.approx((255.0 - 70.0) / 25.5)
+    assert gk.train_plan(200.0, gk.Settings(eval_reserve_s=100.0), 25.5, startup_s=30.0) is None
 
 
 def test_anchor_ratios_divide_by_the_published_range() -> None:
@@ -77,6 +84,8 @@ def test_settings_from_the_environment_and_the_tiny_mode() -> None:
     assert tiny.config == "tiny" and tiny.device == "cpu" and tiny.n_samples is None
     over = gk.Settings.from_env({"GPU_KI_PREFLIGHT": "0", "GPU_KI_ADAPTER_KIMG": "0.5"})
     assert over.preflight is False and over.adapter_kimg == 0.5 and over.config == "ki"
+    gen_only = gk.Settings.from_env({"GPU_KI_THROUGHPUT_ARCHS": "", "GPU_KI_BENCH": "0"})
+    assert gen_only.throughput_archs == "" and gen_only.bench is False
     with pytest.raises(SystemExit, match="GPU_KI_MODE"):
         gk.Settings.from_env({"GPU_KI_MODE": "huge"})
 
