@@ -267,3 +267,23 @@ def test_stylegan_generator_is_timed_at_its_own_config(tmp_path: Path, one_threa
     assert got["train_peak_memory[device=cpu]"] > 0
     want = 2 / np.median(g["sample_s"]["2"])
     assert got["sample_clips_per_s[batch=2,device=cpu]"] == pytest.approx(want)
+
+
+def test_a_slow_first_call_is_a_warm_up_not_the_measurement() -> None:
+    """A thunk whose first call outlasts the whole budget (a plan built at a new size) is
+    still timed in one round after it: the result is the steady call, not the first."""
+    import time
+
+    from grainbench.timing import time_rounds
+
+    calls = []
+
+    def thunk() -> None:
+        calls.append(1)
+        time.sleep(0.2 if len(calls) == 1 else 0.001)
+
+    samples, rounds = time_rounds(
+        {"f": thunk}, repeats=5, budget_s=0.05, device=torch.device("cpu")
+    )
+    assert rounds >= 1 and len(calls) == rounds + 1
+    assert max(samples["f"]) < 0.1
