@@ -10,6 +10,7 @@ import torch
 
 from grainbench.stages.base import Stage
 from grainbench.stages.framing import SQRT2, clips_per_pass, tight_window, window
+from grainbench.stages.maps import differentiating
 from grainbench.stages.melscale import triangular_filterbank
 from grainbench.stages.stft import stft, windowed_irfft, windowed_rfft
 from grainbench.stages.transforms import dct2_ortho, idct2_ortho
@@ -130,7 +131,8 @@ class LogMel(Stage):
         """Normalised log-mel ``(…, 1, n_mels, T)`` → audio ``(…, T·hop)`` by fast Griffin-Lim.
 
         The clips are decoded :func:`~grainbench.stages.framing.clips_per_pass` at a time; on
-        a CPU without autograd or a ``torch.func`` transform those groups run on as many worker threads as torch has threads, each with one
+        a CPU, when nothing needs derivatives (:func:`~grainbench.stages.maps.differentiating`),
+        those groups run on as many worker threads as torch has threads, each with one
         intra-op thread (torch's count is 1 meanwhile, then restored): the small operations
         of one clip scale badly over threads (2–3× slower with 2 threads on a busy 2-core
         machine), whole clips well. Every clip's arithmetic is the same for any thread
@@ -141,19 +143,25 @@ class LogMel(Stage):
         step = clips_per_pass(clips.shape[0], y.shape[-1] * self.n_fft, y.device)
         groups = [clips[i : i + step] for i in range(0, clips.shape[0], step)]
         threads = torch.get_num_threads()
-        # autograd and torch.func transforms are thread-local: those calls stay on this thread
-        traced = torch.is_grad_enabled() or torch._C._are_functorch_transforms_active()
-        if y.device.type != "cpu" or traced:
+        # autograd, forward-mode tangents and torch.func transforms are thread-local: calls
+        # that need derivatives stay on this thread; the others record nothing anywhere
+        if y.device.type != "cpu" or differentiating(y):
             parts = [self._decode_clips(g) for g in groups]
         else:
             torch.set_num_threads(1)
             try:
                 with ThreadPoolExecutor(min(threads, len(groups))) as pool:
-                    parts = list(pool.map(self._decode_clips, groups))
+                    parts = list(pool.map(self._decode_clips_untracked, groups))
             finally:
                 torch.set_num_threads(threads)
         out = torch.cat(parts)
         return out.reshape(*lead, out.shape[-1])
+
+    def _decode_clips_untracked(self, y: torch.Tensor) -> torch.Tensor:
+        """:meth:`_decode_clips` with nothing recorded for derivatives (a worker thread's
+        grad mode is its own, on by default)."""
+        with torch.no_grad():
+            return self._decode_clips(y)
 
     def _decode_clips(self, y: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel ``(c, 1, n_mels, T)`` → audio ``(c, T·hop)``."""
