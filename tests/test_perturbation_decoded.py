@@ -170,13 +170,13 @@ def test_forward_mode_matches_brute_force(magif, data, monkeypatch) -> None:
         np.testing.assert_allclose(a, b, rtol=0.05, atol=1e-3)
 
 
-def test_mel_griffinlim_falls_back_to_brute_force(data, monkeypatch) -> None:
-    """Griffin–Lim's response to 2/255 is far from its derivative: forward mode does not
-    serve it, and every map is the brute force's, number for number."""
+def test_mel_griffinlim_forward_mode_falls_back_to_brute_force(data, monkeypatch) -> None:
+    """Griffin–Lim's response to 2/255 is far from its derivative: decoded (mode "decode"),
+    forward mode does not serve it, and every map is the brute force's, number for number."""
     rep = load_representation("mel-griffinlim", SR, N)
     rep.fit(torch.from_numpy(data.train[:8]))
     images, decoded, pixels = _setup(rep, data, 1, 10)
-    fast = _maps(rep, images, decoded, pixels, monkeypatch, DELTAS[:1])
+    fast = _maps(rep, images, decoded, pixels, monkeypatch, DELTAS[:1], mode="decode")
     note = fast.first_order[0]
     assert not note["served"] and "pairs" not in note
     assert note["derivative_rel_error"]["median"] > CHECK_TOLERANCE
@@ -184,6 +184,21 @@ def test_mel_griffinlim_falls_back_to_brute_force(data, monkeypatch) -> None:
     brute = _maps(rep, images, decoded, pixels[some], monkeypatch, DELTAS[:1], brute=True)
     for name, _ in METRICS:
         np.testing.assert_array_equal(getattr(fast, name)[:, some], getattr(brute, name))
+
+
+@pytest.mark.parametrize("name", ["mel-griffinlim", "mfcc"])
+def test_griffin_lim_cone_maps_are_the_brute_force(data, monkeypatch, name: str) -> None:
+    """The Griffin–Lim representations' own route (mode "griffinlim": only the frames a pixel
+    reaches are replayed) gives the brute force's maps number for number, at both δs."""
+    rep = load_representation(name, SR, N)
+    rep.fit(torch.from_numpy(data.train[:8]))
+    images, decoded, pixels = _setup(rep, data, 2, 6)
+    assert PixelErrors(rep).mode == "griffinlim"
+    cone = _maps(rep, images, decoded, pixels, monkeypatch)
+    brute = _maps(rep, images, decoded, pixels, monkeypatch, brute=True)
+    assert cone.first_order == [None, None]
+    for di in range(len(DELTAS)):
+        _assert_same(cone, brute, di)
 
 
 def test_griffin_lim_decode_is_deterministic_per_image(data) -> None:

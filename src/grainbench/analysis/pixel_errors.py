@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,15 +42,22 @@ cache); the log-mel decode now works two clips at a time per worker thread (flat
 cost from batch 1 to 64), so 4 clips keep two threads busy; larger calls were not measured."""
 
 
-def exact_errors(stage: Any) -> Any:
+def exact_errors(stage: Any, after: Sequence[Any] = ()) -> Any:
     """The object computing ``stage``'s exact one-pixel errors from its parts (``mode``,
     ``dense``, ``errors``), built from the class the stage names in ``exact_errors``
-    (``"package.module:Class"``); None when it names none."""
+    (``"package.module:Class"``); None when it names none, or when ``after`` holds stages
+    (each :attr:`~grainbench.stages.base.Stage.frame_local`) and the class does not take
+    them (its ``accepts_after``)."""
     spec = getattr(stage, "exact_errors", None)
     if spec is None:
         return None
     module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)(stage)
+    cls = getattr(importlib.import_module(module), name)
+    if not after:
+        return cls(stage)
+    if getattr(cls, "accepts_after", False) and all(s.frame_local for s in after):
+        return cls(stage, after)
+    return None
 
 
 class PixelErrors:
@@ -80,15 +87,10 @@ class PixelErrors:
             self.mode = "staged"
         elif bool(getattr(rep, "linear", False)):
             self.mode = "linear"
-        elif (
-            isinstance(staged, StagedRepresentation)
-            and self.compand is None
-            and len(self.pre) == 1
-            and self.pre[0].exact_errors is not None
-            and self._init_layout()
-        ):
-            self.exact = exact_errors(self.pre[0])
-            self.mode = self.exact.mode
+        elif isinstance(staged, StagedRepresentation) and self.compand is None and self.pre:
+            exact = exact_errors(self.pre[0], self.pre[1:])
+            if exact is not None and self._init_layout():
+                self.exact, self.mode = exact, exact.mode
 
     def _init_staged(self, staged: StagedRepresentation) -> bool:
         """Split the stages into linear transforms → one element-wise stage → permutations.

@@ -42,6 +42,9 @@ class Stage(nn.Module):
     #: ``"package.module:Class"`` computing this stage's exact one-pixel errors from its
     #: parts (:mod:`grainbench.analysis.pixel_errors`); None: none
     exact_errors: str | None = None
+    #: each output frame (last axis) depends on the same input frame alone, so a stage's
+    #: exact errors (:attr:`exact_errors`) may come before it
+    frame_local: bool = False
 
     @abstractmethod
     def inverse(self, y: torch.Tensor) -> torch.Tensor:

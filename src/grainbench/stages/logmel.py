@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -14,6 +13,7 @@ from grainbench.stages.maps import differentiating
 from grainbench.stages.melscale import triangular_filterbank
 from grainbench.stages.stft import stft, windowed_irfft, windowed_rfft
 from grainbench.stages.transforms import dct2_ortho, idct2_ortho
+from grainbench.threads import map_on_workers
 
 Block = tuple[int, int, int, int]
 """Rows ``r0:r1`` and columns ``c0:c1`` of a matrix: a block that holds all its rows' nonzeros."""
@@ -62,6 +62,7 @@ class LogMel(Stage):
 
     linear = False
     lossless = False
+    exact_errors = "grainbench.analysis.griffinlim_errors:GriffinLimErrors"
 
     def __init__(
         self,
@@ -133,7 +134,7 @@ class LogMel(Stage):
         The clips are decoded :func:`~grainbench.stages.framing.clips_per_pass` at a time; on
         a CPU, when nothing needs derivatives (:func:`~grainbench.stages.maps.differentiating`),
         those groups run on as many worker threads as torch has threads, each with one
-        intra-op thread (torch's count is 1 meanwhile, then restored): the small operations
+        intra-op thread (:func:`~grainbench.threads.map_on_workers`): the small operations
         of one clip scale badly over threads (2–3× slower with 2 threads on a busy 2-core
         machine), whole clips well. Every clip's arithmetic is the same for any thread
         count, so the audio is identical to the bit.
@@ -142,26 +143,14 @@ class LogMel(Stage):
         clips = y.reshape(-1, *y.shape[-3:])
         step = clips_per_pass(clips.shape[0], y.shape[-1] * self.n_fft, y.device)
         groups = [clips[i : i + step] for i in range(0, clips.shape[0], step)]
-        threads = torch.get_num_threads()
         # autograd, forward-mode tangents and torch.func transforms are thread-local: calls
         # that need derivatives stay on this thread; the others record nothing anywhere
         if y.device.type != "cpu" or differentiating(y):
             parts = [self._decode_clips(g) for g in groups]
         else:
-            torch.set_num_threads(1)
-            try:
-                with ThreadPoolExecutor(min(threads, len(groups))) as pool:
-                    parts = list(pool.map(self._decode_clips_untracked, groups))
-            finally:
-                torch.set_num_threads(threads)
+            parts = map_on_workers(self._decode_clips, groups)
         out = torch.cat(parts)
         return out.reshape(*lead, out.shape[-1])
-
-    def _decode_clips_untracked(self, y: torch.Tensor) -> torch.Tensor:
-        """:meth:`_decode_clips` with nothing recorded for derivatives (a worker thread's
-        grad mode is its own, on by default)."""
-        with torch.no_grad():
-            return self._decode_clips(y)
 
     def _decode_clips(self, y: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel ``(c, 1, n_mels, T)`` → audio ``(c, T·hop)``."""
@@ -182,11 +171,26 @@ class LogMel(Stage):
         spec = target * start
         prev = spec
         for _ in range(self.n_iter):
-            cur = windowed_rfft(windowed_irfft(spec, self.win, self.hop), self.win, self.hop)
-            cur = cur * (target / cur.abs().clamp_min(1e-12))
-            spec = cur + self.momentum * (cur - prev)
-            prev = cur
+            spec, prev = self.griffin_lim_step(spec, prev, target)
         return windowed_irfft(prev, self.win, self.hop)
+
+    def griffin_lim_step(
+        self, spec: torch.Tensor, prev: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One fast Griffin-Lim iteration on frame-major spectra ``(…, T, F)``: the next
+        iteration's input and this one's projected spectrum (the next ``prev``)."""
+        cur = windowed_rfft(windowed_irfft(spec, self.win, self.hop), self.win, self.hop)
+        cur = self.project(cur, target)
+        return self.accelerate(cur, prev), cur
+
+    @staticmethod
+    def project(cur: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Spectrum ``cur`` with its magnitudes replaced by ``target`` (phases kept)."""
+        return cur * (target / cur.abs().clamp_min(1e-12))
+
+    def accelerate(self, cur: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """The momentum step from the previous projected spectrum ``prev`` to ``cur``."""
+        return cur + self.momentum * (cur - prev)
 
     def describe(self) -> dict[str, Any]:
         """Parameters for results."""
@@ -213,6 +217,8 @@ class MFCC(Stage):
     under-estimate unseen clips'). Exact and linear by itself; after :class:`LogMel` the
     representation is lossy because of the mel step.
     """
+
+    frame_local = True
 
     def __init__(self, n_coeffs: int) -> None:
         super().__init__()
