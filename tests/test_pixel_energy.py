@@ -12,13 +12,14 @@ import torch
 from grainbench.data import load_dataset
 from grainbench.pixel_energy import (
     EnergyAccumulator,
-    dataset_pixel_energy,
     energy_rule,
     pixel_energy,
+    training_pixel_energy,
 )
 from grainbench.plugins import Representation, load_representation
 from grainbench.registries import REPRESENTATIONS
 from grainbench.stages import fold_order
+from grainbench.training_images import TrainingImages
 
 SR, N = 16000, 16384
 SHORT = 4096  # the Griffin-Lim and oscillator representations, whose probes are slow
@@ -171,7 +172,7 @@ def test_declared_rule_and_variance_fallback(clips) -> None:
         plugin.fit(clips)
         rep = Representation(plugin, f"test:{plugin.name}", "0")
         assert energy_rule(rep) == rule
-        energy = dataset_pixel_energy(rep, audio, batch_size=4)
+        energy = training_pixel_energy(TrainingImages(rep, audio), batch_size=4)
         assert energy.rule == rule
         images = plugin.encode(clips).double().reshape(len(clips), -1).numpy()
         expected = 2.0 * (images**2).mean(0) if rule == "declared" else images.var(0)

@@ -58,6 +58,7 @@ from grainbench.stages.melscale import FreqWarp
 from grainbench.stages.parametric import PIANO_HIGH_HZ, PIANO_LOW_HZ, HarmonicNoise
 from grainbench.stages.stft import STFT
 from grainbench.stages.transforms import DCT, PolarFFT, RealImagFFT, Waveform
+from grainbench.training_images import TrainingImages
 
 N_GROUPS = 20
 """Training clips are summed in up to this many contiguous groups, the bootstrap's units."""
@@ -297,17 +298,10 @@ class EnergyAccumulator:
         return PixelEnergy(mean, self.rule, self.n_clips, groups, sizes, squares)
 
 
-def dataset_pixel_energy(
-    rep: Any,
-    audio: np.ndarray,
-    *,
-    batch_size: int = 32,
-    device: torch.device | str = "cpu",
-) -> PixelEnergy:
-    """``E_p`` over the clips ``audio (N, ch, n)`` (encoded ``batch_size`` at a time)."""
-    acc = EnergyAccumulator(rep, len(audio))
-    for start in range(0, len(audio), max(1, batch_size)):
-        with torch.no_grad():
-            batch = torch.from_numpy(audio[start : start + batch_size]).to(device)
-            acc.add(rep.encode(batch))
+def training_pixel_energy(training: TrainingImages, batch_size: int = 32) -> PixelEnergy:
+    """``E_p`` over the training clips of ``training`` (their images ``batch_size`` at a time,
+    encoded once per run: :class:`~grainbench.training_images.TrainingImages`)."""
+    acc = EnergyAccumulator(training.rep, len(training.audio))
+    for _, images in training.batches(batch_size):
+        acc.add(images)
     return acc.result()

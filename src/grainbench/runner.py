@@ -34,6 +34,7 @@ from grainbench.report import write_report
 from grainbench.tasks import SPEC_ORDER
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.params import validate_params
+from grainbench.training_images import TrainingImages
 
 PROGRESS_EVERY_S = 30.0
 """Seconds between progress lines when stderr is not a terminal."""
@@ -291,6 +292,7 @@ def run_benchmark(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                 note(f"loading {spec.data} and fitting {rep.name}")
             dataset = load_and_fit(spec, rep)
             rep.to(device)
+            training = TrainingImages(rep, dataset.train, device)
             result = _new_result(spec, rep, dataset, list(params), run_signature)
             for name, task_params in params.items():
                 if note:
@@ -306,6 +308,7 @@ def run_benchmark(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                     device,
                     progress,
                     generator,
+                    training,
                 )
                 result["tasks"][name] = body
                 result["complete"] = not results.unfinished_tasks(result)
@@ -361,6 +364,7 @@ def _run_task(
     device: torch.device,
     progress: Any,
     generator: Any,
+    training: TrainingImages,
 ) -> dict[str, Any]:
     """Task ``name``'s stored body: reused from ``tasks/<name>.json`` when its signature
     matches, else computed and written there."""
@@ -393,6 +397,7 @@ def _run_task(
         progress=progress,
         generator=generator,
         generator_spec=spec.gen,
+        training=training,
     )
     start = time.perf_counter()
     torch.manual_seed(spec.seed)

@@ -12,6 +12,7 @@ import torch
 
 from grainbench.metrics.catalog import metric_spec
 from grainbench.tasks.params import Checker
+from grainbench.training_images import TrainingImages
 
 if TYPE_CHECKING:  # annotations only: a task module need not load plugins or datasets
     from grainbench.data.core import AudioDataset
@@ -90,7 +91,8 @@ class RunContext:
     wrapper ``progress(iterable, desc=..., total=...)``; ``generator`` and
     ``generator_spec``: the ``--gen`` generator (the checked
     :class:`grainbench.generator.Generator`; in a run inside a
-    :class:`~grainbench.fitonce.FitOnce`) and its spec, None without one.
+    :class:`~grainbench.fitonce.FitOnce`) and its spec, None without one; ``training``: the
+    training clips' images shared by the run's tasks (:meth:`training_images`).
     """
 
     rep: Representation
@@ -102,6 +104,14 @@ class RunContext:
     progress: Callable[..., Any]
     generator: Any = None
     generator_spec: str | None = None
+    training: TrainingImages | None = None
+
+    def training_images(self) -> TrainingImages:
+        """The training clips' images, encoded once per run (the runner's, else this
+        context's own)."""
+        if self.training is None:
+            self.training = TrainingImages(self.rep, self.dataset.train, self.device)
+        return self.training
 
     def relpath(self, path: Path) -> str:
         """``path`` relative to the run folder (as stored in results)."""

@@ -344,9 +344,8 @@ class LocalityTask(TaskDefaults):
         c = ctx.rep.image_shape[0]
         energy = EnergyAccumulator(ctx.rep, len(train))
         wraps = WrapShares(ctx.rep)
-        for sl in chunks(len(train), max(1, batch_size)):
+        for _, encoded in ctx.training_images().batches(batch_size):
             with torch.no_grad():
-                encoded = ctx.rep.encode(torch.from_numpy(train[sl]).to(ctx.device))
                 energy.add(encoded)
                 wraps.add(encoded)
             images = encoded.double()

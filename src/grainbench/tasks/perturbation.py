@@ -40,7 +40,7 @@ from grainbench.errors import UserError
 from grainbench.metrics.grain import nan_percentiles
 from grainbench.metrics.stats import bootstrap_percentile
 from grainbench.metrics.weighted import energy_weighted
-from grainbench.pixel_energy import PixelEnergy, dataset_pixel_energy
+from grainbench.pixel_energy import PixelEnergy, training_pixel_energy
 from grainbench.tasks import listen, plots
 from grainbench.tasks.base import (
     Artifact,
@@ -114,9 +114,7 @@ class PerturbationTask(TaskDefaults):
             decoded = rep.decode(images)
         shape = tuple(rep.image_shape)
         pixels, labels, complete = sample_pixels(shape, params["n_pixels"], ctx.seed)
-        energy = dataset_pixel_energy(
-            rep, ctx.dataset.train, batch_size=int(params["batch_size"]), device=ctx.device
-        )
+        energy = training_pixel_energy(ctx.training_images(), int(params["batch_size"]))
         everywhere = None if complete else sample_pixels(shape, "all", 0)[1]
         design = energy_design(pixels, labels, everywhere, energy.mean, n_extra, ctx.seed)
         measured = np.unique(np.concatenate([pixels, design.pixels]))

@@ -1,0 +1,103 @@
+"""The training clips' images encoded once per run: kept for the next pass at the same batch
+size, the same numbers as encoding anew, re-encoded when too large, shared by a run's
+perturbation and locality tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import grainbench.training_images as training_images
+from grainbench.data import load_dataset
+from grainbench.plugins import load_representation
+from grainbench.registries import TASKS
+from grainbench.tasks.base import RunContext
+from grainbench.tasks.params import validate_params
+from grainbench.training_images import TrainingImages
+
+SR, N = 16000, 16384
+
+
+class Counting:
+    """A representation's encode that counts the clips it encodes."""
+
+    def __init__(self, rep) -> None:
+        self.rep, self.clips = rep, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.rep, name)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        self.clips += len(audio)
+        return self.rep.encode(audio)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(
+        "synth-piano?n=12", sample_rate=SR, n_samples=N, n_channels=1, seed=0, progress=False
+    )
+
+
+@pytest.fixture()
+def rep(data):
+    rep = load_representation("dct-square", SR, N)
+    rep.fit(torch.from_numpy(data.train))
+    return Counting(rep)
+
+
+def test_kept_images_are_the_encoded_ones(data, rep) -> None:
+    training = TrainingImages(rep, data.train)
+    first = list(training.batches(4))
+    assert rep.clips == len(data.train)
+    again = list(training.batches(4))
+    assert rep.clips == len(data.train)  # not encoded again
+    assert [sl for sl, _ in again] == [sl for sl, _ in first]
+    for (sl, kept), (_, seen) in zip(again, first, strict=True):
+        assert kept is seen
+        assert torch.equal(kept, rep.rep.encode(torch.from_numpy(data.train[sl])))
+    list(training.batches(5))  # another batch size: encoded anew
+    assert rep.clips == 2 * len(data.train)
+
+
+def test_too_large_to_keep_is_encoded_again(data, rep, monkeypatch) -> None:
+    monkeypatch.setattr(training_images, "KEEP_BYTES", 1)
+    training = TrainingImages(rep, data.train)
+    list(training.batches(4))
+    list(training.batches(4))
+    assert rep.clips == 2 * len(data.train)
+
+
+def test_unfinished_pass_keeps_nothing(data, rep) -> None:
+    training = TrainingImages(rep, data.train)
+    next(iter(training.batches(4)))
+    list(training.batches(4))
+    assert rep.clips == 4 + len(data.train)
+
+
+def _run_both(rep, data, tmp_path, training: TrainingImages | None) -> list:
+    """Metrics of a small perturbation and locality run, their contexts sharing ``training``
+    (None: each context encodes for itself)."""
+    params = {
+        "perturbation": {"n_clips": 1, "n_pixels": 8, "n_energy_pixels": 8, "n_boot": 10},
+        "locality": {"n_pixels": 8, "n_energy_pixels": 8, "n_gabor": 4, "n_boot": 10},
+    }
+    metrics = []
+    for name, p in params.items():
+        out = tmp_path / name
+        out.mkdir(parents=True)
+        ctx = RunContext(rep, data, 0, tmp_path, out, torch.device("cpu"), lambda it, **_: it)
+        ctx.training = training
+        task = TASKS.get(name)
+        result = task.run(ctx, validate_params(name, task, p))
+        metrics += [(m.name, m.value, m.low, m.high, m.condition) for m in result.metrics]
+    return metrics
+
+
+def test_perturbation_and_locality_encode_the_training_set_once(data, rep, tmp_path) -> None:
+    separate = _run_both(rep, data, tmp_path / "separate", None)
+    clips = rep.clips
+    shared = _run_both(rep, data, tmp_path / "shared", TrainingImages(rep, data.train))
+    assert rep.clips - clips == clips - len(data.train)
+    assert np.array_equal(np.array(shared, dtype=object), np.array(separate, dtype=object))
