@@ -5,6 +5,7 @@ differences and each other."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -175,6 +176,37 @@ def test_elementwise_passes_blocks_and_copysign_bits(monkeypatch: pytest.MonkeyP
         out = np.empty_like(x)
         maps._copysign_bits(x, y, out)
         np.testing.assert_array_equal(out.view(np.uint8), np.copysign(x, y).view(np.uint8))
+
+
+def test_elementwise_passes_split_over_threads_with_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With 2 torch threads a tensor of many blocks runs on 2 threads, to the same bits."""
+    v = torch.randn(64, 1, 2, 512, generator=torch.Generator().manual_seed(15))
+    compand = Compand("mulaw", scale=2.0, planes=[0])
+    monkeypatch.setattr(maps, "_BLOCK_ELEMENTS", 512)  # one row a block: 64 blocks a plane
+    seen: set[int] = set()
+    log1p, expm1 = maps._NUMPY_LIB.log1p, maps._NUMPY_LIB.expm1
+
+    def noting(fn):
+        return lambda *args, **kw: (seen.add(threading.get_ident()), fn(*args, **kw))[1]
+
+    monkeypatch.setattr(maps._NUMPY_LIB, "log1p", noting(log1p))
+    monkeypatch.setattr(maps._NUMPY_LIB, "expm1", noting(expm1))
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            seen.clear()
+            y = compand(v)
+            runs.append((y, compand.inverse(y), len(seen)))
+    finally:
+        torch.set_num_threads(threads)
+    (y1, x1, threads1), (y2, x2, threads2) = runs
+    assert (threads1, threads2) == (1, 2)
+    assert torch.equal(y1, y2) and torch.equal(x1, x2)
+    assert torch.equal(y1[:, :, 1], v[:, :, 1])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -16,8 +16,11 @@ and stages take their torch routes (:func:`tracing`).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -208,9 +211,12 @@ def elementwise_passes(
     ``out=`` functions: ``abs``, ``multiply``, ``divide``, ``log1p``, ``expm1``, ``pow``
     and ``copysign`` (of a first argument ≥ +0), torch's or NumPy's.
     A float32 or float64 CPU tensor goes to NumPy in blocks of whole rows (last axis) of
-    about 64 Ki elements, every pass over a block while it is in cache, in this thread:
-    one torch operation per pass sweeps the whole batch once per pass, and on a busy
-    machine waiting for torch's worker threads costs more than the arithmetic. Anything
+    about 64 Ki elements, every pass over a block while it is in cache: one torch
+    operation per pass sweeps the whole batch once per pass, and on a busy machine waiting
+    for torch's worker threads costs more than the arithmetic. A tensor of many blocks is
+    split into as many contiguous runs of blocks as :func:`library_threads` says, one per
+    thread (each element's arithmetic is the same on any thread: the values do not depend
+    on the thread count); a small one stays in this thread. Anything
     else (another device or dtype, or while tracing) gets torch and the whole tensor.
     """
     if out is None:
@@ -224,9 +230,33 @@ def elementwise_passes(
     rows_in = x.reshape(-1, k).numpy(force=True)
     rows_out = out.view(-1, k).numpy()
     step = max(1, _BLOCK_ELEMENTS // k)
-    for i in range(0, rows_in.shape[0], step):
-        passes(_NUMPY_LIB, rows_in[i : i + step], rows_out[i : i + step])
+    starts = range(0, rows_in.shape[0], step)
+    # whole blocks per thread: ``lanes`` contiguous runs of blocks, one per thread
+    lanes = max(1, min(library_threads(), len(starts) // _BLOCKS_PER_THREAD))
+    runs = [starts[j * len(starts) // lanes : (j + 1) * len(starts) // lanes] for j in range(lanes)]
+
+    def run(j: int) -> None:
+        for i in runs[j]:
+            passes(_NUMPY_LIB, rows_in[i : i + step], rows_out[i : i + step])
+
+    if lanes == 1:
+        run(0)
+    else:
+        list(_pool(lanes, os.getpid()).map(run, range(lanes)))
     return out
+
+
+#: :func:`elementwise_passes` splits a tensor over threads only when each gets at least
+#: this many blocks (a hand-over to a worker thread costs tens of microseconds)
+_BLOCKS_PER_THREAD = 2
+
+
+@functools.cache
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    """A pool of ``threads`` worker threads, kept for the process ``pid`` (a forked child
+    has none of its parent's threads, so it makes its own). NumPy's ufuncs release the
+    GIL, so the blocks of :func:`elementwise_passes` run in parallel on them."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="grainbench-elementwise")
 
 
 def scaled_copy(out: torch.Tensor, x: torch.Tensor, factor: float) -> None:

@@ -287,7 +287,9 @@ def _fft_unplanes(planes: torch.Tensor) -> torch.Tensor:
     """Inverse and transpose of :func:`_fft_planes`: ``(…, 2, N/2)`` → ``(…, N)``."""
     half = planes.shape[-1]
     spec = planes.new_empty(*planes.shape[:-2], half + 1, 2)
-    scaled_copy(spec[..., :half, :], planes.transpose(-1, -2), 1.0 / SQRT2)
+    # plane by plane: one transposing copy of both would run NumPy's inner loop over pairs
+    for part in (0, 1):
+        scaled_copy(spec[..., :half, part], planes[..., part, :], 1.0 / SQRT2)
     spec[..., 0, 0] = planes[..., 0, 0]
     spec[..., half, 0] = planes[..., 1, 0]
     spec[..., 0, 1] = 0.0
