@@ -114,14 +114,28 @@ class Representation:
         self._check("decode", out, (image.shape[0], self.n_channels, self.n_samples), 3)
         return out
 
-    def fit(self, audio: torch.Tensor) -> None:
+    def fit(self, audio: torch.Tensor) -> torch.Tensor | None:
         """Call the plugin's optional ``fit`` on training clips, then check that the fitted
-        representation still encodes and decodes, and that its decoder is not degenerate."""
+        representation still encodes and decodes, and that its decoder is not degenerate.
+
+        Returns the training images ``(N, C, H, W)`` when the plugin's ``fit`` returns them
+        (a finite float32 tensor of that shape, which must equal what ``encode`` gives for
+        those clips: the built-in representations do, tested), else None."""
         fit = guard.attribute(self.plugin, "fit", f"representation {self.name}")
+        images = None
         if callable(fit):
-            self._call("fit", audio)
+            out = self._call("fit", audio)
+            shape = (audio.shape[0], *self.image_shape)
+            if (
+                isinstance(out, torch.Tensor)
+                and out.dtype == torch.float32
+                and tuple(out.shape) == shape
+                and bool(torch.isfinite(out).all())
+            ):
+                images = out
             self.decode(self.encode(audio[:2]))
         self.check_not_degenerate()
+        return images
 
     def check_not_degenerate(self) -> None:
         """Raise :class:`UserError` when the decoded probe clips (a harmonic tone and noise)

@@ -182,6 +182,11 @@ def load_rep(spec: RunSpec) -> Representation:
 def load_and_fit(spec: RunSpec, rep: Representation) -> Any:
     """The dataset of ``spec`` at ``rep``'s setting; fits ``rep`` on its training clips
     (which also checks that the fitted decoder is not degenerate)."""
+    return fit_on_training(spec, rep)[0]
+
+
+def fit_on_training(spec: RunSpec, rep: Representation) -> tuple[Any, torch.Tensor | None]:
+    """:func:`load_and_fit`, and the training images the fit returned (None: none)."""
     dataset = load_dataset(
         spec.data,
         sample_rate=rep.sample_rate,
@@ -191,8 +196,8 @@ def load_and_fit(spec: RunSpec, rep: Representation) -> Any:
         progress=spec.progress and sys.stderr.isatty(),
     )
     torch.manual_seed(spec.seed)
-    rep.fit(torch.from_numpy(dataset.train))
-    return dataset
+    images = rep.fit(torch.from_numpy(dataset.train))
+    return dataset, images
 
 
 def prepare(spec: RunSpec) -> tuple[Representation, Any]:
@@ -290,9 +295,11 @@ def run_benchmark(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         with runfolder.claim(run_dir, identity, force=spec.force) as run_signature:
             if note:
                 note(f"loading {spec.data} and fitting {rep.name}")
-            dataset = load_and_fit(spec, rep)
+            dataset, images = fit_on_training(spec, rep)
             rep.to(device)
-            training = TrainingImages(rep, dataset.train, device)
+            # the fit's images are the CPU encode's; another device encodes its own
+            kept = images if device.type == "cpu" else None
+            training = TrainingImages(rep, dataset.train, device, images=kept)
             result = _new_result(spec, rep, dataset, list(params), run_signature)
             for name, task_params in params.items():
                 if note:

@@ -21,14 +21,26 @@ class TrainingImages:
     encode is slow (harmonic-noise: CREPE f0 and an oscillator bank per clip) is encoded
     once per run instead of once per task."""
 
-    def __init__(self, rep: Any, audio: np.ndarray, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        rep: Any,
+        audio: np.ndarray,
+        device: torch.device | str = "cpu",
+        images: torch.Tensor | None = None,
+    ) -> None:
+        """``images``: every clip's image ``(N, C, H, W)`` already, as the representation's
+        fit returned them (:meth:`grainbench.representation.Representation.fit`)."""
         self.rep, self.audio, self.device = rep, audio, torch.device(device)
+        self.images = images
         self._kept: tuple[int, list[torch.Tensor]] | None = None
 
     def batches(self, batch_size: int) -> Iterator[tuple[slice, torch.Tensor]]:
         """``(clips, images (B, C, H, W))`` for consecutive slices of ``batch_size`` clips."""
         size = max(1, int(batch_size))
         slices = [slice(i, min(i + size, len(self.audio))) for i in range(0, len(self.audio), size)]
+        if self.images is not None:
+            yield from ((sl, self.images[sl].to(self.device)) for sl in slices)
+            return
         if self._kept is not None and self._kept[0] == size:
             yield from zip(slices, self._kept[1], strict=True)
             return

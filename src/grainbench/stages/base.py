@@ -135,13 +135,14 @@ class StagedRepresentation(nn.Module):
         return y
 
     @torch.no_grad()
-    def fit(self, audio: torch.Tensor) -> None:
-        """Fit every stage in order on training audio (each sees the previous stage's output)."""
+    def fit(self, audio: torch.Tensor) -> torch.Tensor:
+        """Fit every stage in order on training audio (each sees the previous stage's output);
+        returns the fitted representation's images of ``audio`` ``(N, C, H, W)``, the same
+        as :meth:`encode` gives them (every stage encodes a clip alike in any batch)."""
         x = audio
-        *first, last = self.stages
-        for stage in first:  # each later stage fits on the output of the one before
+        for stage in self.stages:  # each later stage fits on the output of the one before
             x = stage.fit_transform(x)
-        last.fit(x)
+        return x
 
     def image_parts(self) -> dict[str, torch.Tensor]:
         """Named parts of the image: part name → bool mask ``(C, H, W)``; empty when none.
