@@ -107,6 +107,40 @@ def test_power_spectrogram_equals_a_numpy_reference_and_parseval() -> None:
     assert float(power[0, 10].sum()) == pytest.approx(expected, rel=1e-4)
 
 
+def test_short_errors_are_analysed_on_their_own_frames_alone(monkeypatch) -> None:
+    """Signals nonzero in a few frames (a one-pixel error of a local atom) are transformed
+    only there; the spectrogram is the whole one to the bit: at the edges (reflected), an
+    isolated sample, all zeros, and a batch where one signal spans most frames."""
+    model = MaskingModel(44100)
+    n = 65536
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(8, 2, n)
+    x[0, 0, 30000:32048] = torch.randn(2048, generator=gen)
+    x[1, 1, :500] = torch.randn(500, generator=gen)
+    x[2, 0, n - 300 :] = torch.randn(300, generator=gen)
+    x[3, 1, 1000] = 1.0
+    x[5, 0, 5000:9000] = torch.randn(4000, generator=gen)
+    x[6, 0, 20000:] = torch.randn(n - 20000, generator=gen)
+    batches = [[0, 3, 5], [1, 2], [4], [0, 6], list(range(8))]
+    widths = []
+    live_frames = model._live_frames
+
+    def spy(padded: torch.Tensor, starts: torch.Tensor):
+        first, width = live_frames(padded, starts)
+        widths.append(width)
+        return first, width
+
+    monkeypatch.setattr(model, "_live_frames", spy)
+    fast = [model.power_spectrogram(x[b]) for b in batches]
+    n_frames = len(model.frame_starts(n))
+    assert widths[0] < 40 < n_frames == widths[3]  # [0, 6]: signal 6 spans most frames
+    monkeypatch.setattr(
+        model, "_live_frames", lambda padded, starts: (torch.zeros(len(padded)), len(starts))
+    )
+    for b, f in zip(batches, fast, strict=True):
+        assert torch.equal(f, model.power_spectrogram(x[b]))
+
+
 @pytest.mark.parametrize(("sr", "seconds"), [(16000, 0.02), (44100, 0.02), (16000, 0.04)])
 def test_a_tone_at_a_filter_centre_reads_its_power(sr: int, seconds: float) -> None:
     # amplitude A → A²/2 whatever the rate and frame length (filter calibration, step 4)

@@ -250,10 +250,35 @@ class MaskingModel:
         flat = audio.reshape(-1, n).to(self.device, torch.float32)
         padded = torch.cat([flat[:, :half].flip(-1), flat, flat[:, n - half :].flip(-1)], dim=-1)
         index = starts[:, None] + torch.arange(self.frame_length, device=self.device)
-        spec = torch.fft.rfft(padded[:, index] * self.window, n=self.n_fft)
         rho = self.edge_weights(n).float()
-        power = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[:, None]
+        first, width = self._live_frames(padded, starts)
+        if width == len(starts):
+            spec = torch.fft.rfft(padded[:, index] * self.window, n=self.n_fft)
+            power = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[:, None]
+        else:  # only the frames around each signal's nonzero samples; the others are zero
+            frames = first[:, None] + torch.arange(width, device=self.device)  # (S, W)
+            samples = padded.gather(1, index[frames].flatten(1)).unflatten(1, (width, -1))
+            spec = torch.fft.rfft(samples * self.window, n=self.n_fft)
+            live = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[frames][..., None]
+            power = torch.zeros(len(padded), len(starts), live.shape[-1], device=self.device)
+            power.scatter_(1, frames[..., None].expand_as(live), live)
         return power.reshape(*audio.shape[:-1], *power.shape[-2:])
+
+    def _live_frames(self, padded: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Per signal of ``padded (S, n + L)``, the first of ``W`` consecutive frames holding
+        every frame with a nonzero sample ``(S,)``, and ``W`` (every frame when that saves
+        little)."""
+        nonzero = (padded != 0).to(torch.int32)
+        count = torch.nn.functional.pad(nonzero.cumsum(-1), (1, 0))
+        live = (count[:, starts + self.frame_length] - count[:, starts]) > 0  # (S, M)
+        n_frames = len(starts)
+        steps = torch.arange(n_frames, device=padded.device)
+        lo = torch.where(live, steps, n_frames).amin(-1)
+        hi = torch.where(live, steps + 1, 0).amax(-1)
+        width = int((hi - lo).clamp_min(0).max()) if len(padded) else 0
+        if width == 0 or 2 * width > n_frames:
+            return torch.zeros(len(padded), dtype=torch.long, device=padded.device), n_frames
+        return lo.clamp(max=n_frames - width), width
 
     def band_energies(self, power: torch.Tensor) -> torch.Tensor:
         """Filter a power spectrogram ``(..., frames, bins)`` into ``(..., frames, bands)``."""
