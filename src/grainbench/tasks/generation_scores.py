@@ -4,7 +4,6 @@ reference side A."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,15 +108,13 @@ def features(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Features of the reference ("reference") and each row's candidates.
 
-    The pool's features come from the disk cache: the test split's, and the held-out
-    training clips' under a split name that names them.
+    The pool's features (the test clips', the held-out training clips') come from the
+    content-addressed disk cache (:func:`grainbench.metrics.embeddings.cached_features`).
     """
     ds = ctx.dataset
-    parts = [cached_features(emb, ds.test, sr, ds.fingerprint, "test")]
+    parts = [cached_features(emb, ds.test, sr)]
     if len(split.held_out):
-        digest = hashlib.sha256(split.held_out.astype("<i8").tobytes()).hexdigest()[:12]
-        audio = np.ascontiguousarray(ds.train[split.held_out])
-        parts.append(cached_features(emb, audio, sr, ds.fingerprint, f"heldout-{digest}"))
+        parts.append(cached_features(emb, np.ascontiguousarray(ds.train[split.held_out]), sr))
     pool = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     out = {"reference": {k: v[split.a] for k, v in pool.items()}}
     for row, (audio, idx, _) in candidates.items():
