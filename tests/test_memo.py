@@ -19,20 +19,11 @@ from grainbench.metrics import crepe, memo
 from grainbench.metrics import distances as D
 from grainbench.metrics import embeddings as E
 from grainbench.plugins import load_generator, load_representation
-from grainbench.registries import TASKS
-from grainbench.tasks.base import RunContext, TaskResult
+from grainbench.tasks.base import TaskResult
+from taskrun import FAST_GENERATION, run_task
 
 SR, N = 16000, 16384
-FAST = {
-    "embeddings": ["spectral-stats"],
-    "pitch_model": "crepe-tiny?hop=800",
-    "fd_boot": 20,
-    "kid_boot": 100,
-    "ndb_subsets": 10,
-    "n_boot": 200,
-    "n_grid": 0,
-    "n_wavs": 0,
-}
+FAST = {**FAST_GENERATION, "n_grid": 0, "n_wavs": 0}
 
 OPTIONS = {"oracle": {"psnr": 30}, "gmm": {"n_components": 8, "n_mixtures": 2}}
 
@@ -48,21 +39,7 @@ def _generation(ds: Any, gen: str, folder: Path) -> TaskResult:
     rep = load_representation("dct-square", sample_rate=SR, n_samples=N)
     rep.fit(torch.from_numpy(ds.train))
     generator = load_generator(gen, rep.image_shape, **OPTIONS[gen])
-    task = TASKS.get("generation")
-    out = folder / "generation"
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(
-        rep=rep,
-        dataset=ds,
-        seed=0,
-        run_dir=folder,
-        out_dir=out,
-        device=torch.device("cpu"),
-        progress=lambda iterable, desc="", total=None: iterable,
-        generator=generator,
-        generator_spec=gen,
-    )
-    return task.run(ctx, {**task.default_params(), **FAST})
+    return run_task("generation", rep, ds, folder, "generation", FAST, generator)
 
 
 def _numbers(result: TaskResult) -> dict[tuple[str, str], tuple[Any, ...]]:
