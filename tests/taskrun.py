@@ -12,6 +12,18 @@ from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.params import validate_params
 
+FAST_GENERATION = {
+    "embeddings": ["spectral-stats"],
+    "pitch_model": "crepe-tiny?hop=800",
+    "fd_boot": 20,
+    "kid_boot": 100,
+    "ndb_subsets": 10,
+    "n_boot": 200,
+    "n_grid": 4,
+    "n_wavs": 2,
+}
+"""Generation task parameters small enough for a unit test (one cheap embedding)."""
+
 
 def run_task(
     name: str,

@@ -24,8 +24,8 @@ def clips() -> np.ndarray:
 
 def _cached(clips: np.ndarray, cache: Path) -> tuple[dict, Path]:
     emb = E.get_embedding("spectral-stats")
-    feats = E.cached_features(emb, clips, SR, "ab" * 32, "test", cache_dir=cache)
-    return feats, E.embedding_cache_path(emb, "ab" * 32, "test", cache_dir=cache)
+    feats = E.cached_features(emb, clips, SR, cache_dir=cache)
+    return feats, E.embedding_cache_path(emb, clips, SR, cache_dir=cache)
 
 
 def _rewrite(path: Path, edit) -> None:

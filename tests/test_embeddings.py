@@ -224,8 +224,8 @@ def test_cache_reads_back_and_recovers_from_corruption(
     clips: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emb = E.get_embedding("spectral-stats")
-    first = E.cached_features(emb, clips, SR, "ab" * 32, "test", cache_dir=tmp_path)
-    path = E.embedding_cache_path(emb, "ab" * 32, "test", cache_dir=tmp_path)
+    first = E.cached_features(emb, clips, SR, cache_dir=tmp_path)
+    path = E.embedding_cache_path(emb, clips, SR, cache_dir=tmp_path)
     assert path.is_file() and path.parent == tmp_path / "embeddings"
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
 
@@ -233,33 +233,41 @@ def test_cache_reads_back_and_recovers_from_corruption(
         raise AssertionError("features recomputed despite the cache")
 
     monkeypatch.setattr(emb, "features", fail)
-    again = E.cached_features(emb, clips, SR, "ab" * 32, "test", cache_dir=tmp_path)
+    again = E.cached_features(emb, clips, SR, cache_dir=tmp_path)
     assert np.array_equal(again["embedding"], first["embedding"])
     monkeypatch.undo()
     path.write_bytes(b"not an npz")
-    fixed = E.cached_features(emb, clips, SR, "ab" * 32, "test", cache_dir=tmp_path)
+    fixed = E.cached_features(emb, clips, SR, cache_dir=tmp_path)
     assert np.array_equal(fixed["embedding"], first["embedding"])
-    # A different split, fingerprint or option is a different entry.
+    # Other clips (another dataset, another selection of its clips), another sample rate or
+    # another option is a different entry.
     other = E.embedding_cache_path(
-        E.get_embedding("spectral-stats", n_mels=32), "ab" * 32, "test", tmp_path
+        E.get_embedding("spectral-stats", n_mels=32), clips, SR, tmp_path
     )
     assert other != path
-    assert E.embedding_cache_path(emb, "ab" * 32, "train", tmp_path) != path
-    assert E.embedding_cache_path(emb, "cd" * 32, "test", tmp_path) != path
+    assert E.embedding_cache_path(emb, clips[:2], SR, tmp_path) != path
+    assert E.embedding_cache_path(emb, clips[[0, 2, 1]], SR, tmp_path) != path
+    changed = clips.copy()
+    changed[1, 0, 100] += 1e-6
+    assert E.embedding_cache_path(emb, changed, SR, tmp_path) != path
+    assert E.embedding_cache_path(emb, clips, 22050, tmp_path) != path
 
 
-def test_cache_entry_with_wrong_row_count_is_recomputed(clips: np.ndarray, tmp_path: Path) -> None:
+def test_cache_entry_with_wrong_row_count_is_recomputed(
+    clips: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     emb = E.get_embedding("spectral-stats")
-    E.cached_features(emb, clips[:2], SR, "ef" * 32, "test", cache_dir=tmp_path)
-    out = E.cached_features(emb, clips, SR, "ef" * 32, "test", cache_dir=tmp_path)
+    path = E.embedding_cache_path(emb, clips, SR, cache_dir=tmp_path)
+    E.cached_features(emb, clips[:2], SR, cache_dir=tmp_path)
+    E.embedding_cache_path(emb, clips[:2], SR, cache_dir=tmp_path).rename(path)
+    out = E.cached_features(emb, clips, SR, cache_dir=tmp_path)
     assert out["embedding"].shape[0] == 3
+    assert "wrong number of rows" in capsys.readouterr().err
 
 
 def test_unwritable_cache_still_computes(clips: np.ndarray, tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder should be")
-    out = E.cached_features(
-        E.get_embedding("spectral-stats"), clips, SR, "12" * 32, "test", blocked
-    )
+    out = E.cached_features(E.get_embedding("spectral-stats"), clips, SR, blocked)
     assert out["embedding"].shape == (3, 138)
     assert os.path.isfile(blocked)

@@ -20,18 +20,9 @@ from grainbench.plugins import load_generator, load_representation
 from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.generation import reference_split
+from taskrun import FAST_GENERATION as FAST
 
 SR, N = 16000, 16384
-FAST = {
-    "embeddings": ["spectral-stats"],
-    "pitch_model": "crepe-tiny?hop=800",
-    "fd_boot": 20,
-    "kid_boot": 100,
-    "ndb_subsets": 10,
-    "n_boot": 200,
-    "n_grid": 4,
-    "n_wavs": 2,
-}
 
 
 @pytest.fixture(scope="module")

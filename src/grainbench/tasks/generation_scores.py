@@ -4,8 +4,7 @@ reference side A."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from grainbench.metrics.embeddings import (
     Standardisation,
     cached_features,
 )
+from grainbench.metrics.memo import cached_json, content_key, entry_path
 from grainbench.metrics.stats import bootstrap_ci
 from grainbench.tasks.base import MetricValue, RunContext, TaskResult
 
@@ -109,23 +109,76 @@ def features(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Features of the reference ("reference") and each row's candidates.
 
-    The pool's features come from the disk cache: the test split's, and the held-out
-    training clips' under a split name that names them.
+    The pool's features (the test clips', the held-out training clips') and those of every
+    row but the generator's come from the content-addressed disk cache
+    (:func:`grainbench.metrics.embeddings.cached_features`): every run on one dataset
+    setting shares the pool's, and every generator on one representation the round trip's.
     """
     ds = ctx.dataset
-    parts = [cached_features(emb, ds.test, sr, ds.fingerprint, "test")]
+    parts = [cached_features(emb, ds.test, sr)]
     if len(split.held_out):
-        digest = hashlib.sha256(split.held_out.astype("<i8").tobytes()).hexdigest()[:12]
-        audio = np.ascontiguousarray(ds.train[split.held_out])
-        parts.append(cached_features(emb, audio, sr, ds.fingerprint, f"heldout-{digest}"))
+        parts.append(cached_features(emb, np.ascontiguousarray(ds.train[split.held_out]), sr))
     pool = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     out = {"reference": {k: v[split.a] for k, v in pool.items()}}
     for row, (audio, idx, _) in candidates.items():
         if audio is None:
             out[row] = {k: v[idx] for k, v in pool.items()}
-        else:
+        elif row == "generator":
             out[row] = emb.features(audio, sr)
+        else:
+            out[row] = cached_features(emb, audio.numpy(), sr)
     return out
+
+
+DISTANCE_PARAMS = (
+    "fd_boot",
+    "fd_inf_points",
+    "fd_inf_draws",
+    "fd_inf_min_r2",
+    "fd_inf_min_clips",
+    "kid_boot",
+)
+"""The task parameters that decide a row's FD, FD∞ and KID (with the seed and features)."""
+
+
+def _row_distances(
+    ref: np.ndarray, cand: np.ndarray, seed: int, params: dict[str, Any]
+) -> dict[str, Any]:
+    """FD, FD∞ and KID of candidate features against the reference, as JSON-able fields."""
+    boot = int(params["fd_boot"])
+    fd = dist.frechet_distance_ci(ref, cand, seed=seed, n_boot=boot)
+    inf = dist.fd_infinity(
+        ref,
+        cand,
+        seed=seed,
+        n_points=int(params["fd_inf_points"]),
+        draws=int(params["fd_inf_draws"]),
+        n_boot=boot,
+        min_r2=float(params["fd_inf_min_r2"]),
+        min_clips=int(params["fd_inf_min_clips"]),
+    )
+    k = dist.kid(ref, cand, seed=seed, n_boot=int(params["kid_boot"]))
+    return {"fd": asdict(fd), "fd_inf": asdict(inf), "kid": asdict(k)}
+
+
+def row_distances(
+    row: str, ref: np.ndarray, cand: np.ndarray, seed: int, params: dict[str, Any]
+) -> tuple[dist.Estimate, dist.FDInfinity, dist.Estimate]:
+    """FD, FD∞ and KID of one row's features ``cand (M, d)`` against ``ref (N, d)``.
+
+    Every row but the generator's is read from (or written to) the content-addressed disk
+    cache (:mod:`grainbench.metrics.memo`, kind ``distances``), keyed by both feature
+    arrays, the seed and :data:`DISTANCE_PARAMS`: the real-vs-real row is the same in every
+    run on a dataset setting, the round-trip row in every run of one representation.
+    """
+    settings = {name: params[name] for name in DISTANCE_PARAMS}
+    if row == "generator":
+        out = _row_distances(ref, cand, seed, settings)
+    else:
+        key = content_key({"ref": ref, "cand": cand}, seed=seed, **settings)
+        path = entry_path("distances", key)
+        out = cached_json(path, lambda: _row_distances(ref, cand, seed, settings))
+    return dist.Estimate(**out["fd"]), dist.FDInfinity(**out["fd_inf"]), dist.Estimate(**out["kid"])
 
 
 def distances(
@@ -143,24 +196,13 @@ def distances(
     data["standardisation"][emb.name] = None if scaling is None else scaling.describe()
     if scaling is not None:
         ref = scaling.apply(ref)
-    boot = int(params["fd_boot"])
     for row in ROWS:
         cand = feats[row]["embedding"]
         if scaling is not None:
             cand = scaling.apply(cand)
         cond = {"row": row, "embedding": emb.name}
-        fd = dist.frechet_distance_ci(ref, cand, seed=ctx.seed, n_boot=boot)
+        fd, inf, k = row_distances(row, ref, cand, ctx.seed, params)
         result.metrics.append(MetricValue("fd", fd.value, fd.low, fd.high, condition=cond))
-        inf = dist.fd_infinity(
-            ref,
-            cand,
-            seed=ctx.seed,
-            n_points=int(params["fd_inf_points"]),
-            draws=int(params["fd_inf_draws"]),
-            n_boot=boot,
-            min_r2=float(params["fd_inf_min_r2"]),
-            min_clips=int(params["fd_inf_min_clips"]),
-        )
         if inf.reported:
             result.metrics.append(
                 MetricValue("fd_inf", inf.value, inf.low, inf.high, condition=cond)
@@ -177,7 +219,6 @@ def distances(
             "ref_sizes": inf.ref_sizes,
             "fds": inf.fds,
         }
-        k = dist.kid(ref, cand, seed=ctx.seed, n_boot=int(params["kid_boot"]))
         result.metrics.append(MetricValue("kid", k.value, k.low, k.high, condition=cond))
 
 
