@@ -17,6 +17,11 @@ from grainbench.tasks.params import validate_params
 from grainbench.training_images import TrainingImages
 
 SR, N = 16000, 16384
+SMALL = {
+    "perturbation": {"n_clips": 1, "n_pixels": 8, "n_energy_pixels": 8, "n_boot": 10},
+    "locality": {"n_pixels": 8, "n_energy_pixels": 8, "n_gabor": 4, "n_boot": 10},
+}
+"""Small perturbation and locality settings: both tasks read every training image."""
 
 
 class Counting:
@@ -79,12 +84,8 @@ def test_unfinished_pass_keeps_nothing(data, rep) -> None:
 def _run_both(rep, data, tmp_path, training: TrainingImages | None) -> list:
     """Metrics of a small perturbation and locality run, their contexts sharing ``training``
     (None: each context encodes for itself)."""
-    params = {
-        "perturbation": {"n_clips": 1, "n_pixels": 8, "n_energy_pixels": 8, "n_boot": 10},
-        "locality": {"n_pixels": 8, "n_energy_pixels": 8, "n_gabor": 4, "n_boot": 10},
-    }
     metrics = []
-    for name, p in params.items():
+    for name, p in SMALL.items():
         out = tmp_path / name
         out.mkdir(parents=True)
         ctx = RunContext(rep, data, 0, tmp_path, out, torch.device("cpu"), lambda it, **_: it)
@@ -167,10 +168,7 @@ def test_a_run_encodes_its_training_clips_only_to_fit(monkeypatch, tmp_path) -> 
         sample_rate=SR,
         n_samples=N,
         tasks=["perturbation", "locality"],
-        params={
-            "perturbation": {"n_clips": 1, "n_pixels": 8, "n_energy_pixels": 8, "n_boot": 10},
-            "locality": {"n_pixels": 8, "n_energy_pixels": 8, "n_gabor": 4, "n_boot": 10},
-        },
+        params=SMALL,
         out=tmp_path / "run",
         progress=False,
     )

@@ -244,8 +244,7 @@ class MaskingModel:
     def power_spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
         """Power per frame and bin, ``(..., frames, bins)``, in mean-square units (Parseval),
         frames reaching past an edge weighted by ``ρ`` (module doc, steps 1–3)."""
-        n = audio.shape[-1]
-        half = self.frame_length // 2
+        n, half = audio.shape[-1], self.frame_length // 2
         starts = torch.from_numpy(self.frame_starts(n) + half).to(self.device)
         flat = audio.reshape(-1, n).to(self.device, torch.float32)
         padded = torch.cat([flat[:, :half].flip(-1), flat, flat[:, n - half :].flip(-1)], dim=-1)
@@ -265,20 +264,16 @@ class MaskingModel:
         return power.reshape(*audio.shape[:-1], *power.shape[-2:])
 
     def _live_frames(self, padded: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Per signal of ``padded (S, n + L)``, the first of ``W`` consecutive frames holding
-        every frame with a nonzero sample ``(S,)``, and ``W`` (every frame when that saves
-        little)."""
-        nonzero = (padded != 0).to(torch.int32)
-        count = torch.nn.functional.pad(nonzero.cumsum(-1), (1, 0))
+        """Per signal of ``padded (S ≥ 1, n + L)``, the first of W consecutive frames holding
+        its frames with a nonzero sample ``(S,)``, and W (every frame if that saves little)."""
+        count = torch.nn.functional.pad((padded != 0).to(torch.int32).cumsum(-1), (1, 0))
         live = (count[:, starts + self.frame_length] - count[:, starts]) > 0  # (S, M)
-        n_frames = len(starts)
-        steps = torch.arange(n_frames, device=padded.device)
-        lo = torch.where(live, steps, n_frames).amin(-1)
-        hi = torch.where(live, steps + 1, 0).amax(-1)
-        width = int((hi - lo).clamp_min(0).max()) if len(padded) else 0
-        if width == 0 or 2 * width > n_frames:
-            return torch.zeros(len(padded), dtype=torch.long, device=padded.device), n_frames
-        return lo.clamp(max=n_frames - width), width
+        n, steps = len(starts), torch.arange(len(starts), device=padded.device)
+        lo = torch.where(live, steps, n).amin(-1)
+        width = int((torch.where(live, steps + 1, 0).amax(-1) - lo).clamp_min(0).max())
+        if width == 0 or 2 * width > n:
+            return torch.zeros(len(padded), dtype=torch.long, device=padded.device), n
+        return lo.clamp(max=n - width), width
 
     def band_energies(self, power: torch.Tensor) -> torch.Tensor:
         """Filter a power spectrogram ``(..., frames, bins)`` into ``(..., frames, bands)``."""
