@@ -153,7 +153,6 @@ class GriffinLimErrors:
         st = self.stage
         frames = base.target.shape[-2]
         d = st.n_fft // st.hop - 1
-        q = len(c)
         spec = column * base.start[t0]
         own_spec, own_prev, rho = spec[:, None], spec[:, None], 0
         for k in range(st.n_iter):
@@ -173,7 +172,7 @@ class GriffinLimErrors:
         if 2 * reach + 1 > frames:
             return self._finish_whole(base, c, t0, column, own_spec, own_prev, rho, st.n_iter, ch)
         audio = self._local_signal(self._gather(base.cur[st.n_iter], c, t0, reach, own_prev, rho))
-        return self._place(base, c, t0, audio, reach, ch, q)
+        return self._place(base, c, t0, audio, reach, ch)
 
     @staticmethod
     def _gather(
@@ -219,7 +218,6 @@ class GriffinLimErrors:
         audio: torch.Tensor,
         reach: int,
         ch: int,
-        q: int,
     ) -> torch.Tensor:
         """Errors ``(Q, Ch, n)``: the :meth:`_local_signal` ``audio`` of frames ``t0 ± reach``
         minus the base's samples there, zero elsewhere."""
@@ -230,8 +228,8 @@ class GriffinLimErrors:
         offsets = torch.arange(-lo, -lo + audio.shape[-1] // hop, device=t0.device)
         where = (t0[:, None] + offsets) % blocks  # (Q, n_blocks)
         base_blocks = base.audio.unflatten(-1, (blocks, hop))[c[:, None], where]
-        out = torch.zeros(q, ch, blocks, hop, device=audio.device)
-        out[torch.arange(q, device=c.device)[:, None], c[:, None], where] = (
+        out = torch.zeros(len(c), ch, blocks, hop, device=audio.device)
+        out[torch.arange(len(c), device=c.device)[:, None], c[:, None], where] = (
             audio.unflatten(-1, (-1, hop)) - base_blocks
         )
         return out.flatten(-2)
