@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from grainbench.analysis.forward import NotDifferentiable
+from grainbench.analysis.magif_errors import combine
 from grainbench.analysis.maps import (
     CHUNK_SAMPLES,
     METRICS,
@@ -185,10 +186,34 @@ class DecodedMeasure:
         bases = range(self.images.shape[0]) if bases is None else bases
         jobs = [(bi, positions[sl]) for bi in bases for sl in chunks(len(positions), size)]
         for bi, pos in self.progress(jobs, desc="perturbation decodes"):
+            parts = self.errors.factored_errors(self.images[bi], pix[pos], ds)
+            if parts is not None:
+                self._store_factored(bi, pos, deltas, *parts)
+                continue
             err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[pos], ds)
             err = err.unflatten(1, (len(deltas), len(MULTIPLIERS)))
             for k, di in enumerate(deltas):
                 self._store(bi, pos, di, self._decoded_values(bi, err[:, k]))
+
+    def _store_factored(
+        self,
+        bi: int,
+        pos: np.ndarray,
+        deltas: dict[int, float],
+        basis: torch.Tensor,
+        coef: torch.Tensor,
+    ) -> None:
+        """:meth:`_brute`'s values from factored errors ``basis (P, R, ch, n)``, ``coef
+        (P, D·M, R)``: norms from the basis' Gram matrix (float64), each δ's error itself only
+        at multiplier 1 (where the shape is analysed)."""
+        flat = basis.flatten(2).double()
+        gram = flat @ flat.transpose(1, 2)  # (P, R, R)
+        coef = coef.unflatten(1, (len(deltas), len(MULTIPLIERS)))
+        for k, di in enumerate(deltas):
+            c = coef[:, k]  # (P, M, R)
+            norms = torch.einsum("pmr,prs,pms->pm", c, gram, c).clamp_min(0.0).sqrt()
+            unit = combine(basis, c[:, MULTIPLIERS.index(1.0), None])[:, 0]
+            self._store(bi, pos, di, self._values(bi, unit, norms))
 
     @staticmethod
     def _curve(

@@ -24,6 +24,7 @@ import math
 
 import torch
 
+from grainbench.stages.framing import overlap_add_circular
 from grainbench.stages.magif import MagIF
 
 
@@ -50,6 +51,16 @@ class MagIFErrors:
     ) -> torch.Tensor:
         """``decode(planes + s·1_k) − decode(planes)`` ``(P, D, Ch, n)`` for flat coefficient
         indices ``coeffs (P,)`` of ``planes (Ch, 2, F, T)`` and every ``s`` in ``deltas (D,)``."""
+        basis, coef = self.factored(planes, coeffs, deltas)
+        return combine(basis, coef)
+
+    def factored(
+        self, planes: torch.Tensor, coeffs: torch.Tensor, deltas: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`errors` as ``Σ_r c[p, d, r]·basis[p, r]`` (:func:`combine`): ``basis
+        (P, 2, Ch, n)`` float32 — a log-magnitude pixel's atom ``A`` (and zeros), an IF
+        pixel's ``U`` and ``V`` — and ``c (P, D, 2)`` float64: ``g(s)`` (and 0), or
+        ``cos πs − 1`` and ``sin πs``."""
         ch, _, f, t = planes.shape
         dev = planes.device
         deltas = deltas.to(dev, torch.float64)
@@ -57,29 +68,53 @@ class MagIFErrors:
         plane, rest = rest // (f * t), rest % (f * t)
         row, col = rest // t, rest % t
         phase = torch.cumsum(planes[:, 1].double() * math.pi, dim=-1)  # (Ch, F, T)
-        out = torch.empty(len(coeffs), len(deltas), ch, t * self.stage.stft.hop, device=dev)
+        hop, size = self.stage.stft.hop, self.stage.stft.n_fft
+        basis = torch.zeros(len(coeffs), 2, ch, t * hop, device=dev)
+        coef = torch.zeros(len(coeffs), len(deltas), 2, dtype=torch.float64, device=dev)
         amp = (plane == 0).nonzero()[:, 0]
         if len(amp):
             ck, rk, tk = c[amp], row[amp], col[amp]
             v = planes[ck, 0, rk, tk, None].double()
-            gain = self._magnitude(v + deltas) - self._magnitude(v)  # (K, D)
-            unit = torch.zeros(len(amp), ch, 2, f, t, device=dev)
-            k = torch.arange(len(amp), device=dev)
-            unit[k, ck, 0, rk, tk] = torch.cos(phase[ck, rk, tk]).float()
-            unit[k, ck, 1, rk, tk] = torch.sin(phase[ck, rk, tk]).float()
-            atoms = self.stage.stft.inverse(unit)  # (K, Ch, n)
-            out[amp] = gain.float()[:, :, None, None] * atoms[:, None]
+            coef[amp, :, 0] = self._magnitude(v + deltas) - self._magnitude(v)  # (K, D)
+            turned = torch.polar(torch.ones_like(v), phase[ck, rk, tk, None])  # (K, 1)
+            frame = self._row_frames(turned, rk).real[:, 0]  # (K, L): frame tk alone
+            at = (tk[:, None] * hop - size // 2 + torch.arange(size, device=dev)) % (t * hop)
+            basis[amp, 0, ck] = torch.zeros_like(basis[amp, 0, ck]).scatter_(1, at, frame)
         turn = (plane == 1).nonzero()[:, 0]
         if len(turn):
             ck, rk, tk = c[turn], row[turn], col[turn]
             z = torch.polar(self._magnitude(planes[ck, 0, rk]), phase[ck, rk])  # (K, T)
             z = z * (torch.arange(t, device=dev)[None, :] >= tk[:, None])
-            tails = torch.zeros(2, len(turn), ch, 2, f, t, device=dev)
-            k = torch.arange(len(turn), device=dev)
-            tails[0, k, ck, 0, rk], tails[0, k, ck, 1, rk] = z.real.float(), z.imag.float()
-            tails[1, k, ck, 0, rk], tails[1, k, ck, 1, rk] = -z.imag.float(), z.real.float()
-            u, v = self.stage.stft.inverse(tails.flatten(0, 1)).unflatten(0, (2, len(turn)))
-            cos = (torch.cos(math.pi * deltas) - 1.0).float()[None, :, None, None]
-            sin = torch.sin(math.pi * deltas).float()[None, :, None, None]
-            out[turn] = cos * u[:, None] + sin * v[:, None]
-        return out
+            frames = self._row_frames(z, rk)  # U = STFT⁻¹(Z_tail): real; V = STFT⁻¹(i·Z_tail)
+            basis[turn, 0, ck] = overlap_add_circular(frames.real, hop)
+            basis[turn, 1, ck] = overlap_add_circular(-frames.imag, hop)
+            coef[turn, :, 0] = torch.cos(math.pi * deltas) - 1.0
+            coef[turn, :, 1] = torch.sin(math.pi * deltas)
+        return basis, coef
+
+    def _row_frames(self, x: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        """The stage's inverse-STFT frames of spectra that are zero but in one row: row
+        ``row[k]`` holding ``x[k] (T,)`` complex → ``(K, T, L)`` complex64 whose real part is
+        the windowed frames and whose imaginary part is minus those of ``i·x``.
+
+        One bin's inverse FFT in closed form: row r ≥ 1 (bin r) gives
+        ``√2·Re(x·e^{2πi·r·m/L})·w[m]/√L``; row 0 (DC real part, Nyquist imaginary part)
+        ``(Re x + (−1)^m·Im x)·w[m]/√L = Re(x·(1 − i(−1)^m))·w[m]/√L``.
+        """
+        size = self.stage.stft.n_fft
+        m = torch.arange(size, device=x.device, dtype=torch.float64)
+        carrier = math.sqrt(2.0) * torch.polar(
+            torch.ones(len(row), size, dtype=torch.float64, device=x.device),
+            2.0 * math.pi * row[:, None].double() * m / size,
+        )
+        alternate = torch.complex(torch.ones_like(m), 2.0 * (m % 2) - 1.0)  # 1 − i(−1)^m
+        carrier = torch.where((row == 0)[:, None], alternate, carrier)
+        weight = (self.stage.stft.win.double() / math.sqrt(size)).to(x.device)
+        kernel = (carrier * weight).to(torch.complex64)  # (K, L)
+        return x.to(torch.complex64)[:, :, None] * kernel[:, None, :]
+
+
+def combine(basis: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Errors ``(P, D, Ch, n)`` float32 from factors ``basis (P, R, Ch, n)`` and ``coef
+    (P, D, R)``: ``Σ_r coef[p, d, r]·basis[p, r]`` (each product in float32)."""
+    return (coef.float()[..., None, None] * basis[:, None]).sum(2)

@@ -212,6 +212,23 @@ class PixelErrors:
             out[dense] = self._decoded(image, decoded, pixels[dense], deltas)
         return out
 
+    @torch.no_grad()
+    def factored_errors(
+        self, image: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """:meth:`decoded_errors` as factors ``basis (P, R, ch, n)``, ``coef (P, D, R)``
+        (``Σ_r coef·basis``, :func:`grainbench.analysis.magif_errors.combine`) where the
+        stage's exact errors come so (``factored``) and no pixel is decoded; else None."""
+        if self.exact is None or self.mode != self.exact.mode:
+            return None
+        if not hasattr(self.exact, "factored"):
+            return None
+        planes = self._unlayout(image.to(self.device)[None])[0]
+        coeffs = self.coeff_position[pixels.to(self.device)]
+        if bool(self.exact.dense(tuple(planes.shape), coeffs).any()):
+            return None
+        return self.exact.factored(planes, coeffs, deltas)
+
     def _decoded(
         self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
     ) -> torch.Tensor:

@@ -56,9 +56,7 @@ class ErrorAnalyser:
         nb = len(self.edges) - 1
         sq = torch.nn.functional.pad(x.pow(2).sum(-2), (0, nb * self.block - n))
         blocks = sq.reshape(x.shape[0], nb, self.block).sum(-1)
-        power = self.model.power_spectrogram(x)  # (S, ch, frames, bins)
-        bands = self.model.band_energies(power)
-        marginal = power.sum(dim=(-3, -2))  # per bin, channels and frames summed
+        bands, marginal = self._bands_and_marginal(x)
         return ShapeStats(
             energy=energy,
             time_spread=shortest_interval(blocks, self.edges),
@@ -66,6 +64,18 @@ class ErrorAnalyser:
             bands=bands,
             time_centroid=energy_time_centroid(x, self.sample_rate),
         )
+
+    def _bands_and_marginal(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Band energies ``(S, ch, frames, bands)`` of signals ``x (S, ch, n)`` and their power
+        per bin ``(S, bins)``, channels and frames summed; from the frames holding a nonzero
+        sample alone (a one-pixel error is often short: the others are zero)."""
+        rows, signal, frame = self.model.live_power(x)
+        n_frames = len(self.model.frame_starts(x.shape[-1]))
+        bands = torch.zeros(x.shape[0] * x.shape[1], n_frames, self.model.n_bands, device=x.device)
+        bands[signal, frame] = self.model.band_energies(rows)
+        per_bin = torch.zeros(len(bands), rows.shape[-1], device=x.device)
+        marginal = per_bin.index_add_(0, signal, rows).unflatten(0, x.shape[:2]).sum(1)
+        return bands.unflatten(0, x.shape[:2]), marginal
 
     def shape_of_cosines(
         self,

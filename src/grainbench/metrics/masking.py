@@ -244,36 +244,30 @@ class MaskingModel:
     def power_spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
         """Power per frame and bin, ``(..., frames, bins)``, in mean-square units (Parseval),
         frames reaching past an edge weighted by ``ρ`` (module doc, steps 1–3)."""
+        rows, signal, frame = self.live_power(audio)
+        n_frames = len(self.frame_starts(audio.shape[-1]))
+        power = torch.zeros(audio.shape[:-1].numel(), n_frames, rows.shape[-1], device=self.device)
+        power[signal, frame] = rows
+        return power.reshape(*audio.shape[:-1], *power.shape[-2:])
+
+    def live_power(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows of :meth:`power_spectrogram` that can be nonzero: power ``(Q, bins)`` of
+        every frame holding a nonzero sample of a signal of ``audio (..., n)`` (the others
+        are zero), with each row's signal (flat over the leading axes) and frame ``(Q,)``."""
         n, half = audio.shape[-1], self.frame_length // 2
         starts = torch.from_numpy(self.frame_starts(n) + half).to(self.device)
         flat = audio.reshape(-1, n).to(self.device, torch.float32)
         padded = torch.cat([flat[:, :half].flip(-1), flat, flat[:, n - half :].flip(-1)], dim=-1)
-        index = starts[:, None] + torch.arange(self.frame_length, device=self.device)
-        rho = self.edge_weights(n).float()
-        first, width = self._live_frames(padded, starts)
-        if width == len(starts):
-            spec = torch.fft.rfft(padded[:, index] * self.window, n=self.n_fft)
-            power = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[:, None]
-        else:  # only the frames around each signal's nonzero samples; the others are zero
-            frames = first[:, None] + torch.arange(width, device=self.device)  # (S, W)
-            samples = padded.gather(1, index[frames].flatten(1)).unflatten(1, (width, -1))
-            spec = torch.fft.rfft(samples * self.window, n=self.n_fft)
-            live = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[frames][..., None]
-            power = torch.zeros(len(padded), len(starts), live.shape[-1], device=self.device)
-            power.scatter_(1, frames[..., None].expand_as(live), live)
-        return power.reshape(*audio.shape[:-1], *power.shape[-2:])
-
-    def _live_frames(self, padded: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Per signal of ``padded (S ≥ 1, n + L)``, the first of W consecutive frames holding
-        its frames with a nonzero sample ``(S,)``, and W (every frame if that saves little)."""
         count = torch.nn.functional.pad((padded != 0).to(torch.int32).cumsum(-1), (1, 0))
-        live = (count[:, starts + self.frame_length] - count[:, starts]) > 0  # (S, M)
-        n, steps = len(starts), torch.arange(len(starts), device=padded.device)
-        lo = torch.where(live, steps, n).amin(-1)
-        width = int((torch.where(live, steps + 1, 0).amax(-1) - lo).clamp_min(0).max())
-        if width == 0 or 2 * width > n:
-            return torch.zeros(len(padded), dtype=torch.long, device=padded.device), n
-        return lo.clamp(max=n - width), width
+        live = (count[:, starts + self.frame_length] - count[:, starts]) > 0  # (S, frames)
+        signal, frame = live.nonzero(as_tuple=True)
+        frames = padded.unfold(1, self.frame_length, 1)[signal, starts[frame]]  # (Q, L)
+        if not len(frames):  # MKL's FFT refuses an empty batch
+            return frames.new_zeros(0, self.n_fft // 2 + 1), signal, frame
+        spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
+        rho = self.edge_weights(n).float()
+        rows = (spec.real**2 + spec.imag**2) * self.bin_weights * rho[frame, None]
+        return rows, signal, frame
 
     def band_energies(self, power: torch.Tensor) -> torch.Tensor:
         """Filter a power spectrogram ``(..., frames, bins)`` into ``(..., frames, bands)``."""
