@@ -4,6 +4,7 @@ its tolerance and what it costs)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from grainbench.analysis.forward import NotDifferentiable
 from grainbench.analysis.magif_errors import combine
 from grainbench.analysis.maps import (
     CHUNK_SAMPLES,
+    COSINE_CHUNK,
     METRICS,
     MULTIPLIERS,
     PerturbationMaps,
@@ -21,7 +23,7 @@ from grainbench.analysis.maps import (
     slope,
 )
 from grainbench.analysis.pixel_errors import PixelErrors, chunks
-from grainbench.analysis.shape import ErrorAnalyser
+from grainbench.analysis.shape import ErrorAnalyser, ShapeStats
 
 FIRST_ORDER_MAX_DELTA = 2 / 255 + 1e-12
 """δs up to one 8-bit step may be served by forward mode (:class:`DecodedMeasure`)."""
@@ -154,7 +156,10 @@ class DecodedMeasure:
 
     def _values(self, bi: int, unit_errors: torch.Tensor, norms: torch.Tensor) -> dict:
         """Metrics of errors ``(P, ch, n)`` at δ on base ``bi``, norms ``(P, M)`` for the slope."""
-        stats = self.analyser.shape(unit_errors)
+        return self._values_of(bi, self.analyser.shape(unit_errors), norms)
+
+    def _values_of(self, bi: int, stats: ShapeStats, norms: torch.Tensor) -> dict:
+        """Metrics of errors at δ on base ``bi`` from their shape, norms ``(P, M)``."""
         ratio = ErrorAnalyser.worst_ratio(stats.bands, self.inv_masks[bi : bi + 1])[:, 0]
         return {
             "energy": stats.energy,
@@ -182,13 +187,18 @@ class DecodedMeasure:
         if not deltas or not len(positions):
             return
         ds = torch.cat([self._multiplied(x) for x in deltas.values()])
-        size = max(1, self.size // len(deltas))
+        closed = hasattr(self.errors.exact, "cosines")
+        size = max(1, (COSINE_CHUNK if closed else self.size) // len(deltas))
         bases = range(self.images.shape[0]) if bases is None else bases
         jobs = [(bi, positions[sl]) for bi in bases for sl in chunks(len(positions), size)]
         for bi, pos in self.progress(jobs, desc="perturbation decodes"):
             parts = self.errors.factored_errors(self.images[bi], pix[pos], ds)
             if parts is not None:
                 self._store_factored(bi, pos, deltas, *parts)
+                continue
+            cosines = self.errors.cosine_errors(self.images[bi], pix[pos], ds)
+            if cosines is not None:
+                self._store_cosines(bi, pos, deltas, *cosines)
                 continue
             err = self.errors.decoded_errors(self.images[bi], self.decoded[bi], pix[pos], ds)
             err = err.unflatten(1, (len(deltas), len(MULTIPLIERS)))
@@ -214,6 +224,28 @@ class DecodedMeasure:
             norms = torch.einsum("pmr,prs,pms->pm", c, gram, c).clamp_min(0.0).sqrt()
             unit = combine(basis, c[:, MULTIPLIERS.index(1.0), None])[:, 0]
             self._store(bi, pos, di, self._values(bi, unit, norms))
+
+    def _store_cosines(
+        self,
+        bi: int,
+        pos: np.ndarray,
+        deltas: dict[int, float],
+        alpha: torch.Tensor,
+        u: torch.Tensor,
+        phase: torch.Tensor,
+        channel: torch.Tensor,
+    ) -> None:
+        """:meth:`_brute`'s values from errors that are whole-clip cosines ``α·cos(πu·n/N +
+        φ)`` (``α, φ (P, D·M)``, ``u, channel (P,)``): the shape in closed form
+        (:meth:`ErrorAnalyser.shape_of_cosines`), the norms ``|α|·√(N/2)``."""
+        alpha, phase = (x.unflatten(1, (len(deltas), len(MULTIPLIERS))) for x in (alpha, phase))
+        unit, n_channels = MULTIPLIERS.index(1.0), int(self.decoded.shape[1])
+        for k, di in enumerate(deltas):
+            stats = self.analyser.shape_of_cosines(
+                alpha[:, k, unit], u, phase[:, k, unit], channel, n_channels
+            )
+            norms = alpha[:, k].abs() * math.sqrt(self.analyser.n_samples / 2)
+            self._store(bi, pos, di, self._values_of(bi, stats, norms))
 
     @staticmethod
     def _curve(

@@ -60,7 +60,7 @@ class GriffinLimErrors:
 
     mode = "griffinlim"
     #: accepts frame-local stages after its own (``after``)
-    accepts_after = True
+    accepts_after = "frame_local"
 
     def __init__(self, stage: LogMel, after: Sequence[Any] = ()) -> None:
         self.stage, self.after = stage, list(after)

@@ -16,7 +16,13 @@ representation, by the cheapest exact route (:class:`PixelErrors`).
   an amplitude pixel's error is one harmonic's oscillator times its amplitude change, a
   noise pixel's the change of the shaped noise alone; f0 pixels are decoded
   (:mod:`grainbench.analysis.harmonic_errors`);
-- anything else (polar FFT, Griffin–Lim, plugins that are not linear): the real decode of
+- a **magnitude / phase** stage of the whole-clip FFT, then element-wise companding and
+  permutation layouts (``fft-polar-square``, ``fft-polar-2ch``): one pixel changes one bin,
+  so the error is one whole-clip cosine, analysed in closed form; bin 0 (DC and Nyquist)
+  is decoded (:mod:`grainbench.analysis.polar_errors`);
+- a **log-mel** stage inverted by Griffin–Lim (``mel-griffinlim``, ``mfcc``): the iteration
+  replayed on the frames a pixel reaches (:mod:`grainbench.analysis.griffinlim_errors`);
+- anything else (plugins that are not linear, ``stft-magif-mel``): the real decode of
   the perturbed image minus the decode of the base, many perturbed images of one base per
   decode call; small δs may be served by forward mode instead
   (:class:`grainbench.analysis.decoded.DecodedMeasure`).
@@ -46,8 +52,8 @@ def exact_errors(stage: Any, after: Sequence[Any] = ()) -> Any:
     """The object computing ``stage``'s exact one-pixel errors from its parts (``mode``,
     ``dense``, ``errors``), built from the class the stage names in ``exact_errors``
     (``"package.module:Class"``); None when it names none, or when ``after`` holds stages
-    (each :attr:`~grainbench.stages.base.Stage.frame_local`) and the class does not take
-    them (its ``accepts_after``)."""
+    the class does not take: its ``accepts_after`` names the flag every one of them must
+    have (``"frame_local"``, ``"elementwise"``; an element-wise stage is frame-local)."""
     spec = getattr(stage, "exact_errors", None)
     if spec is None:
         return None
@@ -55,7 +61,8 @@ def exact_errors(stage: Any, after: Sequence[Any] = ()) -> Any:
     cls = getattr(importlib.import_module(module), name)
     if not after:
         return cls(stage)
-    if getattr(cls, "accepts_after", False) and all(s.frame_local for s in after):
+    flag = getattr(cls, "accepts_after", None)
+    if flag and all(getattr(s, flag) or s.elementwise for s in after):
         return cls(stage, after)
     return None
 
@@ -87,8 +94,8 @@ class PixelErrors:
             self.mode = "staged"
         elif bool(getattr(rep, "linear", False)):
             self.mode = "linear"
-        elif isinstance(staged, StagedRepresentation) and self.compand is None and self.pre:
-            exact = exact_errors(self.pre[0], self.pre[1:])
+        elif isinstance(staged, StagedRepresentation) and self.pre:
+            exact = exact_errors(self.pre[0], [*self.pre[1:], *filter(None, [self.compand])])
             if exact is not None and self._init_layout():
                 self.exact, self.mode = exact, exact.mode
 
@@ -212,6 +219,19 @@ class PixelErrors:
             out[dense] = self._decoded(image, decoded, pixels[dense], deltas)
         return out
 
+    def _exact_parts(
+        self, image: torch.Tensor, pixels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The stage's planes and the pixels' coefficients for its exact errors when none of
+        ``pixels`` is decoded in full (``dense``); else None."""
+        if self.exact is None or self.mode != self.exact.mode:
+            return None
+        planes = self._unlayout(image.to(self.device)[None])[0]
+        coeffs = self.coeff_position[pixels.to(self.device)]
+        if bool(self.exact.dense(tuple(planes.shape), coeffs).any()):
+            return None
+        return planes, coeffs
+
     @torch.no_grad()
     def factored_errors(
         self, image: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
@@ -219,15 +239,18 @@ class PixelErrors:
         """:meth:`decoded_errors` as factors ``basis (P, R, ch, n)``, ``coef (P, D, R)``
         (``Σ_r coef·basis``, :func:`grainbench.analysis.magif_errors.combine`) where the
         stage's exact errors come so (``factored``) and no pixel is decoded; else None."""
-        if self.exact is None or self.mode != self.exact.mode:
-            return None
-        if not hasattr(self.exact, "factored"):
-            return None
-        planes = self._unlayout(image.to(self.device)[None])[0]
-        coeffs = self.coeff_position[pixels.to(self.device)]
-        if bool(self.exact.dense(tuple(planes.shape), coeffs).any()):
-            return None
-        return self.exact.factored(planes, coeffs, deltas)
+        parts = self._exact_parts(image, pixels) if hasattr(self.exact, "factored") else None
+        return None if parts is None else self.exact.factored(*parts, deltas)
+
+    @torch.no_grad()
+    def cosine_errors(
+        self, image: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor
+    ) -> tuple[torch.Tensor, ...] | None:
+        """:meth:`decoded_errors` as cosines ``α (P, D)``, ``u (P,)``, ``φ (P, D)``,
+        ``channel (P,)`` (``α·cos(πu·n/N + φ)``, energy ``α²·N/2``) where the stage's exact
+        errors are whole-clip cosines (``cosines``) and no pixel is decoded; else None."""
+        parts = self._exact_parts(image, pixels) if hasattr(self.exact, "cosines") else None
+        return None if parts is None else self.exact.cosines(*parts, deltas)
 
     def _decoded(
         self, image: torch.Tensor, decoded: torch.Tensor, pixels: torch.Tensor, deltas: torch.Tensor

@@ -341,6 +341,7 @@ class PolarFFT(Stage):
     plane_names = ("magnitude", "phase")
     phase_planes = ("phase",)
     family = "fft"
+    exact_errors = "grainbench.analysis.polar_errors:PolarFFTErrors"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Ch, N)`` → ``(B, Ch, 2, N/2)``: plane 0 magnitude, plane 1 phase/π."""
