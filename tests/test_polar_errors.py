@@ -95,3 +95,23 @@ def test_polar_errors_equal_a_float64_decode(data) -> None:
             assert float(alpha[i, j]) ** 2 * N / 2 == pytest.approx(energy, rel=1e-9)
             scale = float(e.abs().max())
             np.testing.assert_allclose(synthesised[i, j].double(), e, atol=1e-6 * scale)
+
+
+def test_polar_centroids_match_decoding(data) -> None:
+    """The locality task's time and ERB-rate centroids from the closed-form cosines equal
+    those of the decoded errors where float32 decoding resolves them (≥ −90 dB)."""
+    rep, images, decoded = _fitted("fft-polar-square", data)
+    analyser = ErrorAnalyser(SR, N)
+    pixels = torch.from_numpy(np.sort(np.random.default_rng(1).choice(N, 48, replace=False)))
+    exact = PixelErrors(rep)
+    t, f = analyser.centroids_of_pixels(exact, pixels, images[:1], decoded[:1], 2 / 255)
+    brute = PixelErrors(rep)
+    brute.mode = "decode"
+    tb, fb = analyser.centroids_of_pixels(brute, pixels, images[:1], decoded[:1], 2 / 255)
+    np.testing.assert_array_equal(np.isnan(t.numpy()), np.isnan(tb.numpy()))
+    alpha = exact.cosine_errors(images[0], pixels, torch.tensor([2 / 255]))[0][:, 0]
+    esr = 10 * torch.log10(alpha**2 * N / 2 / decoded[0].double().pow(2).sum())
+    seen = (esr >= -90.0).numpy()
+    assert seen.sum() >= 16
+    np.testing.assert_allclose(t.numpy()[seen], tb.numpy()[seen], atol=1e-4)
+    np.testing.assert_allclose(f.numpy()[seen], fb.numpy()[seen], atol=1e-3)

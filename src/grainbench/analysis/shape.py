@@ -125,7 +125,13 @@ class ErrorAnalyser:
         of ``pixels`` at ``delta`` on one base image ``(1, C, H, W)``; NaN where it is zero."""
         d = torch.tensor([delta])
         cos = errors.cosines(pixels)
-        if errors.factorised:
+        exact = None if errors.factorised else errors.cosine_errors(base[0], pixels, d)
+        if exact is not None and self.model.supports_cosines(self.n_samples):
+            alpha, u, phase = exact[0][:, 0], exact[1], exact[2][:, 0]  # one cosine per error
+            live = alpha != 0
+            t = cosine_time_centroid(u, phase, self.n_samples, self.sample_rate)
+            marginal = self.model.cosine_marginal(alpha, u, phase, self.n_samples)
+        elif errors.factorised:
             live = errors.gains(base, pixels, d)[0, :, 0] != 0
             if cos is not None and self.model.supports_cosines(self.n_samples):
                 alpha, u, phase, _ = cos
