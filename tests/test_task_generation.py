@@ -20,6 +20,7 @@ from grainbench.plugins import load_generator, load_representation
 from grainbench.registries import TASKS
 from grainbench.tasks.base import RunContext, TaskResult
 from grainbench.tasks.generation import reference_split
+from grainbench.training_images import TrainingImages
 from taskrun import FAST_GENERATION as FAST
 
 SR, N = 16000, 16384
@@ -38,8 +39,11 @@ def _rep(name: str, ds: Any) -> Any:
     return rep
 
 
-def _run(rep: Any, ds: Any, gen: Any, folder: Path, **params: Any) -> TaskResult:
-    """The generation task with ``gen`` (a plain plugin is checked first, as a run does)."""
+def _run(
+    rep: Any, ds: Any, gen: Any, folder: Path, training: Any = None, **params: Any
+) -> TaskResult:
+    """The generation task with ``gen`` (a plain plugin is checked first, as a run does);
+    ``training``: the run's training images (:class:`TrainingImages`), if any."""
     if gen is not None and not isinstance(gen, Generator):
         gen = Generator(gen, "test", rep.image_shape)
     task = TASKS.get("generation")
@@ -55,6 +59,7 @@ def _run(rep: Any, ds: Any, gen: Any, folder: Path, **params: Any) -> TaskResult
         progress=lambda iterable, desc="", total=None: iterable,
         generator=gen,
         generator_spec="test",
+        training=training,
     )
     return task.run(ctx, {**task.default_params(), **params})
 
@@ -338,3 +343,35 @@ def test_piano_c3_oracle_worsens_monotonically_and_by_representation(
         for e in ("crepe-tiny", "spectral-stats")
     }
     assert keys <= real_rows["dct-square", 60].keys()
+
+
+def test_the_generator_fits_on_the_images_the_representation_fit_returned(
+    synth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the run's training images (what ``fit`` returned), no training clip is encoded
+    again for the generator, and every number is the same as encoding them."""
+    rep = load_representation("dct-square", sample_rate=SR, n_samples=N)
+    images = rep.fit(torch.from_numpy(synth.train))
+    assert images is not None and len(images) == len(synth.train)
+    encoded: list[int] = []
+    encode = type(rep).encode
+
+    def counting(self: Any, audio: torch.Tensor) -> torch.Tensor:
+        encoded.append(len(audio))
+        return encode(self, audio)
+
+    monkeypatch.setattr(type(rep), "encode", counting)
+
+    def run(folder: str, training: Any) -> tuple[TaskResult, int]:
+        gen = load_generator("gmm", rep.image_shape, n_components=4, n_mixtures=2)
+        before = sum(encoded)
+        result = _run(rep, synth, gen, tmp_path / folder, training, **FAST, n_samples=8)
+        return result, sum(encoded) - before
+
+    alone, alone_clips = run("alone", None)
+    shared, shared_clips = run("shared", TrainingImages(rep, synth.train, images=images))
+    fit_clips = len(reference_split(len(synth.train), len(synth.test), 200, seed=0).fit)
+    assert alone_clips - shared_clips == fit_clips > 0
+    assert [(m.name, m.value, m.condition) for m in alone.metrics] == [
+        (m.name, m.value, m.condition) for m in shared.metrics
+    ]

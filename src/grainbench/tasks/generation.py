@@ -90,6 +90,16 @@ def _batched(fn: Any, x: torch.Tensor, batch: int, ctx: RunContext, desc: str) -
     return torch.cat(out)
 
 
+def _fit_images(ctx: RunContext, rows: np.ndarray, audio: torch.Tensor, batch: int) -> torch.Tensor:
+    """Images ``(len(rows), C, H, W)`` of the training clips ``rows`` (whose audio is
+    ``audio``) for the generator: those the representation's fit returned when the run kept
+    them (:meth:`RunContext.training_images`; the same as encoding them), else encoded."""
+    kept = None if ctx.training is None else ctx.training.images
+    if kept is not None and len(kept) == len(ctx.dataset.train):
+        return kept[torch.from_numpy(np.asarray(rows, dtype=np.int64))]
+    return _batched(ctx.rep.encode, audio, batch, ctx, "encode train")
+
+
 def _stored(codec_name: str, images: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Images after the codec (through real files for PNG codecs) and the clipped share."""
     codec = get_codec(codec_name)
@@ -199,7 +209,7 @@ class GenerationTask(TaskDefaults):
         if audio_gen:
             ctx.generator.fit_audio(fit_audio, fit_label_tensor, sr)
         else:
-            train_images = _batched(rep.encode, fit_audio, bs, ctx, "encode train")
+            train_images = _fit_images(ctx, split.fit, fit_audio, bs)
             ctx.generator.fit(train_images, fit_label_tensor)
             del train_images
         del fit_audio
