@@ -287,3 +287,25 @@ def test_a_slow_first_call_is_a_warm_up_not_the_measurement() -> None:
     )
     assert rounds >= 1 and len(calls) == rounds + 1
     assert max(samples["f"]) < 0.1
+
+
+def test_a_fast_thunk_is_averaged_over_calls_of_at_least_min_sample_s() -> None:
+    """A call far shorter than MIN_SAMPLE_S is repeated within each sample and the mean
+    kept: each sample is one call's time, made of about MIN_SAMPLE_S of calls."""
+    import time
+
+    from grainbench.timing import MIN_SAMPLE_S, time_rounds
+
+    calls = []
+
+    def thunk() -> None:
+        calls.append(1)
+        time.sleep(0.001)
+
+    samples, rounds = time_rounds(
+        {"f": thunk}, repeats=3, budget_s=10.0, device=torch.device("cpu")
+    )
+    per_sample = (len(calls) - 2) / rounds  # after the warm-up and the calibrating call
+    assert rounds == 3 and per_sample == int(per_sample) > 1
+    assert per_sample * 0.001 <= MIN_SAMPLE_S * 1.01
+    assert all(0.001 <= s < 0.005 for s in samples["f"])

@@ -2,7 +2,8 @@
 
 - :func:`time_rounds`: one warm-up call of each thunk, then up to ``repeats`` *interleaved*
   rounds (every thunk once per round, so that a slow spell of the machine hits all of them
-  alike), stopping early once the rounds have taken a time budget.
+  alike), stopping early once the rounds have taken a time budget. A thunk faster than
+  :data:`MIN_SAMPLE_S` is called several times per round and their mean kept.
 - :func:`median_interval`: the median of repeated measurements with its distribution-free
   95 % interval (order statistics, ``scipy.stats.quantile_test``; needs at least 6 values).
 - :func:`peak_memory`: the extra memory a call needs at its peak, inputs excluded. On
@@ -23,6 +24,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import math
 import re
 import time
 from collections.abc import Callable
@@ -34,6 +36,16 @@ import scipy.stats
 import torch
 
 CONFIDENCE = 0.95
+
+MIN_SAMPLE_S = 0.01
+"""A timed sample lasts at least this long: a thunk whose call is shorter is called
+``ceil(MIN_SAMPLE_S / t)`` times per sample (``t``: a call after the warm-up) and the mean
+kept, as ``timeit``'s autorange does, so that a timer read or one scheduler tick does not
+set a sample (sub-millisecond encodes moved by up to 0.9 in ratio between quiet runs of
+7 single-call rounds)."""
+
+MAX_CALLS = 1000
+"""The most calls averaged into one sample."""
 
 
 def synchronize(device: torch.device) -> None:
@@ -51,6 +63,25 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def timed_mean(fn: Callable[[], Any], device: torch.device, calls: int) -> float:
+    """Wall seconds per call of ``calls`` back-to-back calls of ``fn`` (CUDA work included)."""
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / calls
+
+
+def _calls_per_sample(fn: Callable[[], Any], device: torch.device) -> int:
+    """Warm ``fn`` up and choose its calls per sample (:data:`MIN_SAMPLE_S`): one call when
+    the warm-up call already lasts that long, else from a second, steady call."""
+    if timed(fn, device) >= MIN_SAMPLE_S:
+        return 1
+    steady = max(timed(fn, device), 1e-9)
+    return max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / steady)))
+
+
 def time_rounds(
     thunks: dict[str, Callable[[], Any]],
     repeats: int,
@@ -59,20 +90,20 @@ def time_rounds(
 ) -> tuple[dict[str, list[float]], int]:
     """Seconds per call of each thunk and the number of timed rounds.
 
-    One warm-up call each (not timed into the result), then up to ``repeats`` interleaved
-    rounds, stopping early once the rounds have taken ``budget_s`` seconds, but never before
-    one timed round: a first call can cost far more than the next (a transform plan or
-    kernel built at a new size: 351 ms against 0.45 ms on a GPU), even for calls that take
-    longer than the budget.
+    One warm-up call each (not timed into the result; a second one sets how many calls a
+    sample of a fast thunk averages, :data:`MIN_SAMPLE_S`), then up to ``repeats``
+    interleaved rounds, stopping early once the rounds have taken ``budget_s`` seconds, but
+    never before one timed round: a first call can cost far more than the next (a transform
+    plan or kernel built at a new size: 351 ms against 0.45 ms on a GPU), even for calls
+    that take longer than the budget.
     """
-    for fn in thunks.values():
-        timed(fn, device)
+    calls = {k: _calls_per_sample(fn, device) for k, fn in thunks.items()}
     samples: dict[str, list[float]] = {k: [] for k in thunks}
     start = time.perf_counter()
     rounds = 0
     while rounds < repeats and (rounds == 0 or time.perf_counter() - start < budget_s):
         for k, fn in thunks.items():
-            samples[k].append(timed(fn, device))
+            samples[k].append(timed_mean(fn, device, calls[k]))
         rounds += 1
     return samples, rounds
 
