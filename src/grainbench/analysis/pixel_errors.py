@@ -62,7 +62,7 @@ def exact_errors(stage: Any, after: Sequence[Any] = ()) -> Any:
     if not after:
         return cls(stage)
     flag = getattr(cls, "accepts_after", None)
-    if flag and all(getattr(s, flag) or s.elementwise for s in after):
+    if flag and all(getattr(s, flag, False) or getattr(s, "elementwise", False) for s in after):
         return cls(stage, after)
     return None
 
